@@ -1,0 +1,52 @@
+/**
+ * Ports: what the core needs from the outside world. One adapter per backend
+ * (DynamoDB for the cloud and for embedded dynalite, in-memory for unit tests); only adapters do I/O.
+ */
+
+/** The time source; tests pass a fake one. */
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+/**
+ * A key-value table with single-item conditional writes and ordered range reads on one partition,
+ * the common ground of DynamoDB, DynamoDB Local and dynalite (no transactions).
+ * Keys are strings; `sk` ordering is byte-wise (callers zero-pad numbers). `data` is an opaque string
+ * (JSON, or a record's canonical text stored exactly as written).
+ */
+export interface KeyValueStore {
+  get(pk: string, sk: string): Promise<string | null>;
+  /** Writes only when no item has this key. Returns false, writing nothing, when one exists. */
+  putIfAbsent(pk: string, sk: string, data: string): Promise<boolean>;
+  /** Unconditional write (create or replace). */
+  put(pk: string, sk: string, data: string): Promise<void>;
+  /** Replaces only when the current data equals `expected`. Returns false when it did not. */
+  replaceIf(pk: string, sk: string, expected: string, data: string): Promise<boolean>;
+  /** Returns true when an item was deleted. */
+  delete(pk: string, sk: string): Promise<boolean>;
+  /** Items of partition `pk` in `sk` order, strongly consistent. `after` is exclusive. */
+  query(
+    pk: string,
+    options: { after?: string; limit: number; descending?: boolean },
+  ): Promise<Array<{ sk: string; data: string }>>;
+  /** Atomically adds 1 to a counter item (created at 0) and returns the new value. */
+  increment(pk: string, sk: string): Promise<number>;
+}
+
+/**
+ * A P-256 signing key. `sign` takes a 32-byte digest and returns base64 DER ECDSA
+ * (KMS `Sign` with `MessageType: DIGEST`, `ECDSA_SHA_256`).
+ */
+export interface DigestSigner {
+  /** `sha256:<hex of SPKI DER>` */
+  readonly keyId: string;
+  readonly publicKeyPem: string;
+  signDigest(digest: Uint8Array): Promise<string>;
+  /**
+   * Signs a message (KMS `MessageType: RAW`): ECDSA over SHA-256 of the message, DER, base64.
+   * Used for checkpoint notes.
+   */
+  signMessage(message: Uint8Array): Promise<string>;
+}

@@ -1,0 +1,105 @@
+/**
+ * The audit record format `zt.audit.v1` (see DESIGN.md, "Audit record").
+ * Every field is a string, an integer, null, an array of strings or a nested object of those: no floats.
+ */
+
+export const RECORD_SCHEMA = 'zt.audit.v1';
+/** `previous_hash` of the first record of a chain. */
+export const GENESIS_HASH = '0'.repeat(64);
+export const SIGNATURE_ALGORITHM = 'ECDSA_SHA_256';
+
+export type RecordKind = 'decision' | 'outcome' | 'policy' | 'agent' | 'key';
+export type Decision = 'allow' | 'deny';
+export type OutcomeStatus = 'started' | 'succeeded' | 'failed';
+
+export interface RecordSignature {
+  algorithm: typeof SIGNATURE_ALGORITHM;
+  /** `sha256:<hex of SPKI DER>`, equal to the record's `signing_key_id`. */
+  key_id: string;
+  /** base64 DER ECDSA P-256 signature over the 32 bytes of `current_hash` taken as a digest. */
+  signature: string;
+}
+
+export interface RecordBase {
+  schema: typeof RECORD_SCHEMA;
+  chain: string;
+  /** 1-based position in the chain. */
+  seq: number;
+  /** `<chain>-<seq>`: unique, and addressable without an index. */
+  id: string;
+  kind: RecordKind;
+  /** ISO 8601 UTC with milliseconds, e.g. `2026-11-26T08:20:22.123Z`. */
+  timestamp: string;
+  /** The authenticated caller whose request produced the record (the gateway itself for key records). */
+  principal_arn: string;
+  signing_key_id: string;
+  previous_hash: string;
+  /** SHA-256 hex of the RFC 8785 canonical JSON of the record without `current_hash` and `kms_signature`. */
+  current_hash: string;
+  kms_signature: RecordSignature;
+}
+
+export interface DecisionFields {
+  kind: 'decision';
+  request_id: string;
+  actor: string;
+  action: string;
+  resource: string;
+  context_sha256: string;
+  params_sha256: string;
+  decision: Decision;
+  reason: string;
+  policy_ids: string[];
+  policy_set_sha256: string;
+  errors: string[];
+}
+
+export interface OutcomeFields {
+  kind: 'outcome';
+  decision_id: string;
+  status: OutcomeStatus;
+  exit_code: number | null;
+  output_sha256: string | null;
+}
+
+export interface PolicyFields {
+  kind: 'policy';
+  policy_id: string;
+  change: 'put' | 'delete';
+  /** The Cedar text itself on `put` (so the log can replay decisions), null on `delete`. */
+  cedar: string | null;
+  policy_sha256: string | null;
+}
+
+export interface AgentFields {
+  kind: 'agent';
+  agent_id: string;
+  change: 'register' | 'disable';
+  bound_principal_arn: string;
+}
+
+export interface KeyFields {
+  kind: 'key';
+  certified_key_id: string;
+  certified_public_key_pem: string;
+  /** ISO 8601 UTC validity window of the certified session key. */
+  not_before: string;
+  not_after: string;
+}
+
+export type KindFields = DecisionFields | OutcomeFields | PolicyFields | AgentFields | KeyFields;
+
+export type DecisionRecord = RecordBase & DecisionFields;
+export type OutcomeRecord = RecordBase & OutcomeFields;
+export type PolicyRecord = RecordBase & PolicyFields;
+export type AgentRecord = RecordBase & AgentFields;
+export type KeyRecord = RecordBase & KeyFields;
+export type AuditRecord = DecisionRecord | OutcomeRecord | PolicyRecord | AgentRecord | KeyRecord;
+
+/** A record before hashing and signing. */
+export type UnsignedRecord = Omit<RecordBase, 'current_hash' | 'kms_signature'> & KindFields;
+
+/** The id of a record from its chain and seq. */
+export function recordId(chain: string, seq: number): string {
+  return `${chain}-${seq}`;
+}
