@@ -36,17 +36,14 @@ export interface KeyValueStore {
 }
 
 /**
- * A P-256 signing key. `sign` takes a 32-byte digest and returns base64 DER ECDSA
- * (KMS `Sign` with `MessageType: DIGEST`, `ECDSA_SHA_256`).
+ * A P-256 signing key (`ECDSA_SHA_256`). `sign(message)` returns the base64 DER ECDSA signature over
+ * SHA-256(message). For a record the message is its canonical JSON, so the signature is over the
+ * 32-byte `current_hash` taken as a digest: a KMS adapter sends that hash with `MessageType: DIGEST`,
+ * and `openssl pkeyutl -verify` checks it against the hash bytes.
  */
-export interface DigestSigner {
+export interface Signer {
   /** `sha256:<hex of SPKI DER>` */
   readonly keyId: string;
   readonly publicKeyPem: string;
-  signDigest(digest: Uint8Array): Promise<string>;
-  /**
-   * Signs a message (KMS `MessageType: RAW`): ECDSA over SHA-256 of the message, DER, base64.
-   * Used for checkpoint notes.
-   */
-  signMessage(message: Uint8Array): Promise<string>;
+  sign(message: Uint8Array): Promise<string>;
 }
