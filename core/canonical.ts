@@ -29,7 +29,17 @@ export function sha256Hex(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** SHA-256 hex of the canonical JSON of a value; `null`/`undefined` hash as canonical `null`. */
+/**
+ * RFC 8785 canonical JSON of caller-supplied data (context, params), where floats are legitimate.
+ * Still rejects NaN, Infinity and lone surrogates.
+ */
+export function canonicalizeData(value: unknown): string {
+  const text = canonicalizeJson(value);
+  if (text === undefined) throw new TypeError('value cannot be canonicalized');
+  return text;
+}
+
+/** SHA-256 hex of the canonical JSON of caller data; `undefined` hashes as canonical `null`. */
 export function canonicalSha256(value: unknown): string {
-  return sha256Hex(canonicalize(value ?? null));
+  return sha256Hex(canonicalizeData(value ?? null));
 }

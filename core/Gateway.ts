@@ -1,0 +1,579 @@
+import { randomUUID } from 'node:crypto';
+import type { AppendedRecord, ChainWriter } from './ChainWriter.js';
+import { canonicalizeData, canonicalSha256, sha256Hex } from './canonical.js';
+import {
+  ConflictError,
+  ForbiddenError,
+  InfrastructureError,
+  NotFoundError,
+  ValidationError,
+  ZtError,
+} from './errors.js';
+import type { KeyRing, PublicKeyInfo } from './KeyRing.js';
+import type { Clock, KeyValueStore } from './ports.js';
+import type { AuditRecord, Decision, DecisionFields, DecisionRecord, KindFields } from './records.js';
+import {
+  type AgentAttributes,
+  type AllowPolicyRequest,
+  type DecisionRequest,
+  type OutcomeRequest,
+  parseAllowPolicyRequest,
+  parseDecisionRequest,
+  parseOutcomeRequest,
+  parsePutPolicyRequest,
+  parseRegisterAgentRequest,
+} from './requests.js';
+import { ID_PATTERN } from './validate.js';
+
+/** The authenticated caller, as the edge (API Gateway identity or the emulator's SigV4 check) says. */
+export interface Caller {
+  /** Normalised principal ARN (an assumed-role session maps to its role ARN). */
+  principalArn: string;
+  isAdmin: boolean;
+}
+
+export interface Agent {
+  agentId: string;
+  principalArn: string;
+  attributes: AgentAttributes;
+  status: 'active' | 'disabled';
+  createdAt: string;
+  disabledAt?: string;
+}
+
+export interface StoredPolicy {
+  policyId: string;
+  cedar: string;
+  description?: string;
+  sha256: string;
+  updatedAt: string;
+}
+
+export interface EvaluationResult {
+  decision: Decision;
+  reason: string;
+  policy_ids: string[];
+  policy_set_sha256: string;
+  errors: string[];
+}
+
+export interface PolicyDiagnostic {
+  message: string;
+  line: number;
+  column: number;
+}
+
+/** Cedar behind an interface, so the core use cases stay testable and the engine swappable. */
+export interface PolicyEvaluator {
+  evaluate(
+    policies: ReadonlyArray<{ policyId: string; cedar: string }>,
+    request: {
+      agentId: string;
+      agentAttributes: AgentAttributes;
+      action: string;
+      resource: string;
+      context: Record<string, unknown>;
+    },
+  ): EvaluationResult;
+  validate(policyId: string, cedar: string): { ok: true } | { ok: false; diagnostics: PolicyDiagnostic[] };
+  allowShorthand(input: AllowPolicyRequest): { policyId: string; cedar: string };
+}
+
+/** Mints SigV4 credentials for an agent registered without a principal ARN (the emulator only). */
+export interface CredentialIssuer {
+  issue(
+    agentId: string,
+  ): Promise<{ principalArn: string; accessKeyId: string; secretAccessKey: string; profile: string }>;
+  revoke(agentId: string): Promise<void>;
+}
+
+/** Sink for operational events (metrics, alarms); the default does nothing. */
+export interface GatewayEvents {
+  decision?(record: DecisionRecord): void;
+  appendFailed?(error: ZtError): void;
+}
+
+export interface DecisionOutcome {
+  decision: Decision;
+  record: AuditRecord;
+  /** True when an earlier record was returned for a repeated `request_id`. */
+  replayed: boolean;
+}
+
+const P_AGENT = 'agent';
+const P_PRINCIPAL = 'principal';
+const P_POLICY = 'policy';
+const P_META = 'meta';
+const P_OUTCOME = 'outcome';
+const idemPartition = (principalArn: string) => `idem#${principalArn}`;
+
+interface IdempotencyItem {
+  state: 'pending' | 'done';
+  request_sha256: string;
+  seq?: number;
+}
+
+interface StoredAgent extends Agent {
+  /** Registration in progress: not yet an agent (its record is not written). */
+  pending?: boolean;
+}
+
+export interface GatewayDeps {
+  store: KeyValueStore;
+  writer: ChainWriter;
+  keys: KeyRing;
+  policies: PolicyEvaluator;
+  clock: Clock;
+  issuer?: CredentialIssuer;
+  events?: GatewayEvents;
+}
+
+/**
+ * The use cases behind every route. Callers are already authenticated; this class authorises them,
+ * decides, and writes the chain. It returns values and throws `ZtError`s; HTTP mapping is the edge's.
+ */
+export class Gateway {
+  #policyCache: { version: number; policies: StoredPolicy[] } | null = null;
+
+  constructor(private readonly deps: GatewayDeps) {}
+
+  // ---------------------------------------------------------------- decisions
+
+  /**
+   * Decides an action for an agent. The answer is returned only after its signed record is durably
+   * appended (no record, no allow); any failure before that throws, which the edge turns into a 5xx deny.
+   */
+  async decide(caller: Caller, body: unknown): Promise<DecisionOutcome> {
+    const request = parseDecisionRequest(body);
+    const requestHash = canonicalSha256(request);
+    let idemKey: string | null = null;
+    if (request.request_id !== undefined) {
+      const replay = await this.#claimIdempotency(caller, request.request_id, requestHash);
+      if (replay) return replay;
+      idemKey = request.request_id;
+    }
+    try {
+      const fields = await this.#evaluate(caller, request);
+      const appended = await this.#append(fields, caller.principalArn);
+      if (idemKey !== null) {
+        const done: IdempotencyItem = {
+          state: 'done',
+          request_sha256: requestHash,
+          seq: appended.record.seq,
+        };
+        await this.deps.store.put(idemPartition(caller.principalArn), idemKey, JSON.stringify(done));
+      }
+      const record = appended.record as DecisionRecord;
+      this.deps.events?.decision?.(record);
+      return { decision: record.decision, record: JSON.parse(appended.text) as AuditRecord, replayed: false };
+    } catch (error) {
+      if (idemKey !== null) {
+        // Release the claim so a retry can decide again; if this fails too the claim stays pending (409).
+        await this.deps.store.delete(idemPartition(caller.principalArn), idemKey).catch(() => false);
+      }
+      throw error;
+    }
+  }
+
+  async #claimIdempotency(
+    caller: Caller,
+    requestId: string,
+    requestHash: string,
+  ): Promise<DecisionOutcome | null> {
+    const pk = idemPartition(caller.principalArn);
+    const pending: IdempotencyItem = { state: 'pending', request_sha256: requestHash };
+    if (await this.deps.store.putIfAbsent(pk, requestId, JSON.stringify(pending))) return null;
+    const existing = await this.deps.store.get(pk, requestId);
+    if (existing === null) {
+      throw new ConflictError(
+        'REQUEST_IN_PROGRESS',
+        `request \`${requestId}\` is being decided; retry shortly`,
+      );
+    }
+    const item = JSON.parse(existing) as IdempotencyItem;
+    if (item.request_sha256 !== requestHash) {
+      throw new ConflictError(
+        'REQUEST_ID_REUSED',
+        `request_id \`${requestId}\` was already used for a different request; use a new request_id`,
+      );
+    }
+    if (item.state !== 'done' || item.seq === undefined) {
+      throw new ConflictError(
+        'REQUEST_IN_PROGRESS',
+        `request \`${requestId}\` is being decided; retry shortly`,
+      );
+    }
+    const text = await this.deps.writer.get(item.seq);
+    if (text === null)
+      throw new InfrastructureError('RECORD_MISSING', 'the recorded decision could not be read');
+    const record = JSON.parse(text) as DecisionRecord;
+    return { decision: record.decision, record, replayed: true };
+  }
+
+  async #evaluate(caller: Caller, request: DecisionRequest): Promise<DecisionFields> {
+    const base = {
+      kind: 'decision' as const,
+      request_id: request.request_id ?? `srv-${randomUUID()}`,
+      actor: request.actor,
+      action: request.action,
+      resource: request.resource,
+      context_sha256: sha256Hex(canonicalizeData(request.context)),
+      params_sha256: canonicalSha256(request.params),
+    };
+    const deny = (reason: string, policySetSha = '', errors: string[] = []): DecisionFields => ({
+      ...base,
+      decision: 'deny',
+      reason,
+      policy_ids: [],
+      policy_set_sha256: policySetSha || sha256Hex('[]'),
+      errors,
+    });
+    const agent = await this.#agentByPrincipal(caller.principalArn);
+    // INVARIANT: the actor is whoever the signature says; a body claim never overrides it.
+    if (!agent) return deny(`principal \`${caller.principalArn}\` is not a registered agent`);
+    if (agent.status !== 'active') return deny(`agent \`${agent.agentId}\` is disabled`);
+    if (agent.agentId !== request.actor) return deny('actor does not match the authenticated principal');
+    const policies = await this.#currentPolicies();
+    const result = this.deps.policies.evaluate(policies, {
+      agentId: agent.agentId,
+      agentAttributes: agent.attributes,
+      action: request.action,
+      resource: request.resource,
+      context: request.context,
+    });
+    return { ...base, ...result };
+  }
+
+  async #agentByPrincipal(principalArn: string): Promise<StoredAgent | null> {
+    const agentId = await this.deps.store.get(P_PRINCIPAL, principalArn);
+    if (agentId === null) return null;
+    const agent = await this.#readAgent(agentId);
+    if (!agent || agent.pending || agent.principalArn !== principalArn) return null;
+    return agent;
+  }
+
+  /** The stored policy set, reloaded only when its version counter moved (cheap per decision). */
+  async #currentPolicies(): Promise<StoredPolicy[]> {
+    const raw = await this.deps.store.get(P_META, 'policies');
+    const version = raw === null ? 0 : Number(raw);
+    if (this.#policyCache && this.#policyCache.version === version) return this.#policyCache.policies;
+    const policies = await this.listPolicies();
+    this.#policyCache = { version, policies };
+    return policies;
+  }
+
+  async #append(fields: KindFields, principalArn: string): Promise<AppendedRecord> {
+    try {
+      await this.deps.keys.ready();
+    } catch (cause) {
+      const error = new InfrastructureError('SIGNING_FAILED', 'could not certify a session signing key', {
+        cause,
+      });
+      this.deps.events?.appendFailed?.(error);
+      throw error;
+    }
+    try {
+      return await this.deps.writer.append(fields, principalArn, this.deps.keys.signerFor);
+    } catch (error) {
+      if (error instanceof ZtError) this.deps.events?.appendFailed?.(error);
+      throw error;
+    }
+  }
+
+  // ---------------------------------------------------------------- outcomes
+
+  /**
+   * Records the outcome of an allowed action. `started` is accepted once per decision, which makes an
+   * allow single-use before anything runs; a final status (`succeeded`/`failed`) is accepted once.
+   */
+  async reportOutcome(caller: Caller, decisionId: string, body: unknown): Promise<AuditRecord> {
+    const request: OutcomeRequest = parseOutcomeRequest(body);
+    const decision = await this.#readDecision(decisionId);
+    if (!decision || decision.principal_arn !== caller.principalArn) {
+      // The same answer for "absent" and "someone else's": ids of other agents' decisions are not revealed.
+      throw new NotFoundError(`no decision \`${decisionId}\` for this principal`);
+    }
+    if (decision.decision !== 'allow') {
+      throw new ConflictError(
+        'DECISION_NOT_ALLOWED',
+        `decision \`${decisionId}\` was a deny; nothing may run`,
+      );
+    }
+    const claimKey = `${decisionId}#${request.status === 'started' ? 'started' : 'final'}`;
+    const claimed = await this.deps.store.putIfAbsent(P_OUTCOME, claimKey, request.status);
+    if (!claimed) {
+      throw request.status === 'started'
+        ? new ConflictError(
+            'ALREADY_STARTED',
+            `decision \`${decisionId}\` was already claimed by a \`started\` outcome`,
+          )
+        : new ConflictError(
+            'OUTCOME_ALREADY_REPORTED',
+            `decision \`${decisionId}\` already has a final outcome`,
+          );
+    }
+    try {
+      const appended = await this.#append(
+        {
+          kind: 'outcome',
+          decision_id: decisionId,
+          status: request.status,
+          exit_code: request.exit_code,
+          output_sha256: request.output_sha256,
+        },
+        caller.principalArn,
+      );
+      return JSON.parse(appended.text) as AuditRecord;
+    } catch (error) {
+      await this.deps.store.delete(P_OUTCOME, claimKey).catch(() => false);
+      throw error;
+    }
+  }
+
+  async #readDecision(decisionId: string): Promise<DecisionRecord | null> {
+    const match = /^(.+)-([1-9]\d{0,15})$/.exec(decisionId);
+    if (!match || match[1] !== this.deps.writer.chain) return null;
+    const text = await this.deps.writer.get(Number(match[2]));
+    if (text === null) return null;
+    const record = JSON.parse(text) as AuditRecord;
+    return record.kind === 'decision' ? record : null;
+  }
+
+  // ---------------------------------------------------------------- agents (admin)
+
+  async registerAgent(
+    caller: Caller,
+    body: unknown,
+  ): Promise<{
+    agent: Agent;
+    credentials?: { accessKeyId: string; secretAccessKey: string; profile: string };
+  }> {
+    requireAdmin(caller);
+    const request = parseRegisterAgentRequest(body);
+    const now = this.deps.clock.now().toISOString();
+    const placeholder: StoredAgent = {
+      agentId: request.agentId,
+      principalArn: request.principalArn ?? '',
+      attributes: request.attributes,
+      status: 'active',
+      createdAt: now,
+      pending: true,
+    };
+    if (!request.principalArn && !this.deps.issuer) {
+      throw new ValidationError('`principalArn` is required: the IAM role ARN the agent will call with');
+    }
+    if (!(await this.deps.store.putIfAbsent(P_AGENT, request.agentId, JSON.stringify(placeholder)))) {
+      throw new ConflictError('AGENT_EXISTS', `agent \`${request.agentId}\` is already registered`);
+    }
+    let credentials: { accessKeyId: string; secretAccessKey: string; profile: string } | undefined;
+    let boundArn: string | null = null;
+    try {
+      let principalArn = request.principalArn;
+      if (!principalArn && this.deps.issuer) {
+        const issued = await this.deps.issuer.issue(request.agentId);
+        principalArn = issued.principalArn;
+        credentials = {
+          accessKeyId: issued.accessKeyId,
+          secretAccessKey: issued.secretAccessKey,
+          profile: issued.profile,
+        };
+      }
+      const arn = principalArn as string;
+      if (!(await this.deps.store.putIfAbsent(P_PRINCIPAL, arn, request.agentId))) {
+        throw new ConflictError(
+          'PRINCIPAL_ALREADY_BOUND',
+          `principal \`${arn}\` is already bound to another agent`,
+        );
+      }
+      boundArn = arn;
+      // INVARIANT: the change is a chained record before it takes effect.
+      await this.#append(
+        { kind: 'agent', agent_id: request.agentId, change: 'register', bound_principal_arn: arn },
+        caller.principalArn,
+      );
+      const agent: Agent = { ...placeholder, principalArn: arn };
+      delete (agent as StoredAgent).pending;
+      await this.deps.store.put(P_AGENT, request.agentId, JSON.stringify(agent));
+      return credentials ? { agent, credentials } : { agent };
+    } catch (error) {
+      // Undo the reservations so the same registration can be retried.
+      if (boundArn !== null) await this.deps.store.delete(P_PRINCIPAL, boundArn).catch(() => false);
+      if (credentials && this.deps.issuer)
+        await this.deps.issuer.revoke(request.agentId).catch(() => undefined);
+      await this.deps.store.delete(P_AGENT, request.agentId).catch(() => false);
+      throw error;
+    }
+  }
+
+  async listAgents(caller: Caller): Promise<Agent[]> {
+    requireAdmin(caller);
+    const agents: Agent[] = [];
+    for await (const item of this.#scan(P_AGENT)) {
+      const agent = JSON.parse(item) as StoredAgent;
+      if (!agent.pending) agents.push(agent);
+    }
+    return agents;
+  }
+
+  async getAgent(caller: Caller, agentId: string): Promise<Agent> {
+    requireAdmin(caller);
+    const agent = await this.#readAgent(agentId);
+    if (!agent || agent.pending) throw new NotFoundError(`agent \`${agentId}\` is not registered`);
+    return agent;
+  }
+
+  /** Disables an agent: its later decisions are recorded denies. Disabling twice is a 409. */
+  async disableAgent(caller: Caller, agentId: string): Promise<Agent> {
+    requireAdmin(caller);
+    const agent = await this.getAgent(caller, agentId);
+    if (agent.status === 'disabled') {
+      throw new ConflictError('AGENT_DISABLED', `agent \`${agentId}\` is already disabled`);
+    }
+    const before = JSON.stringify(agent);
+    const disabled: Agent = { ...agent, status: 'disabled', disabledAt: this.deps.clock.now().toISOString() };
+    // Fail closed: the agent stops being allowed before the record is written; if the record cannot be
+    // written the change is undone and the admin gets a 5xx to retry.
+    if (!(await this.deps.store.replaceIf(P_AGENT, agentId, before, JSON.stringify(disabled)))) {
+      throw new ConflictError('CONCURRENT_CHANGE', `agent \`${agentId}\` changed concurrently; retry`);
+    }
+    try {
+      await this.#append(
+        { kind: 'agent', agent_id: agentId, change: 'disable', bound_principal_arn: agent.principalArn },
+        caller.principalArn,
+      );
+    } catch (error) {
+      await this.deps.store.replaceIf(P_AGENT, agentId, JSON.stringify(disabled), before).catch(() => false);
+      throw error;
+    }
+    return disabled;
+  }
+
+  async #readAgent(agentId: string): Promise<StoredAgent | null> {
+    if (!ID_PATTERN.test(agentId)) return null;
+    const raw = await this.deps.store.get(P_AGENT, agentId);
+    return raw === null ? null : (JSON.parse(raw) as StoredAgent);
+  }
+
+  // ---------------------------------------------------------------- policies (admin)
+
+  async putPolicy(caller: Caller, policyId: string, body: unknown): Promise<StoredPolicy> {
+    requireAdmin(caller);
+    assertPolicyId(policyId);
+    const request = parsePutPolicyRequest(body);
+    return this.#storePolicy(caller, policyId, request.cedar, request.description);
+  }
+
+  async allowPolicy(caller: Caller, body: unknown): Promise<StoredPolicy> {
+    requireAdmin(caller);
+    const request = parseAllowPolicyRequest(body);
+    const { policyId, cedar } = this.deps.policies.allowShorthand(request);
+    return this.#storePolicy(caller, policyId, cedar, request.reason);
+  }
+
+  async #storePolicy(
+    caller: Caller,
+    policyId: string,
+    cedar: string,
+    description?: string,
+  ): Promise<StoredPolicy> {
+    const validation = this.deps.policies.validate(policyId, cedar);
+    if (!validation.ok) {
+      const first = validation.diagnostics[0];
+      const where = first ? ` at line ${first.line}, column ${first.column}: ${first.message}` : '';
+      throw new ValidationError(`policy \`${policyId}\` is not valid Cedar${where}`, {
+        diagnostics: validation.diagnostics,
+      });
+    }
+    const policy: StoredPolicy = {
+      policyId,
+      cedar,
+      sha256: sha256Hex(cedar),
+      updatedAt: this.deps.clock.now().toISOString(),
+    };
+    if (description !== undefined) policy.description = description;
+    // INVARIANT: the record (with the text itself) is chained before the policy can decide anything.
+    await this.#append(
+      { kind: 'policy', policy_id: policyId, change: 'put', cedar, policy_sha256: policy.sha256 },
+      caller.principalArn,
+    );
+    await this.deps.store.put(P_POLICY, policyId, JSON.stringify(policy));
+    await this.deps.store.increment(P_META, 'policies');
+    return policy;
+  }
+
+  async listPolicies(caller?: Caller): Promise<StoredPolicy[]> {
+    if (caller) requireAdmin(caller);
+    const policies: StoredPolicy[] = [];
+    for await (const item of this.#scan(P_POLICY)) policies.push(JSON.parse(item) as StoredPolicy);
+    return policies;
+  }
+
+  async getPolicy(caller: Caller, policyId: string): Promise<StoredPolicy> {
+    requireAdmin(caller);
+    assertPolicyId(policyId);
+    const raw = await this.deps.store.get(P_POLICY, policyId);
+    if (raw === null) throw new NotFoundError(`policy \`${policyId}\` does not exist`);
+    return JSON.parse(raw) as StoredPolicy;
+  }
+
+  async deletePolicy(caller: Caller, policyId: string): Promise<{ policyId: string; deleted: true }> {
+    requireAdmin(caller);
+    const existing = await this.getPolicy(caller, policyId);
+    // Fail closed: the policy stops allowing before its deletion is recorded; restored if the record fails.
+    await this.deps.store.delete(P_POLICY, policyId);
+    await this.deps.store.increment(P_META, 'policies');
+    try {
+      await this.#append(
+        { kind: 'policy', policy_id: policyId, change: 'delete', cedar: null, policy_sha256: null },
+        caller.principalArn,
+      );
+    } catch (error) {
+      await this.deps.store.putIfAbsent(P_POLICY, policyId, JSON.stringify(existing)).catch(() => false);
+      await this.deps.store.increment(P_META, 'policies').catch(() => 0);
+      throw error;
+    }
+    return { policyId, deleted: true };
+  }
+
+  // ---------------------------------------------------------------- audit and keys
+
+  /** Records with `seq > after`, exactly as stored; `next` is the `after` of the next page or null. */
+  async auditPage(
+    caller: Caller,
+    after: number,
+    limit: number,
+  ): Promise<{ records: string[]; next: number | null }> {
+    requireAdmin(caller);
+    const records = await this.deps.writer.page(after, limit);
+    const last = records[records.length - 1];
+    const next = records.length === limit && last ? (JSON.parse(last) as { seq: number }).seq : null;
+    return { records, next };
+  }
+
+  async publicKeys(): Promise<PublicKeyInfo[]> {
+    return this.deps.keys.publicKeys();
+  }
+
+  async *#scan(partition: string): AsyncGenerator<string> {
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.deps.store.query(partition, { after, limit: 500 });
+      for (const item of page) yield item.data;
+      if (page.length < 500) return;
+      after = page[page.length - 1]?.sk;
+    }
+  }
+}
+
+function requireAdmin(caller: Caller): void {
+  // INVARIANT: only admins change policy or agents or read the log, whatever IAM let through.
+  if (!caller.isAdmin) throw new ForbiddenError(`principal \`${caller.principalArn}\` is not an admin`);
+}
+
+function assertPolicyId(policyId: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(policyId)) {
+    throw new ValidationError(
+      `policy id \`${policyId.slice(0, 140)}\` must be 1-128 letters, digits, \`.\`, \`_\` or \`-\`, starting with a letter or digit`,
+    );
+  }
+}

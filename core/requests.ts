@@ -1,0 +1,155 @@
+import { ValidationError } from './errors.js';
+import type { OutcomeStatus } from './records.js';
+import {
+  ACTION_PATTERN,
+  ID_PATTERN,
+  type JsonObject,
+  REQUEST_ID_PATTERN,
+  readInteger,
+  readObject,
+  readPlainObject,
+  readString,
+  requireString,
+  SHA256_PATTERN,
+} from './validate.js';
+
+/** `POST /actions` */
+export interface DecisionRequest {
+  actor: string;
+  action: string;
+  resource: string;
+  context: JsonObject;
+  params: unknown;
+  request_id?: string;
+}
+
+export function parseDecisionRequest(body: unknown): DecisionRequest {
+  const o = readObject(body, ['actor', 'action', 'resource', 'context', 'params', 'request_id']);
+  const request: DecisionRequest = {
+    actor: requireString(o, 'actor', {
+      pattern: ID_PATTERN,
+      patternHint: 'an agent id (letters, digits, . _ -)',
+    }),
+    action: requireString(o, 'action', {
+      pattern: ACTION_PATTERN,
+      patternHint: 'an action id like `aws.ec2.terminate_instances` or `mcp.server.tool`',
+      maxLength: 200,
+    }),
+    resource: readString(o, 'resource', { maxLength: 1024 }) ?? '',
+    context: readPlainObject(o, 'context') ?? {},
+    params: o['params'] ?? null,
+  };
+  const requestId = readString(o, 'request_id', { pattern: REQUEST_ID_PATTERN, maxLength: 128 });
+  if (requestId !== undefined) request.request_id = requestId;
+  return request;
+}
+
+/** `POST /actions/{id}/outcome` */
+export interface OutcomeRequest {
+  status: OutcomeStatus;
+  exit_code: number | null;
+  output_sha256: string | null;
+}
+
+const OUTCOME_STATUSES: readonly OutcomeStatus[] = ['started', 'succeeded', 'failed'];
+
+export function parseOutcomeRequest(body: unknown): OutcomeRequest {
+  const o = readObject(body, ['status', 'exit_code', 'output_sha256']);
+  const status = requireString(o, 'status');
+  if (!OUTCOME_STATUSES.includes(status as OutcomeStatus)) {
+    throw new ValidationError(`\`status\` must be one of started, succeeded, failed, got \`${status}\``);
+  }
+  const exit_code = readInteger(o, 'exit_code', { min: -2147483648, max: 2147483647 }) ?? null;
+  const output_sha256 =
+    (o['output_sha256'] === null
+      ? undefined
+      : readString(o, 'output_sha256', {
+          pattern: SHA256_PATTERN,
+          patternHint: '64 lower-case hex characters',
+        })) ?? null;
+  if (status === 'started' && (exit_code !== null || output_sha256 !== null)) {
+    throw new ValidationError(
+      '`exit_code` and `output_sha256` belong to a finished outcome, not to `started`',
+    );
+  }
+  return { status: status as OutcomeStatus, exit_code, output_sha256 };
+}
+
+export type AgentAttributes = Record<string, string | number | boolean | string[]>;
+
+/** `POST /agents` */
+export interface RegisterAgentRequest {
+  agentId: string;
+  principalArn?: string;
+  attributes: AgentAttributes;
+}
+
+const PRINCIPAL_ARN_PATTERN = /^arn:aws[a-z-]*:(iam|sts)::\d{12}:[A-Za-z0-9+=,.@_/-]{1,512}$/;
+
+export function parseRegisterAgentRequest(body: unknown): RegisterAgentRequest {
+  const o = readObject(body, ['agentId', 'principalArn', 'attributes']);
+  const agentId = requireString(o, 'agentId', {
+    pattern: ID_PATTERN,
+    patternHint: '1-64 letters, digits, `.`, `_` or `-`, starting with a letter or digit',
+  });
+  const principalArn = readString(o, 'principalArn', {
+    pattern: PRINCIPAL_ARN_PATTERN,
+    patternHint: 'an IAM role or user ARN like `arn:aws:iam::123456789012:role/agent`',
+  });
+  const rawAttributes = readPlainObject(o, 'attributes') ?? {};
+  const attributes: AgentAttributes = {};
+  for (const [key, value] of Object.entries(rawAttributes)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(key)) {
+      throw new ValidationError(`attribute name \`${key}\` must be an identifier (letters, digits, _)`);
+    }
+    const ok =
+      typeof value === 'string' ||
+      typeof value === 'boolean' ||
+      (typeof value === 'number' && Number.isSafeInteger(value)) ||
+      (Array.isArray(value) && value.every((v) => typeof v === 'string'));
+    if (!ok) {
+      throw new ValidationError(
+        `attribute \`${key}\` must be a string, an integer, a boolean or an array of strings`,
+      );
+    }
+    attributes[key] = value as AgentAttributes[string];
+  }
+  const request: RegisterAgentRequest = { agentId, attributes };
+  if (principalArn !== undefined) request.principalArn = principalArn;
+  return request;
+}
+
+/** `PUT /policies/{policyId}` */
+export interface PutPolicyRequest {
+  cedar: string;
+  description?: string;
+}
+
+export function parsePutPolicyRequest(body: unknown): PutPolicyRequest {
+  const o = readObject(body, ['cedar', 'description']);
+  const cedar = requireString(o, 'cedar', { maxLength: 32 * 1024 });
+  const description = readString(o, 'description', { maxLength: 1024 });
+  return description === undefined ? { cedar } : { cedar, description };
+}
+
+/** `POST /policies/allow` */
+export interface AllowPolicyRequest {
+  action: string;
+  agentId?: string;
+  resource?: string;
+  reason?: string;
+}
+
+export function parseAllowPolicyRequest(body: unknown): AllowPolicyRequest {
+  const o = readObject(body, ['action', 'agentId', 'resource', 'reason']);
+  const request: AllowPolicyRequest = {
+    action: requireString(o, 'action', { pattern: ACTION_PATTERN, maxLength: 200 }),
+  };
+  const agentId = readString(o, 'agentId', { pattern: ID_PATTERN });
+  const resource = readString(o, 'resource', { maxLength: 1024 });
+  const reason = readString(o, 'reason', { maxLength: 512 });
+  if (agentId !== undefined) request.agentId = agentId;
+  if (resource !== undefined) request.resource = resource;
+  if (reason !== undefined) request.reason = reason;
+  return request;
+}
