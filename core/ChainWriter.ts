@@ -44,6 +44,8 @@ export class ChainWriter {
   #tail: Promise<unknown> = Promise.resolve();
   /** Lost races since start: a contention figure for metrics. */
   conflicts = 0;
+  /** Called after each durable append (checkpoint scheduling, metrics). Must not throw. */
+  onAppended: ((record: AuditRecord) => void) | null = null;
 
   constructor(
     private readonly store: KeyValueStore,
@@ -120,6 +122,7 @@ export class ChainWriter {
       }
       if (written) {
         this.#head = { seq: record.seq, hash: record.current_hash };
+        this.onAppended?.(record);
         return { record, text };
       }
       // Another writer took this position: re-read the head and rebuild the record on top of it.

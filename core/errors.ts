@@ -15,8 +15,8 @@ export class ZtError extends Error {
 
 /** The caller sent something invalid (400). */
 export class ValidationError extends ZtError {
-  constructor(message: string, details?: Record<string, unknown>) {
-    super('VALIDATION_FAILED', message, details);
+  constructor(message: string, details?: Record<string, unknown>, code = 'VALIDATION_FAILED') {
+    super(code, message, details);
   }
 }
 

@@ -29,6 +29,7 @@ export function readObject(value: unknown, allowed: readonly string[], what = 'b
     throw new ValidationError(
       `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `\`${k}\``).join(', ')} in ${what}; allowed: ${allowed.join(', ')}`,
       { unknownFields: unknown },
+      'UNKNOWN_FIELD',
     );
   }
   return value as JsonObject;

@@ -1,0 +1,321 @@
+import { randomUUID } from 'node:crypto';
+import type { Caller, Gateway } from '../core/Gateway.js';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError, ZtError } from '../core/errors.js';
+import { parseQueryInteger } from '../core/validate.js';
+import type { ApiGatewayProxyEvent, ApiGatewayProxyResult } from './apigw.js';
+import { normalizePrincipalArn } from './identity.js';
+
+/** Largest accepted request body. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** A signed tlog checkpoint as `GET /audit/checkpoint` returns it. */
+export interface CheckpointBody {
+  origin: string;
+  size: number;
+  root: string;
+  note: string;
+}
+
+export interface CheckpointSource {
+  checkpoint(): Promise<CheckpointBody>;
+  list(afterSize: number, limit?: number): Promise<CheckpointBody[]>;
+}
+
+/** One structured line per request; never secrets, signatures or credentials. */
+export interface RequestLogLine {
+  level: 'info' | 'warn' | 'error';
+  msg: 'request';
+  time: string;
+  trace_id: string;
+  principal: string | null;
+  method: string;
+  route: string;
+  status: number;
+  decision?: 'allow' | 'deny';
+  error_code?: string;
+  latency_ms: number;
+}
+
+export interface ApiHandlerDeps {
+  gateway: Gateway;
+  checkpoints: CheckpointSource;
+  /** Principals allowed on admin routes (normalised role or user ARNs). */
+  adminPrincipalArns: readonly string[];
+  log?: (line: RequestLogLine) => void;
+  /** Called for 5xx errors with the detail that must not reach the client. */
+  logError?: (traceId: string, error: unknown) => void;
+}
+
+interface Context {
+  caller: Caller | null;
+  params: Record<string, string>;
+  query: Record<string, string | undefined>;
+  body: () => unknown;
+}
+
+interface Reply {
+  status: number;
+  /** A JSON value, or pre-serialised JSON text (records are passed through exactly as stored). */
+  body?: unknown;
+  raw?: string;
+  decision?: 'allow' | 'deny';
+}
+
+type RouteHandler = (ctx: Context) => Promise<Reply>;
+
+interface Route {
+  method: string;
+  template: string;
+  segments: string[];
+  open?: boolean;
+  handler: RouteHandler;
+}
+
+/**
+ * The HTTP edge for API Gateway REST proxy events: routing, body limits, JSON parsing, caller
+ * resolution, status mapping and the request log. Both the Lambda entry and the local emulator call it.
+ */
+export function createApiHandler(deps: ApiHandlerDeps): (event: ApiGatewayProxyEvent) => Promise<ApiGatewayProxyResult> {
+  const g = deps.gateway;
+  const admins = new Set(deps.adminPrincipalArns.map(normalizePrincipalArn));
+  const routes: Route[] = [];
+  const add = (method: string, template: string, handler: RouteHandler, open = false) =>
+    routes.push({ method, template, segments: template.split('/').filter(Boolean), handler, open });
+  const caller = (ctx: Context) => ctx.caller as Caller;
+
+  add('GET', '/health', async () => ({ status: 200, body: { ok: true } }), true);
+
+  add('POST', '/agents', async (ctx) => {
+    const { agent, credentials } = await g.registerAgent(caller(ctx), ctx.body());
+    return { status: 201, body: credentials ? { ...agent, credentials } : agent };
+  });
+  add('GET', '/agents', async (ctx) => ({ status: 200, body: { agents: await g.listAgents(caller(ctx)) } }));
+  add('GET', '/agents/{agentId}', async (ctx) => ({
+    status: 200,
+    body: await g.getAgent(caller(ctx), ctx.params['agentId'] as string),
+  }));
+  add('DELETE', '/agents/{agentId}', async (ctx) => ({
+    status: 200,
+    body: await g.disableAgent(caller(ctx), ctx.params['agentId'] as string),
+  }));
+
+  add('POST', '/policies/allow', async (ctx) => {
+    const p = await g.allowPolicy(caller(ctx), ctx.body());
+    return { status: 201, body: { policyId: p.policyId, cedar: p.cedar, sha256: p.sha256 } };
+  });
+  add('GET', '/policies', async (ctx) => ({ status: 200, body: { policies: await g.listPolicies(caller(ctx)) } }));
+  add('PUT', '/policies/{policyId}', async (ctx) => {
+    const p = await g.putPolicy(caller(ctx), ctx.params['policyId'] as string, ctx.body());
+    return { status: 200, body: { policyId: p.policyId, sha256: p.sha256 } };
+  });
+  add('GET', '/policies/{policyId}', async (ctx) => ({
+    status: 200,
+    body: await g.getPolicy(caller(ctx), ctx.params['policyId'] as string),
+  }));
+  add('DELETE', '/policies/{policyId}', async (ctx) => ({
+    status: 200,
+    body: await g.deletePolicy(caller(ctx), ctx.params['policyId'] as string),
+  }));
+
+  add('POST', '/actions', async (ctx) => {
+    const { decision, record } = await g.decide(caller(ctx), ctx.body());
+    const r = record as { actor: string; action: string; resource: string; reason: string };
+    return {
+      // A deny is a 403 that carries its signed record.
+      status: decision === 'allow' ? 200 : 403,
+      decision,
+      body: {
+        ok: decision === 'allow',
+        actor: r.actor,
+        action: r.action,
+        resource: r.resource,
+        decision,
+        reason: r.reason,
+        audit: record,
+      },
+    };
+  });
+  add('POST', '/actions/{id}/outcome', async (ctx) => {
+    const record = await g.reportOutcome(caller(ctx), ctx.params['id'] as string, ctx.body());
+    return { status: 200, body: { ok: true, audit: record } };
+  });
+
+  add('GET', '/audit', async (ctx) => {
+    const after = parseQueryInteger(ctx.query['after'], 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, default: 0 });
+    const limit = parseQueryInteger(ctx.query['limit'], 'limit', { min: 1, max: 1000, default: 100 });
+    const page = await g.auditPage(caller(ctx), after, limit);
+    // Records go out byte for byte as stored (canonical key order).
+    return { status: 200, raw: `{"records":[${page.records.join(',')}],"next":${page.next ?? 'null'}}` };
+  });
+  add('GET', '/audit/checkpoint', async (ctx) => {
+    requireAdminRoute(caller(ctx));
+    return { status: 200, body: await deps.checkpoints.checkpoint() };
+  });
+  add('GET', '/audit/checkpoints', async (ctx) => {
+    requireAdminRoute(caller(ctx));
+    const after = parseQueryInteger(ctx.query['after'], 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, default: 0 });
+    return { status: 200, body: { checkpoints: await deps.checkpoints.list(after) } };
+  });
+  add('GET', '/keys', async () => ({ status: 200, body: { keys: await g.publicKeys() } }));
+
+  return async (event) => {
+    const started = performance.now();
+    const traceId = event.requestContext?.requestId || randomUUID();
+    const method = (event.httpMethod || '').toUpperCase();
+    let routeName = 'unmatched';
+    let principal: string | null = null;
+    let reply: Reply;
+    let errorCode: string | undefined;
+    try {
+      const segments = splitPath(event.path || '/');
+      const candidates = routes
+        .map((route) => ({ route, params: matchSegments(route.segments, segments) }))
+        .filter((m): m is { route: Route; params: Record<string, string> } => m.params !== null);
+      if (candidates.length === 0) throw new NotFoundError(`no route \`${event.path}\``);
+      const matched = candidates.find((c) => c.route.method === method);
+      if (!matched) {
+        const allowed = [...new Set(candidates.map((c) => c.route.method))].join(', ');
+        throw Object.assign(new ZtError('METHOD_NOT_ALLOWED', `method \`${method}\` is not allowed here; allowed: ${allowed}`), {
+          allow: allowed,
+        });
+      }
+      routeName = `${matched.route.method} ${matched.route.template}`;
+      let resolved: Caller | null = null;
+      if (!matched.route.open) {
+        const userArn = event.requestContext?.identity?.userArn;
+        if (!userArn) throw new ForbiddenError('the request carries no verified IAM identity');
+        const principalArn = normalizePrincipalArn(userArn);
+        principal = principalArn;
+        resolved = { principalArn, isAdmin: admins.has(principalArn) };
+      }
+      const ctx: Context = {
+        caller: resolved,
+        params: matched.params,
+        query: event.queryStringParameters ?? {},
+        body: () => parseBody(event),
+      };
+      reply = await matched.route.handler(ctx);
+    } catch (error) {
+      const mapped = mapError(error, traceId);
+      if (mapped.status >= 500) deps.logError?.(traceId, error);
+      errorCode = (mapped.body as { error: { code: string } }).error.code;
+      reply = mapped;
+    }
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'x-zt-trace-id': traceId,
+      'cache-control': 'no-store',
+    };
+    if (reply.status === 405 && reply.raw === undefined) {
+      const allow = (reply.body as { error: { allow?: string } }).error.allow;
+      if (allow) headers['allow'] = allow;
+      delete (reply.body as { error: { allow?: string } }).error.allow;
+    }
+    const line: RequestLogLine = {
+      level: reply.status >= 500 ? 'error' : reply.status >= 400 && !reply.decision ? 'warn' : 'info',
+      msg: 'request',
+      time: new Date().toISOString(),
+      trace_id: traceId,
+      principal,
+      method,
+      route: routeName,
+      status: reply.status,
+      latency_ms: Math.round((performance.now() - started) * 1000) / 1000,
+    };
+    if (reply.decision) line.decision = reply.decision;
+    if (errorCode) line.error_code = errorCode;
+    deps.log?.(line);
+    return { statusCode: reply.status, headers, body: reply.raw ?? JSON.stringify(reply.body) };
+  };
+}
+
+function requireAdminRoute(caller: Caller): void {
+  if (!caller.isAdmin) throw new ForbiddenError(`principal \`${caller.principalArn}\` is not an admin`);
+}
+
+function splitPath(path: string): string[] {
+  return path
+    .split('/')
+    .filter(Boolean)
+    .map((s) => {
+      try {
+        return decodeURIComponent(s);
+      } catch {
+        return s;
+      }
+    });
+}
+
+function matchSegments(template: string[], actual: string[]): Record<string, string> | null {
+  if (template.length !== actual.length) return null;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < template.length; i++) {
+    const t = template[i] as string;
+    const a = actual[i] as string;
+    if (t.startsWith('{')) params[t.slice(1, -1)] = a;
+    else if (t !== a) return null;
+  }
+  return params;
+}
+
+function parseBody(event: ApiGatewayProxyEvent): unknown {
+  const raw = event.body ?? '';
+  const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+  if (bytes.length > MAX_BODY_BYTES) {
+    throw new ZtError('PAYLOAD_TOO_LARGE', `request body is ${bytes.length} bytes; the limit is ${MAX_BODY_BYTES}`);
+  }
+  if (bytes.length === 0) throw new ValidationError('request body is empty; a JSON object is expected', undefined, 'MALFORMED_JSON');
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (error) {
+    throw new ValidationError(
+      `request body is not valid JSON: ${(error as Error).message.toLowerCase()}`,
+      undefined,
+      'MALFORMED_JSON',
+    );
+  }
+}
+
+const STATUS_BY_CODE: Record<string, number> = {
+  PAYLOAD_TOO_LARGE: 413,
+  METHOD_NOT_ALLOWED: 405,
+};
+
+function mapError(error: unknown, traceId: string): Reply {
+  if (error instanceof ZtError && !(error.constructor.name === 'InfrastructureError')) {
+    const status =
+      STATUS_BY_CODE[error.code] ??
+      (error instanceof ValidationError
+        ? 400
+        : error instanceof ForbiddenError
+          ? 403
+          : error instanceof NotFoundError
+            ? 404
+            : error instanceof ConflictError
+              ? 409
+              : 500);
+    if (status < 500) {
+      const body: { ok: false; error: Record<string, unknown> } = {
+        ok: false,
+        error: { code: error.code, message: error.message },
+      };
+      if (error.details) body.error['details'] = error.details;
+      const allow = (error as { allow?: string }).allow;
+      if (allow) body.error['allow'] = allow;
+      return { status, body };
+    }
+  }
+  // INVARIANT: 5xx bodies say nothing about internals; the trace id finds the detail in the logs.
+  const unavailable = error instanceof ZtError;
+  return {
+    status: unavailable ? 503 : 500,
+    body: {
+      ok: false,
+      error: {
+        code: unavailable ? 'SERVICE_UNAVAILABLE' : 'INTERNAL_ERROR',
+        message: 'the gateway could not complete the request; nothing was allowed',
+        trace_id: traceId,
+      },
+    },
+  };
+}
