@@ -1,0 +1,220 @@
+import { GatewayError } from '../../sdk/errors.js';
+import type { AgentAttributeValue, GatewayClient, RegisterAgentInput } from '../../sdk/GatewayClient.js';
+import { exportAudit } from './exportAudit.js';
+import { cell, fields, shortHash, table } from './format.js';
+
+/** What a command gets: its client, its arguments, where to write, and how. */
+export interface CommandContext {
+  client: GatewayClient;
+  positionals: string[];
+  values: Record<string, string | boolean | string[] | undefined>;
+  json: boolean;
+  out: (text: string) => void;
+  err: (text: string) => void;
+  stderrIsTTY: boolean;
+  /** Reads a file (or stdin for `-`) as UTF-8 text. */
+  readInput: (path: string) => Promise<string>;
+  /** Resolves a path against the CLI's working directory. */
+  resolvePath: (path: string) => string;
+  /** The credentials file in use, for the note after `agents register`. */
+  credentialsFile: string | undefined;
+}
+
+/** A bad argument found after parsing (exit 2, with usage). */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** A local file could not be read or written (exit 2, without usage). */
+export class LocalFileError extends Error {
+  override readonly name = 'LocalFileError';
+}
+
+export type Command = (ctx: CommandContext) => Promise<void>;
+
+const printJson = (ctx: CommandContext, value: unknown) => ctx.out(`${JSON.stringify(value, null, 2)}\n`);
+
+function str(ctx: CommandContext, name: string): string | undefined {
+  const v = ctx.values[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+function parseAttributes(pairs: string[]): Record<string, AgentAttributeValue> {
+  const attributes: Record<string, AgentAttributeValue> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`\`--attr ${pair}\` must be key=value`);
+    const key = pair.slice(0, eq);
+    const value = pair.slice(eq + 1);
+    const existing = attributes[key];
+    if (existing === undefined) attributes[key] = value;
+    else attributes[key] = [...(Array.isArray(existing) ? existing : [String(existing)]), value];
+  }
+  return attributes;
+}
+
+export const COMMANDS: Record<string, Command> = {
+  async 'agents register'(ctx) {
+    const [agentId] = ctx.positionals;
+    const input: RegisterAgentInput = { agentId: agentId! };
+    const principalArn = str(ctx, 'principal-arn');
+    if (principalArn !== undefined) input.principalArn = principalArn;
+    const attrs = ctx.values['attr'];
+    if (Array.isArray(attrs) && attrs.length > 0) input.attributes = parseAttributes(attrs);
+    const agent = await ctx.client.registerAgent(input);
+    if (ctx.json) return printJson(ctx, agent);
+    ctx.out(`registered agent \`${cell(agent.agentId)}\` as ${cell(agent.principalArn)}\n`);
+    const creds = agent.credentials;
+    if (creds !== undefined) {
+      const profile = creds.profile ?? `zt-agent-${agent.agentId}`;
+      // The admin profile this command signed with lives in the emulator's file, so that is where it wrote.
+      const file = ctx.credentialsFile ?? '<data dir>/aws-credentials';
+      ctx.out(
+        'credentials (shown only now):\n' +
+          `  aws_access_key_id     = ${creds.accessKeyId}\n` +
+          `  aws_secret_access_key = ${creds.secretAccessKey}\n` +
+          `the emulator also wrote them to its credentials file as profile \`${profile}\`; use them with:\n` +
+          `  AWS_SHARED_CREDENTIALS_FILE=${file} AWS_PROFILE=${profile}\n`,
+      );
+    }
+  },
+
+  async 'agents list'(ctx) {
+    const result = await ctx.client.listAgents();
+    if (ctx.json) return printJson(ctx, result);
+    if (result.agents.length === 0) return ctx.out('no agents\n');
+    ctx.out(
+      table(
+        ['AGENT', 'PRINCIPAL', 'STATUS', 'CREATED'],
+        result.agents.map((a) => [cell(a.agentId), cell(a.principalArn), cell(a.status), cell(a.createdAt)]),
+      ),
+    );
+  },
+
+  async 'agents get'(ctx) {
+    const agent = await ctx.client.getAgent(ctx.positionals[0]!);
+    if (ctx.json) return printJson(ctx, agent);
+    ctx.out(fields(agent, ['credentials']));
+  },
+
+  async 'agents disable'(ctx) {
+    const result = await ctx.client.disableAgent(ctx.positionals[0]!);
+    if (ctx.json) return printJson(ctx, result);
+    ctx.out(`disabled agent \`${ctx.positionals[0]}\`\n`);
+  },
+
+  async 'policies put'(ctx) {
+    const [policyId] = ctx.positionals;
+    const file = str(ctx, 'file');
+    if (file === undefined) throw new UsageError('`--file FILE` (or `--file -` for stdin) is required');
+    let cedar: string;
+    try {
+      cedar = await ctx.readInput(file);
+    } catch (err) {
+      throw new LocalFileError(`cannot read \`${file}\`: ${(err as Error).message}`);
+    }
+    const description = str(ctx, 'description');
+    const result = await ctx.client.putPolicy(
+      policyId!,
+      description !== undefined ? { cedar, description } : { cedar },
+    );
+    if (ctx.json) return printJson(ctx, result);
+    ctx.out(`stored policy \`${cell(result.policyId)}\` (sha256 ${cell(result.sha256)})\n`);
+  },
+
+  async 'policies allow'(ctx) {
+    const action = str(ctx, 'action');
+    if (action === undefined) throw new UsageError('`--action ACTION` is required');
+    const agentId = str(ctx, 'agent');
+    const resource = str(ctx, 'resource');
+    const reason = str(ctx, 'reason');
+    const result = await ctx.client.allowPolicy({
+      action,
+      ...(agentId !== undefined ? { agentId } : {}),
+      ...(resource !== undefined ? { resource } : {}),
+      ...(reason !== undefined ? { reason } : {}),
+    });
+    if (ctx.json) return printJson(ctx, result);
+    ctx.out(`created policy \`${cell(result.policyId)}\` (sha256 ${cell(result.sha256)}):\n`);
+    ctx.out(`${String(result.cedar ?? '').trimEnd()}\n`);
+  },
+
+  async 'policies list'(ctx) {
+    const result = await ctx.client.listPolicies();
+    if (ctx.json) return printJson(ctx, result);
+    if (result.policies.length === 0) return ctx.out('no policies\n');
+    ctx.out(
+      table(
+        ['POLICY', 'SHA256', 'DESCRIPTION'],
+        result.policies.map((p) => [cell(p.policyId), shortHash(p.sha256), cell(p.description)]),
+      ),
+    );
+  },
+
+  async 'policies get'(ctx) {
+    const policy = await ctx.client.getPolicy(ctx.positionals[0]!);
+    if (ctx.json) return printJson(ctx, policy);
+    ctx.out(fields(policy, ['cedar']));
+    if (typeof policy.cedar === 'string') ctx.out(`\n${policy.cedar.trimEnd()}\n`);
+  },
+
+  async 'policies delete'(ctx) {
+    const result = await ctx.client.deletePolicy(ctx.positionals[0]!);
+    if (ctx.json) return printJson(ctx, result);
+    ctx.out(`deleted policy \`${ctx.positionals[0]}\`\n`);
+  },
+
+  async 'audit export'(ctx) {
+    const outArg = str(ctx, 'out');
+    if (outArg === undefined) throw new UsageError('`--out FILE` is required');
+    const pageSizeArg = str(ctx, 'page-size');
+    let pageSize: number | undefined;
+    if (pageSizeArg !== undefined) {
+      pageSize = Number(pageSizeArg);
+      if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000) {
+        throw new UsageError(`\`--page-size\` must be an integer from 1 to 1000, got \`${pageSizeArg}\``);
+      }
+    }
+    const out = ctx.resolvePath(outArg);
+    const progress = ctx.stderrIsTTY ? (n: number) => ctx.err(`\rzt: exported ${n} records`) : undefined;
+    let count: number;
+    try {
+      count = await exportAudit(ctx.client, {
+        out,
+        ...(pageSize !== undefined ? { pageSize } : {}),
+        ...(progress !== undefined ? { onProgress: progress } : {}),
+      });
+    } catch (err) {
+      if (isNodeFsError(err)) throw new LocalFileError(`cannot write \`${outArg}\`: ${err.message}`);
+      throw err;
+    } finally {
+      if (progress !== undefined) ctx.err('\n');
+    }
+    if (ctx.json) return printJson(ctx, { out, records: count });
+    ctx.out(`exported ${count} records to ${outArg}\n`);
+  },
+
+  async keys(ctx) {
+    const result = await ctx.client.keys();
+    if (ctx.json) return printJson(ctx, result);
+    if (result.keys.length === 0) return ctx.out('no keys\n');
+    ctx.out(
+      table(
+        ['KEY ID', 'ROLE', 'NOT BEFORE', 'NOT AFTER'],
+        result.keys.map((k) => [cell(k.keyId), cell(k.role), cell(k.notBefore), cell(k.notAfter)]),
+      ),
+    );
+  },
+
+  async health(ctx) {
+    const result = await ctx.client.health();
+    if (ctx.json) return printJson(ctx, result);
+    ctx.out(result.ok === true ? 'ok\n' : `not ok: ${JSON.stringify(result)}\n`);
+  },
+};
+
+function isNodeFsError(err: unknown): err is Error & { code: string } {
+  if (!(err instanceof Error) || err instanceof GatewayError) return false;
+  const code = (err as Error & { code?: unknown }).code;
+  return typeof code === 'string' && /^E[A-Z]+$/.test(code);
+}

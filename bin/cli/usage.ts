@@ -1,0 +1,104 @@
+/** Usage texts of the `zt` CLI, one per level, so `--help` works everywhere. */
+
+export const GLOBAL_OPTIONS_HELP = `global options:
+  --endpoint URL            gateway URL (env ZT_ENDPOINT, default http://127.0.0.1:8787)
+  --profile NAME            credentials profile (env AWS_PROFILE, default zt-admin)
+  --region REGION           signing region (env AWS_REGION or AWS_DEFAULT_REGION, default us-east-1)
+  --credentials-file FILE   shared credentials file (env AWS_SHARED_CREDENTIALS_FILE; else
+                            $ZT_DATA_DIR/aws-credentials or ./.zt/aws-credentials when present;
+                            else ~/.aws/credentials)
+  --timeout MS              per-request timeout in milliseconds (default 10000)
+  --json                    print JSON instead of human-readable lines
+  --verbose                 say which endpoint, profile and credentials file are used
+  -h, --help                show help`;
+
+export const EXIT_STATUS_HELP = `exit status: 0 ok, 1 the gateway refused (4xx/5xx), 2 usage error,
+             3 cannot reach the gateway or no credentials`;
+
+/** One line per command, as in the top-level usage. */
+export const COMMAND_LINES: Record<string, Record<string, string>> = {
+  agents: {
+    register: 'zt agents register <agentId> [--principal-arn ARN] [--attr key=value]...',
+    list: 'zt agents list',
+    get: 'zt agents get <agentId>',
+    disable: 'zt agents disable <agentId>',
+  },
+  policies: {
+    put: 'zt policies put <policyId> --file FILE|- [--description TEXT]',
+    allow: 'zt policies allow --action ACTION [--agent ID] [--resource R] [--reason TEXT]',
+    list: 'zt policies list',
+    get: 'zt policies get <policyId>',
+    delete: 'zt policies delete <policyId>',
+  },
+  audit: {
+    export: 'zt audit export --out FILE [--page-size N]',
+  },
+  keys: { '': 'zt keys' },
+  health: { '': 'zt health' },
+};
+
+const DESCRIPTIONS: Record<string, string> = {
+  'agents register': `Registers an agent. Without --principal-arn the local emulator mints credentials for it,
+writes them to its credentials file as profile zt-agent-<agentId>, and they are printed here once.
+--attr may repeat; a repeated key makes a list of strings.`,
+  'agents list': 'Lists the registered agents.',
+  'agents get': 'Shows one agent.',
+  'agents disable': 'Disables an agent: its credentials stop working and its later requests are denied.',
+  'policies put':
+    'Stores a Cedar policy read from FILE (- for stdin) under <policyId>, replacing any earlier one.',
+  'policies allow':
+    'Creates one narrow Cedar permit for an action, optionally for one agent and one resource.',
+  'policies list': 'Lists the stored policies.',
+  'policies get': 'Shows one policy with its Cedar text.',
+  'policies delete': 'Removes a policy.',
+  'audit export': `Writes the whole audit log to FILE as JSON Lines, each record exactly as the gateway serves it.
+The file appears under its name only when the export is complete. Progress goes to stderr on a terminal.`,
+  keys: "Lists the gateway's public signing keys (root and session).",
+  health: 'Checks that the gateway is up (unsigned).',
+};
+
+/** The top-level usage. */
+export function mainUsage(): string {
+  const lines = Object.values(COMMAND_LINES).flatMap((subs) => Object.values(subs));
+  return `usage: zt <command> [options]
+
+Admin CLI of the zt authorization gateway.
+
+commands:
+${lines.map((l) => `  ${l.slice(3)}`).join('\n')}
+
+Run \`zt <command> --help\` for details.
+
+${GLOBAL_OPTIONS_HELP}
+
+${EXIT_STATUS_HELP}
+`;
+}
+
+/** The usage of a command group (`zt agents`) or of one command (`zt agents register`). */
+export function commandUsage(group: string, sub?: string): string {
+  const subs = COMMAND_LINES[group];
+  if (subs === undefined) return mainUsage();
+  const single = subs[''] !== undefined ? '' : sub;
+  if (single !== undefined && subs[single] !== undefined) {
+    const name = single === '' ? group : `${group} ${single}`;
+    return `usage: ${subs[single]} [global options]
+
+${DESCRIPTIONS[name] ?? ''}
+
+${GLOBAL_OPTIONS_HELP}
+
+${EXIT_STATUS_HELP}
+`;
+  }
+  return `usage: zt ${group} <${Object.keys(subs).join('|')}> [options]
+
+${Object.values(subs)
+  .map((l) => `  ${l}`)
+  .join('\n')}
+
+Run \`zt ${group} <command> --help\` for details.
+
+${GLOBAL_OPTIONS_HELP}
+`;
+}

@@ -1,0 +1,466 @@
+import type { AuditRecord } from '../core/records.js';
+import { type CredentialProvider, credentialProvider } from './credentials.js';
+import { GatewayError } from './errors.js';
+import { type AwsCredentials, signRequest } from './signer.js';
+import { DEFAULT_TIMEOUT_MS, type FetchLike, sendRequest, type TransportResponse } from './transport.js';
+
+/** Options of {@link GatewayClient}. */
+export interface GatewayClientOptions {
+  /** Base URL of the gateway, e.g. `http://127.0.0.1:8787` or `https://abc.execute-api.us-east-1.amazonaws.com/prod`. */
+  endpoint: string;
+  /** SigV4 signing region. Default `us-east-1`. */
+  region?: string;
+  /** Explicit keys or an AWS credential provider. Wins over `profile`. */
+  credentials?: AwsCredentials | CredentialProvider;
+  /** A shared-credentials profile. Without it and without `credentials`, the AWS default chain is used. */
+  profile?: string;
+  /** The shared credentials file holding `profile` (default: `AWS_SHARED_CREDENTIALS_FILE`, then `~/.aws/credentials`). */
+  credentialsFile?: string;
+  /** Per-request timeout, body included. Default 10 000 ms. */
+  timeoutMs?: number;
+  /** Replaces the global `fetch` (tests, proxies). */
+  fetch?: FetchLike;
+}
+
+/** Attribute values an agent may carry. */
+export type AgentAttributeValue = string | number | boolean | string[];
+
+/** `POST /agents` body. */
+export interface RegisterAgentInput {
+  agentId: string;
+  /** The IAM role or user the agent signs as; locally, leave it out to have credentials minted. */
+  principalArn?: string;
+  attributes?: Record<string, AgentAttributeValue>;
+}
+
+/** An agent as the gateway describes it. */
+export interface AgentInfo {
+  agentId: string;
+  principalArn: string;
+  attributes?: Record<string, AgentAttributeValue>;
+  status?: 'active' | 'disabled';
+  createdAt?: string;
+  disabledAt?: string;
+  [field: string]: unknown;
+}
+
+/** `POST /agents` answer; `credentials` only when the emulator minted them (they are shown once). */
+export interface RegisteredAgent extends AgentInfo {
+  credentials?: { accessKeyId: string; secretAccessKey: string; profile?: string };
+}
+
+/** `PUT /policies/{policyId}` body. */
+export interface PutPolicyInput {
+  cedar: string;
+  description?: string;
+}
+
+/** `POST /policies/allow` body: the shorthand for one Cedar `permit`. */
+export interface AllowPolicyInput {
+  action: string;
+  agentId?: string;
+  resource?: string;
+  reason?: string;
+}
+
+/** A stored policy as the gateway describes it. */
+export interface PolicyInfo {
+  policyId: string;
+  sha256?: string;
+  cedar?: string;
+  description?: string;
+  updatedAt?: string;
+  [field: string]: unknown;
+}
+
+/** `PUT /policies/{policyId}` answer. */
+export interface PutPolicyResult {
+  policyId: string;
+  sha256: string;
+  [field: string]: unknown;
+}
+
+/** `POST /policies/allow` answer. */
+export interface AllowPolicyResult {
+  policyId: string;
+  cedar: string;
+  sha256: string;
+  [field: string]: unknown;
+}
+
+/** `POST /actions` body. */
+export interface DecideInput {
+  actor: string;
+  action: string;
+  resource?: string;
+  context?: Record<string, unknown>;
+  params?: unknown;
+  request_id?: string;
+}
+
+/** `POST /actions` answer, unjudged: 200 allow, 403 deny (with a record, or without one for other failures). */
+export interface RawDecision {
+  status: number;
+  body: unknown;
+}
+
+/** `POST /actions/{id}/outcome` body. */
+export interface OutcomeInput {
+  status: 'started' | 'succeeded' | 'failed';
+  exit_code?: number | null;
+  output_sha256?: string | null;
+}
+
+/** One page of `GET /audit`. */
+export interface AuditPage {
+  /** Parsed records, in `seq` order. */
+  records: AuditRecord[];
+  /** `rawRecords[i]` is the exact JSON text the gateway sent for `records[i]`. */
+  rawRecords: string[];
+  /** The `after` of the next page, or null at the end of the log. */
+  next: number | null;
+}
+
+/** A signed checkpoint (`GET /audit/checkpoint`); `note` is the C2SP signed-note text. */
+export interface Checkpoint {
+  origin: string;
+  size: number;
+  root: string;
+  note: string;
+  [field: string]: unknown;
+}
+
+/** A public key the gateway signs records with (`GET /keys`). */
+export interface GatewayKey {
+  keyId: string;
+  role: 'root' | 'session';
+  publicKeyPem: string;
+  notBefore?: string;
+  notAfter?: string;
+  arn?: string;
+}
+
+/**
+ * The signed HTTP client of the gateway: one method per route of the contract (DESIGN.md), SigV4-signed
+ * for `execute-api` (except `health()`, which is open). Every method but {@link GatewayClient.decide}
+ * rejects with a {@link GatewayError} on anything but a 2xx JSON answer.
+ */
+export class GatewayClient {
+  readonly endpoint: string;
+  readonly region: string;
+  private readonly credentials: CredentialProvider;
+  private readonly timeoutMs: number;
+  private readonly fetchFn: FetchLike | undefined;
+
+  constructor(options: GatewayClientOptions) {
+    let url: URL;
+    try {
+      url = new URL(options.endpoint);
+    } catch {
+      throw new TypeError(
+        `endpoint \`${options.endpoint}\` is not a URL: expected e.g. \`http://127.0.0.1:8787\``,
+      );
+    }
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash) {
+      throw new TypeError(
+        `endpoint \`${options.endpoint}\` must be an http or https URL without query or fragment`,
+      );
+    }
+    this.endpoint = url.toString().replace(/\/+$/, '');
+    this.region = options.region ?? 'us-east-1';
+    this.credentials = credentialProvider({
+      ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
+      ...(options.profile !== undefined ? { profile: options.profile } : {}),
+      ...(options.credentialsFile !== undefined ? { credentialsFile: options.credentialsFile } : {}),
+    });
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.fetchFn = options.fetch;
+  }
+
+  /** `GET /health` (unsigned): `{ok: true}` when the gateway is up. */
+  async health(): Promise<{ ok: boolean }> {
+    return asObject(await this.call('GET', '/health', undefined, { signed: false })) as { ok: boolean };
+  }
+
+  /** `POST /agents`: registers an agent. Locally, without `principalArn`, the answer carries fresh credentials. */
+  async registerAgent(input: RegisterAgentInput): Promise<RegisteredAgent> {
+    return asObject(await this.call('POST', '/agents', input)) as RegisteredAgent;
+  }
+
+  /** `GET /agents` */
+  async listAgents(): Promise<{ agents: AgentInfo[] }> {
+    return { agents: asList(await this.call('GET', '/agents'), 'agents') as AgentInfo[] };
+  }
+
+  /** `GET /agents/{agentId}` */
+  async getAgent(agentId: string): Promise<AgentInfo> {
+    return asObject(await this.call('GET', `/agents/${seg(agentId)}`)) as AgentInfo;
+  }
+
+  /** `DELETE /agents/{agentId}`: disables the agent (its credentials stop working); answers the agent as it now is. */
+  async disableAgent(agentId: string): Promise<AgentInfo> {
+    return asObject(await this.call('DELETE', `/agents/${seg(agentId)}`)) as AgentInfo;
+  }
+
+  /** `PUT /policies/{policyId}`: stores Cedar text (400 `HTTP_ERROR` with diagnostics when it does not validate). */
+  async putPolicy(policyId: string, input: PutPolicyInput): Promise<PutPolicyResult> {
+    return asObject(await this.call('PUT', `/policies/${seg(policyId)}`, input)) as PutPolicyResult;
+  }
+
+  /** `POST /policies/allow`: one narrow `permit` from an action (and optionally an agent and a resource). */
+  async allowPolicy(input: AllowPolicyInput): Promise<AllowPolicyResult> {
+    return asObject(await this.call('POST', '/policies/allow', input)) as AllowPolicyResult;
+  }
+
+  /** `GET /policies` */
+  async listPolicies(): Promise<{ policies: PolicyInfo[] }> {
+    return { policies: asList(await this.call('GET', '/policies'), 'policies') as PolicyInfo[] };
+  }
+
+  /** `GET /policies/{policyId}` */
+  async getPolicy(policyId: string): Promise<PolicyInfo> {
+    return asObject(await this.call('GET', `/policies/${seg(policyId)}`)) as PolicyInfo;
+  }
+
+  /** `DELETE /policies/{policyId}` */
+  async deletePolicy(policyId: string): Promise<{ policyId: string; deleted: boolean }> {
+    return asObject(await this.call('DELETE', `/policies/${seg(policyId)}`)) as {
+      policyId: string;
+      deleted: boolean;
+    };
+  }
+
+  /**
+   * `POST /actions`, raw: any status comes back as `{status, body}` since a 403 deny with a signed record is a
+   * normal answer. Judging it (and failing closed) is the caller's job. Still rejects with a
+   * {@link GatewayError} when no JSON answer arrives.
+   */
+  async decide(input: DecideInput): Promise<RawDecision> {
+    const res = await this.send('POST', '/actions', input, { acceptAnyStatus: true });
+    return { status: res.status, body: res.json };
+  }
+
+  /** `POST /actions/{recordId}/outcome`: reports `started` (once per decision), `succeeded` or `failed`. */
+  async reportOutcome(recordId: string, input: OutcomeInput): Promise<Record<string, unknown>> {
+    return asObject(await this.call('POST', `/actions/${seg(recordId)}/outcome`, input));
+  }
+
+  /** `GET /audit?after=&limit=`: one page of records with `seq > after`, each also as its exact JSON text. */
+  async auditPage(options: { after?: number; limit?: number } = {}): Promise<AuditPage> {
+    const query: string[] = [];
+    if (options.after !== undefined) query.push(`after=${encodeURIComponent(String(options.after))}`);
+    if (options.limit !== undefined) query.push(`limit=${encodeURIComponent(String(options.limit))}`);
+    const res = await this.send('GET', `/audit${query.length ? `?${query.join('&')}` : ''}`);
+    return parseAuditPage(res);
+  }
+
+  /**
+   * Pages through `GET /audit` from the start (or `after`) until `next` is null, yielding each page.
+   * Rejects with `INVALID_RESPONSE` when `next` does not move forward.
+   */
+  async *auditPages(
+    options: { after?: number; limit?: number } = {},
+  ): AsyncGenerator<AuditPage, void, undefined> {
+    let after = options.after;
+    for (;;) {
+      const page = await this.auditPage({
+        ...(after !== undefined ? { after } : {}),
+        ...(options.limit !== undefined ? { limit: options.limit } : {}),
+      });
+      yield page;
+      if (page.next === null) return;
+      if (after !== undefined && page.next <= after) {
+        throw new GatewayError(
+          'INVALID_RESPONSE',
+          `audit paging did not advance: \`next\` ${page.next} after ${after}`,
+        );
+      }
+      after = page.next;
+    }
+  }
+
+  /**
+   * Every audit record in `seq` order, paging through `GET /audit` until `next` is null.
+   * `onProgress` is called after each page with the number of records yielded so far.
+   */
+  async *auditAll(onProgress?: (recordsSoFar: number) => void): AsyncGenerator<AuditRecord, void, undefined> {
+    let count = 0;
+    for await (const page of this.auditPages()) {
+      for (const record of page.records) {
+        count += 1;
+        yield record;
+      }
+      onProgress?.(count);
+    }
+  }
+
+  /** `GET /audit/checkpoint`: signs (or reuses) a checkpoint of the current head. */
+  async checkpoint(): Promise<Checkpoint> {
+    return asObject(await this.call('GET', '/audit/checkpoint')) as Checkpoint;
+  }
+
+  /** `GET /audit/checkpoints?after=SIZE`: earlier checkpoints. */
+  async checkpoints(options: { after?: number } = {}): Promise<{ checkpoints: Checkpoint[] }> {
+    const q = options.after !== undefined ? `?after=${encodeURIComponent(String(options.after))}` : '';
+    return {
+      checkpoints: asList(await this.call('GET', `/audit/checkpoints${q}`), 'checkpoints') as Checkpoint[],
+    };
+  }
+
+  /** `GET /keys`: the gateway's root and session public keys. */
+  async keys(): Promise<{ keys: GatewayKey[] }> {
+    return { keys: asList(await this.call('GET', '/keys'), 'keys') as GatewayKey[] };
+  }
+
+  private async call(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts: { signed?: boolean } = {},
+  ): Promise<unknown> {
+    return (await this.send(method, path, body, opts)).json;
+  }
+
+  private async send(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts: { signed?: boolean; acceptAnyStatus?: boolean } = {},
+  ): Promise<TransportResponse> {
+    const url = this.endpoint + path;
+    const unsigned = {
+      method,
+      url,
+      headers: { accept: 'application/json' } as Record<string, string>,
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    };
+    let request: Awaited<ReturnType<typeof signRequest>>;
+    if (opts.signed === false) {
+      if (unsigned.body !== undefined) unsigned.headers['content-type'] = 'application/json';
+      request = { ...unsigned, url: new URL(url).toString() };
+    } else {
+      request = await signRequest(unsigned, { credentials: await this.credentials(), region: this.region });
+    }
+    return sendRequest(request, {
+      timeoutMs: this.timeoutMs,
+      ...(this.fetchFn !== undefined ? { fetch: this.fetchFn } : {}),
+      ...(opts.acceptAnyStatus ? { acceptAnyStatus: true } : {}),
+    });
+  }
+}
+
+function seg(value: string): string {
+  if (value === '') throw new TypeError('a path id must not be empty');
+  return encodeURIComponent(value);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function asObject(value: unknown): Record<string, unknown> {
+  if (!isObject(value))
+    throw new GatewayError('INVALID_RESPONSE', 'expected a JSON object from the gateway', { body: value });
+  return value;
+}
+
+/** Lists come as `{<key>: [...]}`; a bare array is accepted too. */
+function asList(value: unknown, key: string): unknown[] {
+  if (Array.isArray(value)) return value;
+  if (isObject(value) && Array.isArray(value[key])) return value[key] as unknown[];
+  throw new GatewayError('INVALID_RESPONSE', `expected \`{${key}: [...]}\` from the gateway`, {
+    body: value,
+  });
+}
+
+function parseAuditPage(res: TransportResponse): AuditPage {
+  const body = res.json;
+  if (!isObject(body) || !Array.isArray(body['records'])) {
+    throw new GatewayError('INVALID_RESPONSE', 'expected `{records: [...], next}` from `GET /audit`', {
+      body,
+    });
+  }
+  const next = body['next'] ?? null;
+  if (next !== null && !Number.isSafeInteger(next)) {
+    throw new GatewayError(
+      'INVALID_RESPONSE',
+      `expected \`next\` to be an integer or null, got \`${JSON.stringify(next)}\``,
+    );
+  }
+  const records = body['records'] as AuditRecord[];
+  const rawRecords = rawArrayElements(res.bodyText, 'records');
+  if (rawRecords.length !== records.length) {
+    throw new GatewayError('INVALID_RESPONSE', 'could not delimit the records of an audit page', { body });
+  }
+  return { records, rawRecords, next: next as number | null };
+}
+
+/**
+ * The exact source text of each element of the array under top-level `key` of a JSON object text, so records
+ * can be exported byte for byte as served. `text` must already be known to be valid JSON.
+ */
+function rawArrayElements(text: string, key: string): string[] {
+  let i = 0;
+  const ws = () => {
+    while (i < text.length && /\s/.test(text[i]!)) i++;
+  };
+  const skipString = () => {
+    i++; // opening quote
+    while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+    i++; // closing quote
+  };
+  const skipValue = () => {
+    const c = text[i];
+    if (c === '"') return skipString();
+    if (c === '{' || c === '[') {
+      let depth = 0;
+      do {
+        const d = text[i];
+        if (d === '"') {
+          skipString();
+          continue;
+        }
+        if (d === '{' || d === '[') depth++;
+        else if (d === '}' || d === ']') depth--;
+        i++;
+      } while (depth > 0 && i < text.length);
+      return;
+    }
+    while (i < text.length && !/[\s,\]}]/.test(text[i]!)) i++;
+  };
+
+  let found: string[] = [];
+  ws();
+  if (text[i] !== '{') return found;
+  i++;
+  for (;;) {
+    ws();
+    if (text[i] !== '"') return found;
+    const keyStart = i;
+    skipString();
+    const name = JSON.parse(text.slice(keyStart, i)) as string;
+    ws();
+    i++; // ':'
+    ws();
+    if (name === key && text[i] === '[') {
+      const elements: string[] = [];
+      i++;
+      ws();
+      while (text[i] !== ']') {
+        const start = i;
+        skipValue();
+        elements.push(text.slice(start, i));
+        ws();
+        if (text[i] === ',') i++;
+        ws();
+      }
+      i++;
+      found = elements; // like JSON.parse, the last duplicate key wins
+    } else {
+      skipValue();
+    }
+    ws();
+    if (text[i] === ',') i++;
+    else return found;
+  }
+}
