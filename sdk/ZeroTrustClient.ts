@@ -479,9 +479,11 @@ function toWire(request: DecisionRequest, requestId: string): DecideInput & { pa
   if (request.params !== undefined) input.params = request.params;
   let wire: DecideInput;
   try {
+    // JSON.stringify would silently turn NaN and Infinity into null, so the gateway would approve something
+    // other than what runs; RFC 8785 refuses them, so check the values as given first.
+    canonicalSha256(input.params);
+    if (input.context !== undefined) canonicalSha256(input.context);
     wire = JSON.parse(JSON.stringify(input)) as DecideInput;
-    // The gateway hashes `params` with RFC 8785, which refuses what JSON.stringify lets through silently.
-    canonicalSha256(wire.params);
   } catch (err) {
     throw new ZeroTrustError(
       'INVALID_REQUEST',
