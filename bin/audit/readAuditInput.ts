@@ -1,0 +1,162 @@
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
+
+/**
+ * Reads a verifier's input in any of the three forms `zt-audit verify` accepts, streaming JSONL:
+ *
+ * - JSON Lines: one stored record per line (the export format). Read line by line, so memory stays flat.
+ * - A JSON document whose first line starts with `[` or is a lone `{`: a JSON array of records, a
+ *   `GET /audit` page (`{records: [...]}`), a single decision response (`{ok, ..., audit: {...}}`) or a
+ *   single record. Read whole (a document is one value), parsed, and handed over as parsed records.
+ * - A single decision response or a `GET /audit` page on one line.
+ */
+
+/** What the input turned out to be. */
+export type AuditInputFormat = 'jsonl' | 'array' | 'response' | 'record';
+
+/** Receives the entries of the input, in order. */
+export interface AuditInputSink {
+  /** Called once, before any entry. For a single response or record, `single` is that record (unvalidated). */
+  start(format: AuditInputFormat, single?: unknown): void;
+  /** A stored line (JSONL), passed as is. */
+  line(text: string): void;
+  /** A parsed record (an array element, a response's `audit`). */
+  record(value: unknown): void;
+  /** A JSON array document that does not parse: reported as one unreadable entry. */
+  unreadable(text: string): void;
+}
+
+/** Opens `path` (or the given stdin for `-`) as a stream; errors surface when reading. */
+export function openInput(
+  path: string,
+  stdin?: AsyncIterable<string | Uint8Array>,
+): AsyncIterable<string | Uint8Array> {
+  if (path === '-') {
+    if (!stdin) throw new Error('no standard input to read');
+    return stdin;
+  }
+  return createReadStream(path);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function looksLikeResponse(value: Record<string, unknown>): boolean {
+  return !Object.hasOwn(value, 'schema') && isObject(value['audit']);
+}
+
+/** Feeds `sink` from `source`. Resolves when the input is exhausted; rejects on an I/O error. */
+export async function readAuditInput(
+  source: AsyncIterable<string | Uint8Array>,
+  sink: AuditInputSink,
+): Promise<AuditInputFormat> {
+  const lines = createInterface({ input: Readable.from(source), crlfDelay: Number.POSITIVE_INFINITY });
+  const it = lines[Symbol.asyncIterator]();
+  let blankBefore = 0;
+  let first: string | undefined;
+  for (;;) {
+    const next = await it.next();
+    if (next.done) break;
+    if (next.value.trim() === '') {
+      blankBefore++;
+      continue;
+    }
+    first = next.value;
+    break;
+  }
+  if (first === undefined) {
+    sink.start('jsonl');
+    for (let i = 0; i < blankBefore; i++) sink.line('');
+    return 'jsonl';
+  }
+
+  const head = first.trim();
+  let oneLine: unknown;
+  let oneLineOk = false;
+  if (head.startsWith('{')) {
+    try {
+      oneLine = JSON.parse(first);
+      oneLineOk = true;
+    } catch {
+      oneLineOk = false;
+    }
+  }
+
+  // A JSON document: an array, or an object spread over several lines (pretty-printed: a lone `{`).
+  if (head.startsWith('[') || head === '{') {
+    const parts = [first];
+    for (;;) {
+      const next = await it.next();
+      if (next.done) break;
+      parts.push(next.value);
+    }
+    const text = parts.join('\n');
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch {
+      if (head.startsWith('[')) {
+        sink.start('array');
+        sink.unreadable(text);
+        return 'array';
+      }
+      // Not a document after all: read it as lines, so each bad line is reported where it is.
+      sink.start('jsonl');
+      for (let i = 0; i < blankBefore; i++) sink.line('');
+      for (const part of parts) sink.line(part);
+      return 'jsonl';
+    }
+    const elements = Array.isArray(doc)
+      ? doc
+      : isObject(doc) && Array.isArray(doc['records'])
+        ? doc['records']
+        : null;
+    if (elements) {
+      sink.start('array');
+      for (const element of elements) sink.record(element);
+      return 'array';
+    }
+    if (isObject(doc) && looksLikeResponse(doc)) {
+      sink.start('response', doc['audit']);
+      sink.record(doc['audit']);
+      return 'response';
+    }
+    sink.start('record', doc);
+    sink.record(doc);
+    return 'record';
+  }
+
+  // One line: a decision response, a GET /audit page, or the first line of JSON Lines.
+  if (oneLineOk && isObject(oneLine) && looksLikeResponse(oneLine)) {
+    sink.start('response', oneLine['audit']);
+    sink.record(oneLine['audit']);
+    return 'response';
+  }
+  if (
+    oneLineOk &&
+    isObject(oneLine) &&
+    !Object.hasOwn(oneLine, 'schema') &&
+    Array.isArray(oneLine['records'])
+  ) {
+    sink.start('array');
+    for (const element of oneLine['records']) sink.record(element);
+    // Anything after it is not part of the page: read it as lines, so it is reported.
+    for (;;) {
+      const next = await it.next();
+      if (next.done) break;
+      sink.line(next.value);
+    }
+    return 'array';
+  }
+  sink.start('jsonl');
+  for (let i = 0; i < blankBefore; i++) sink.line('');
+  sink.line(first);
+  for (;;) {
+    const next = await it.next();
+    if (next.done) break;
+    sink.line(next.value);
+  }
+  return 'jsonl';
+}
