@@ -208,7 +208,7 @@ function reportFailure(
       case 'HTTP_ERROR': {
         const trace = e.traceId !== undefined ? ` (trace id ${e.traceId})` : '';
         err(`zt: ${e.serverCode ?? `HTTP_${e.status}`}: ${e.serverMessage ?? e.message}${trace}\n`);
-        err(errorDetails(e.body));
+        err(errorDetails(e.body, e.serverMessage ?? ''));
         return EXIT.REFUSED;
       }
       case 'CREDENTIALS_UNAVAILABLE':
@@ -238,7 +238,7 @@ function reportFailure(
  * The `error.details` of a server error as lines: Cedar diagnostics as `line:column: message`, other
  * details as JSON. Empty when there are none.
  */
-function errorDetails(body: unknown): string {
+function errorDetails(body: unknown, shownMessage: string): string {
   const error = isObject(body) && isObject(body['error']) ? body['error'] : undefined;
   const details = error !== undefined && isObject(error['details']) ? error['details'] : undefined;
   if (details === undefined) return '';
@@ -246,7 +246,8 @@ function errorDetails(body: unknown): string {
   let text = '';
   if (Array.isArray(diagnostics)) {
     for (const d of diagnostics) {
-      if (!isObject(d)) continue;
+      // A diagnostic the server message already spells out is not repeated.
+      if (!isObject(d) || (typeof d['message'] === 'string' && shownMessage.includes(d['message']))) continue;
       text += `  ${String(d['line'] ?? '?')}:${String(d['column'] ?? '?')}: ${String(d['message'] ?? '')}\n`;
     }
   }
