@@ -125,6 +125,13 @@ export class ChainWriter {
         this.onAppended?.(record);
         return { record, text };
       }
+      // A retried write whose first attempt landed reports "taken" by our own record: that is success.
+      const existing = await this.store.get(chainPartition(this.chain), seqKey(record.seq)).catch(() => null);
+      if (existing === text) {
+        this.#head = { seq: record.seq, hash: record.current_hash };
+        this.onAppended?.(record);
+        return { record, text };
+      }
       // Another writer took this position: re-read the head and rebuild the record on top of it.
       this.conflicts++;
       this.#head = null;

@@ -1,5 +1,6 @@
 import type { ChainWriter } from './ChainWriter.js';
 import type { Clock, KeyValueStore, Signer } from './ports.js';
+import type { KeyRecord } from './records.js';
 import { InMemoryP256Signer } from './signing.js';
 
 /** A public key the gateway signs with, as `GET /keys` lists it. */
@@ -10,6 +11,11 @@ export interface PublicKeyInfo {
   notBefore?: string;
   notAfter?: string;
   arn?: string;
+  /**
+   * For a session key: the `kind: key` record that certified it, as stored in the chain. A client
+   * trusts the session key only after checking this record's hash and its root signature.
+   */
+  certificate?: KeyRecord;
 }
 
 const KEY_PARTITION = 'key';
@@ -89,7 +95,7 @@ export class KeyRing {
     const notBefore = new Date(start.getTime() - 1000);
     const notAfter = new Date(start.getTime() + this.#ttl);
     const rootSigner = async () => this.root;
-    await this.writer.append(
+    const appended = await this.writer.append(
       {
         kind: 'key',
         certified_key_id: signer.keyId,
@@ -106,6 +112,7 @@ export class KeyRing {
       publicKeyPem: signer.publicKeyPem,
       notBefore: notBefore.toISOString(),
       notAfter: notAfter.toISOString(),
+      certificate: JSON.parse(appended.text) as KeyRecord,
     };
     // The chain record is the certificate; this item only makes `GET /keys` cheap.
     await this.store.put(KEY_PARTITION, signer.keyId, JSON.stringify(info));

@@ -1,0 +1,243 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import express, { type Request, type Response } from 'express';
+import { type Clock, type KeyValueStore, systemClock } from '../core/ports.js';
+import type { ApiGatewayProxyEvent } from '../lambdas/apigw.js';
+import { createApiHandler, MAX_BODY_BYTES, type RequestLogLine } from '../lambdas/http.js';
+import { type GatewayParts, wireGateway } from '../lambdas/wiring.js';
+import { CheckpointScheduler } from './CheckpointScheduler.js';
+import { startEmbeddedStore } from './embeddedStore.js';
+import {
+  ADMIN_PROFILE,
+  LOCAL_ACCOUNT_ID,
+  LocalCredentialStore,
+  type LocalIdentity,
+} from './LocalCredentialStore.js';
+import { loadOrCreateRootKey } from './rootKey.js';
+import { verifySigV4 } from './SigV4Verifier.js';
+
+export interface EmulatorOptions {
+  /** Data dir for the store, the root key and the credentials file. Default `.zt` under the cwd. */
+  dataDir?: string;
+  /** Default 127.0.0.1 (loopback only). */
+  host?: string;
+  /** Default 8787; 0 picks a free port. */
+  port?: number;
+  region?: string;
+  /** Start from an empty data dir. */
+  reset?: boolean;
+  /** Keep the store in memory instead of on disk (tests). */
+  inMemory?: boolean;
+  clock?: Clock;
+  /** Request log sink; default one JSON line per request on stdout. `null` silences it. */
+  log?: ((line: RequestLogLine | Record<string, unknown>) => void) | null;
+  /** Wraps the store, e.g. to inject faults in tests. */
+  wrapStore?: (store: KeyValueStore) => KeyValueStore;
+  /** Checkpoint every N records / T ms (heartbeat when idle). `false` turns automatic checkpoints off. */
+  checkpoints?: { everyRecords?: number; everyMs?: number } | false;
+  sessionTtlMs?: number;
+}
+
+export interface Emulator {
+  url: string;
+  region: string;
+  dataDir: string;
+  credentialsFile: string;
+  adminProfile: string;
+  admin: LocalIdentity;
+  credentials: LocalCredentialStore;
+  parts: GatewayParts;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the local control plane: the same handlers as the cloud, behind a SigV4 verifier that
+ * emulates API Gateway's IAM authorization, over embedded dynalite and a local root key.
+ */
+export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  const region = options.region ?? 'us-east-1';
+  const dataDir = resolve(options.dataDir ?? '.zt');
+  const clock = options.clock ?? systemClock;
+  const log =
+    options.log === null
+      ? () => undefined
+      : (options.log ?? ((line: object) => process.stdout.write(`${JSON.stringify(line)}\n`)));
+  if (options.reset) await rm(dataDir, { recursive: true, force: true });
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+
+  const credentialsFile = join(dataDir, 'aws-credentials');
+  const credentials = await LocalCredentialStore.open(credentialsFile);
+  const { signer: rootSigner } = await loadOrCreateRootKey(join(dataDir, 'signing-key.pem'));
+  const embedded = await startEmbeddedStore(options.inMemory ? {} : { path: join(dataDir, 'store') });
+  const store = options.wrapStore ? options.wrapStore(embedded.store) : embedded.store;
+
+  const parts = wireGateway({
+    store,
+    rootSigner,
+    clock,
+    gatewayPrincipal: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/zt-emulator`,
+    issuer: credentials,
+    ...(options.sessionTtlMs ? { sessionTtlMs: options.sessionTtlMs } : {}),
+  });
+  let scheduler: CheckpointScheduler | null = null;
+  if (options.checkpoints !== false) {
+    scheduler = new CheckpointScheduler(parts.checkpointer, {
+      everyRecords: options.checkpoints?.everyRecords ?? 100,
+      everyMs: options.checkpoints?.everyMs ?? 60_000,
+      onError: (error: unknown) => log({ level: 'error', msg: 'checkpoint failed', error: String(error) }),
+    });
+  }
+  if (scheduler) {
+    const s = scheduler;
+    parts.writer.onAppended = (record) => s.notifyAppended(record.seq);
+  }
+  const handler = createApiHandler({
+    gateway: parts.gateway,
+    checkpoints: parts.checkpointer,
+    adminPrincipalArns: [credentials.admin.principalArn],
+    log,
+    logError: (traceId, error) =>
+      log({
+        level: 'error',
+        msg: 'internal error',
+        trace_id: traceId,
+        error: String((error as Error)?.stack ?? error),
+      }),
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(async (req: Request, res: Response) => {
+    const started = performance.now();
+    const traceId = randomUUID();
+    const send = (status: number, body: unknown, code?: string) => {
+      res
+        .status(status)
+        .set({ 'content-type': 'application/json', 'x-zt-trace-id': traceId })
+        .send(JSON.stringify(body));
+      log({
+        level: 'warn',
+        msg: 'request',
+        time: new Date().toISOString(),
+        trace_id: traceId,
+        principal: null,
+        method: req.method,
+        route: 'unauthenticated',
+        status,
+        error_code: code,
+        latency_ms: Math.round((performance.now() - started) * 1000) / 1000,
+      });
+    };
+    const body = await readBody(req, MAX_BODY_BYTES);
+    if (body === null) {
+      send(
+        413,
+        {
+          ok: false,
+          error: { code: 'PAYLOAD_TOO_LARGE', message: `request body is over ${MAX_BODY_BYTES} bytes` },
+        },
+        'PAYLOAD_TOO_LARGE',
+      );
+      return;
+    }
+    const rawUrl = req.originalUrl;
+    const q = rawUrl.indexOf('?');
+    const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
+    const query = q === -1 ? '' : rawUrl.slice(q + 1);
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
+    }
+    let identity: LocalIdentity | null = null;
+    const open = req.method === 'GET' && path === '/health';
+    if (!open) {
+      const result = await verifySigV4(
+        { method: req.method, path, query, headers: req.headers, body },
+        { region, service: 'execute-api', now: clock.now(), lookup: credentials.lookup },
+      );
+      if (!result.ok) {
+        // As API Gateway: a failed SigV4 check is a 403 and the handler never runs (no record).
+        send(403, { ok: false, error: { code: result.code, message: result.message } }, result.code);
+        return;
+      }
+      identity = credentials.identityFor(result.accessKeyId);
+    }
+    const params = new URLSearchParams(query);
+    const queryStringParameters: Record<string, string> = {};
+    for (const [k, v] of params) queryStringParameters[k] = v;
+    const event: ApiGatewayProxyEvent = {
+      resource: path,
+      path,
+      httpMethod: req.method,
+      headers,
+      queryStringParameters: params.size > 0 ? queryStringParameters : null,
+      pathParameters: null,
+      requestContext: {
+        requestId: traceId,
+        stage: 'local',
+        accountId: LOCAL_ACCOUNT_ID,
+        requestTimeEpoch: clock.now().getTime(),
+        identity: {
+          userArn: identity?.principalArn ?? null,
+          accountId: identity ? LOCAL_ACCOUNT_ID : null,
+          caller: identity ? identity.profile : null,
+          accessKey: identity?.accessKeyId ?? null,
+          sourceIp: req.socket.remoteAddress ?? null,
+          userAgent: headers['user-agent'] ?? null,
+        },
+      },
+      body: body.length > 0 ? body.toString('base64') : null,
+      isBase64Encoded: true,
+    };
+    const result = await handler(event);
+    res
+      .status(result.statusCode)
+      .set(result.headers ?? {})
+      .send(result.body);
+  });
+
+  const server = app.listen(options.port ?? 8787, options.host ?? '127.0.0.1');
+  await new Promise<void>((ok, fail) => {
+    server.once('listening', ok);
+    server.once('error', fail);
+  });
+  server.keepAliveTimeout = 5000;
+  scheduler?.start();
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${host}:${address.port}`,
+    region,
+    dataDir,
+    credentialsFile,
+    adminProfile: ADMIN_PROFILE,
+    admin: credentials.admin,
+    credentials,
+    parts,
+    close: async () => {
+      scheduler?.stop();
+      server.closeAllConnections();
+      await new Promise<void>((ok) => server.close(() => ok()));
+      await embedded.close();
+    },
+  };
+}
+
+/** Reads the whole body, or returns null as soon as it exceeds `limit` bytes. */
+function readBody(req: Request, limit: number): Promise<Buffer | null> {
+  return new Promise((ok, fail) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) over = true;
+      else chunks.push(chunk);
+    });
+    req.on('end', () => ok(over ? null : Buffer.concat(chunks)));
+    req.on('error', fail);
+  });
+}

@@ -1,0 +1,72 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyChain } from '../../core/ChainVerifier.js';
+import { CASES, type ContractCase } from './corpus.js';
+import { coreTarget, emulatorTarget, handlerTarget, seed, type Target } from './targets.js';
+
+interface DecisionBody {
+  decision?: string;
+  reason?: string;
+  audit?: {
+    kind: string;
+    decision: string;
+    reason: string;
+    errors: string[];
+    policy_ids: string[];
+    actor: string;
+  };
+  error?: { code: string };
+}
+
+function assertCase(c: ContractCase, status: number, body: DecisionBody, http: boolean): void {
+  if (http || c.expect.decision) expect(status, JSON.stringify(body)).toBe(c.expect.status);
+  if (c.expect.code) {
+    expect(body.error?.code).toBe(c.expect.code);
+    // Every failure other than a decision carries no record.
+    expect(body.audit).toBeUndefined();
+  }
+  if (c.expect.decision) {
+    expect(body.audit?.kind).toBe('decision');
+    expect(body.decision).toBe(c.expect.decision);
+    expect(body.audit?.decision).toBe(c.expect.decision);
+    if (c.expect.reason) expect(body.audit?.reason).toBe(c.expect.reason);
+    if (c.expect.reasonIncludes) expect(body.audit?.reason).toContain(c.expect.reasonIncludes);
+    if (c.expect.errors) expect(body.audit?.errors.length).toBeGreaterThan(0);
+    else expect(body.audit?.errors).toEqual([]);
+    if (c.expect.policyIds) expect(body.audit?.policy_ids).toEqual(c.expect.policyIds);
+  }
+}
+
+const targets: Array<[string, () => Promise<Target>]> = [
+  ['core use cases', async () => coreTarget()],
+  ['Lambda handlers with API Gateway events', async () => handlerTarget()],
+  ['the emulator over HTTP with SigV4', () => emulatorTarget()],
+];
+
+describe.each(targets)('when the contract corpus is replayed against %s', (_name, make) => {
+  let target: Target;
+  beforeAll(async () => {
+    target = await make();
+    await seed(target);
+  });
+  afterAll(async () => {
+    await target?.close();
+  });
+
+  for (const c of CASES) {
+    it(c.name, async () => {
+      if (c.httpOnly && !target.http) return;
+      const { status, body } = await target.call(c);
+      assertCase(c, status, body as DecisionBody, target.http);
+    });
+  }
+
+  it('leaves a chain that verifies against the root key alone', async () => {
+    const lines = await target.records();
+    const report = verifyChain(lines, { trustedRootKeys: [target.rootPem] });
+    expect(report.findings).toEqual([]);
+    expect(report.ok).toBe(true);
+    // seed: 3 agents + 1 disable + 5 policies + 1 allow, plus a key record, plus one per decision case
+    const decisions = CASES.filter((c) => c.expect.decision).length;
+    expect(report.records).toBe(1 + 3 + 1 + 5 + 1 + decisions);
+  });
+});

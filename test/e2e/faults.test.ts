@@ -1,0 +1,151 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyChain } from '../../core/ChainVerifier.js';
+import type { KeyValueStore } from '../../core/ports.js';
+import { type Emulator, startEmulator } from '../../local/emulator.js';
+import type { AwsCredentials } from '../../sdk/signer.js';
+import { send } from '../helpers/http.js';
+
+/** A store whose writes to the chain partition can be made to fail (before or after landing). */
+class FaultyStore implements KeyValueStore {
+  failChainWrites: 'none' | 'before' | 'after' = 'none';
+  failAllReads = false;
+  constructor(private readonly inner: KeyValueStore) {}
+  async get(pk: string, sk: string) {
+    if (this.failAllReads) throw new Error('injected read failure');
+    return this.inner.get(pk, sk);
+  }
+  async putIfAbsent(pk: string, sk: string, data: string) {
+    if (pk.startsWith('chain#') && this.failChainWrites === 'before')
+      throw new Error('injected write failure');
+    const written = await this.inner.putIfAbsent(pk, sk, data);
+    // The write landed but the answer is lost (a timeout after the fact).
+    if (pk.startsWith('chain#') && this.failChainWrites === 'after') throw new Error('injected lost answer');
+    return written;
+  }
+  put = (pk: string, sk: string, data: string) => this.inner.put(pk, sk, data);
+  replaceIf = (pk: string, sk: string, e: string, d: string) => this.inner.replaceIf(pk, sk, e, d);
+  delete = (pk: string, sk: string) => this.inner.delete(pk, sk);
+  async query(pk: string, o: { after?: string; limit: number; descending?: boolean }) {
+    if (this.failAllReads) throw new Error('injected read failure');
+    return this.inner.query(pk, o);
+  }
+  increment = (pk: string, sk: string) => this.inner.increment(pk, sk);
+}
+
+describe('when the store or the signer fails during a decision', () => {
+  let emulator: Emulator;
+  let dataDir: string;
+  let faulty: FaultyStore;
+  let admin: AwsCredentials;
+  let agent: AwsCredentials;
+  const decide = (requestId?: string) =>
+    send(emulator.url, 'POST', '/actions', {
+      credentials: agent,
+      body: {
+        actor: 'worker',
+        action: 'hello-world.say_hello',
+        ...(requestId ? { request_id: requestId } : {}),
+      },
+    });
+  const records = async () => {
+    const page = await send(emulator.url, 'GET', '/audit?limit=1000', { credentials: admin });
+    return (page.body as { records: unknown[] }).records.map((r) => JSON.stringify(r));
+  };
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'zt-faults-'));
+    emulator = await startEmulator({
+      dataDir,
+      port: 0,
+      inMemory: true,
+      log: null,
+      checkpoints: false,
+      wrapStore: (store) => {
+        faulty = new FaultyStore(store);
+        return faulty;
+      },
+    });
+    admin = { accessKeyId: emulator.admin.accessKeyId, secretAccessKey: emulator.admin.secretAccessKey };
+    const reg = await send(emulator.url, 'POST', '/agents', {
+      credentials: admin,
+      body: { agentId: 'worker' },
+    });
+    agent = (reg.body as { credentials: AwsCredentials }).credentials;
+    await send(emulator.url, 'POST', '/policies/allow', {
+      credentials: admin,
+      body: { action: 'hello-world.say_hello', agentId: 'worker' },
+    });
+    expect((await decide()).status).toBe(200);
+  });
+  afterAll(async () => {
+    await emulator?.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('answers 503 without a record when the chain write fails, and never an allow', async () => {
+    faulty.failChainWrites = 'before';
+    const answer = await decide();
+    faulty.failChainWrites = 'none';
+    expect(answer.status).toBe(503);
+    const body = answer.body as {
+      ok: boolean;
+      audit?: unknown;
+      error: { code: string; trace_id: string; message: string };
+    };
+    expect(body.ok).toBe(false);
+    expect(body.audit).toBeUndefined();
+    expect(body.error.trace_id).toMatch(/[0-9a-f-]{36}/);
+    expect(body.error.message).not.toMatch(/injected/);
+  });
+
+  it('answers 503 when the write landed but its answer was lost, and the next decision re-reads the head', async () => {
+    faulty.failChainWrites = 'after';
+    expect((await decide()).status).toBe(503);
+    faulty.failChainWrites = 'none';
+    expect((await decide()).status).toBe(200);
+    const report = verifyChain(await records(), { trustedRootKeys: [emulator.parts.keys.root.publicKeyPem] });
+    expect(report.findings).toEqual([]);
+  });
+
+  it('answers 503 when the store cannot be read at all', async () => {
+    faulty.failAllReads = true;
+    const answer = await decide();
+    faulty.failAllReads = false;
+    expect(answer.status).toBeGreaterThanOrEqual(500);
+    const body = answer.body as { ok: boolean; audit?: unknown; error: { message: string } };
+    expect(body.ok).toBe(false);
+    expect(body.audit).toBeUndefined();
+    expect(body.error.message).not.toMatch(/injected/);
+  });
+
+  it('releases the idempotency key of a failed decision so a retry can succeed once', async () => {
+    faulty.failChainWrites = 'before';
+    expect((await decide('retry-me')).status).toBe(503);
+    faulty.failChainWrites = 'none';
+    const retried = await decide('retry-me');
+    expect(retried.status).toBe(200);
+    const again = await decide('retry-me');
+    expect((again.body as { audit: { id: string } }).audit.id).toBe(
+      (retried.body as { audit: { id: string } }).audit.id,
+    );
+  });
+
+  it('answers 503 without a record when the signer fails, and the chain stays valid', async () => {
+    const keys = emulator.parts.keys as unknown as { signerFor: (t: Date) => Promise<unknown> };
+    const original = keys.signerFor;
+    keys.signerFor = async () => {
+      throw new Error('injected signer failure');
+    };
+    const before = (await records()).length;
+    const answer = await decide();
+    keys.signerFor = original;
+    expect(answer.status).toBe(503);
+    expect((await records()).length).toBe(before);
+    expect((await decide()).status).toBe(200);
+    const report = verifyChain(await records(), { trustedRootKeys: [emulator.parts.keys.root.publicKeyPem] });
+    expect(report.findings).toEqual([]);
+  });
+});
