@@ -64,6 +64,8 @@ class FakeGateway {
   decision: 'allow' | 'deny' = 'allow';
   /** Replaces the default answer to `POST /actions` (return undefined for the default). */
   onDecide: ((body: Record<string, unknown>, attempt: number) => Promise<Answer | undefined>) | null = null;
+  /** Replaces the answer to `POST /actions/{id}/outcome` (return undefined for the default). */
+  onOutcome: ((status: string) => Promise<Answer | undefined>) | null = null;
   readonly #started = new Set<string>();
   readonly #byRequestId = new Map<string, AuditRecord>();
 
@@ -137,6 +139,8 @@ class FakeGateway {
       const id = decodeURIComponent(outcome[1] as string);
       const status = body['status'] as 'started' | 'succeeded' | 'failed';
       this.events.push(`outcome:${status}`);
+      const custom = await this.onOutcome?.(status);
+      if (custom !== undefined) return custom;
       if (status === 'started') {
         if (this.#started.has(id)) {
           return { status: 409, body: { ok: false, error: { code: 'ALREADY_STARTED', message: 'used' } } };
@@ -465,6 +469,61 @@ describe('when the allow was already claimed', () => {
     expectCode(error, 'ALREADY_STARTED');
     expect(calls).toBe(1);
     expect(called).toBe(0);
+  });
+});
+
+describe('when the started claim gets no verified answer', () => {
+  type Case = [string, (zt: FakeGateway) => Promise<Answer>, ZeroTrustErrorCode];
+  const cases: Case[] = [
+    ['it times out', async () => 'timeout', 'TIMEOUT'],
+    ['it answers 500', async () => ({ status: 500, body: { ok: false } }), 'SERVER_ERROR'],
+    ['it answers without a record', async () => ({ status: 200, body: { ok: true } }), 'MISSING_RECORD'],
+    [
+      'the outcome record is signed by an unknown key',
+      async (g) => ({
+        status: 200,
+        body: {
+          audit: await g.chain.append(
+            {
+              kind: 'outcome',
+              decision_id: 'main-2',
+              status: 'started',
+              exit_code: null,
+              output_sha256: null,
+            },
+            InMemoryP256Signer.generate(),
+          ),
+        },
+      }),
+      'UNTRUSTED_KEY',
+    ],
+  ];
+  for (const [situation, answer, code] of cases) {
+    it(`does not run fn when ${situation} (${code})`, async () => {
+      // Prepare
+      gw.onOutcome = async (status) => (status === 'started' ? answer(gw) : undefined);
+      // Act
+      const { error, called } = await guarded(client(gw, { timeoutMs: 30, retries: 0 }));
+      // Assess
+      expectCode(error, code);
+      expect(called).toBe(0);
+    });
+  }
+});
+
+describe('when the final outcome cannot be recorded', () => {
+  it('still returns the result of fn and hands the error to onReportError', async () => {
+    // Prepare
+    gw.onOutcome = async (status) =>
+      status === 'succeeded' ? { status: 500, body: { ok: false } } : undefined;
+    const reported: Array<[string, string]> = [];
+    // Act
+    const result = await client(gw).guard(REQUEST, () => 'done', {
+      onReportError: (error, recordId) => reported.push([error.code, recordId]),
+    });
+    // Assess
+    expect(result).toBe('done');
+    expect(reported).toEqual([['SERVER_ERROR', 'main-2']]);
   });
 });
 
