@@ -91,7 +91,7 @@ async function main(): Promise<number> {
       reason: 'five-minute demo',
     });
     info(`policy \`${policy.policyId}\` (sha256 ${policy.sha256.slice(0, 16)}...):`);
-    for (const line of policy.cedar.split('\n')) info(`  ${line}`);
+    for (const line of policy.cedar.trimEnd().split('\n')) info(`  ${line}`);
 
     step(6, 'the agent runs hello-world.say_hello, and only that runs');
     const greeting = await agent.guard({ actor: 'demo-agent', action: 'hello-world.say_hello' }, sayHello);
@@ -125,7 +125,13 @@ async function main(): Promise<number> {
         `sequence number and signature; ${report.keysUsed.length} keys (root + certified session key)`,
     );
     info(`head ${report.headHash}`);
-    info(`verify it yourself: npx zt-audit verify ${exportFile} --public-key <root.pem>`);
+    const rootFile = join(dataDir, 'root.pem');
+    await writeFile(rootFile, root.publicKeyPem);
+    if (process.env['ZT_DEMO_KEEP']) {
+      info(`verify it yourself: npx zt-audit verify ${exportFile} --public-key ${rootFile}`);
+    } else {
+      info('run with ZT_DEMO_KEEP=1 to keep the export and the root public key for `npx zt-audit verify`');
+    }
     console.log(
       `\n${paint(1, 'done:')} nothing ran without a verified allow, and every decision is provable.`,
     );

@@ -9,7 +9,14 @@ with an embedded DynamoDB-compatible store and a local root signing key under th
 Environment: ZT_HOST (127.0.0.1), ZT_PORT (8787), ZT_DATA_DIR (.zt).`;
 
 async function main(): Promise<number> {
-  let values: { reset?: boolean; port?: string; host?: string; 'data-dir'?: string; quiet?: boolean; help?: boolean };
+  let values: {
+    reset?: boolean;
+    port?: string;
+    host?: string;
+    'data-dir'?: string;
+    quiet?: boolean;
+    help?: boolean;
+  };
   try {
     ({ values } = parseArgs({
       options: {

@@ -33,7 +33,8 @@ async function init() {
     store,
     rootSigner,
     clock: systemClock,
-    gatewayPrincipal: process.env['GATEWAY_PRINCIPAL_ARN'] ?? `lambda:${process.env['AWS_LAMBDA_FUNCTION_NAME'] ?? 'zt'}`,
+    gatewayPrincipal:
+      process.env['GATEWAY_PRINCIPAL_ARN'] ?? `lambda:${process.env['AWS_LAMBDA_FUNCTION_NAME'] ?? 'zt'}`,
     chain,
     origin: process.env['CHECKPOINT_ORIGIN'] ?? `zt-infra/${chain}`,
     rootArn,
@@ -47,7 +48,9 @@ async function init() {
       .filter(Boolean),
     log: (line) => console.log(JSON.stringify(line)),
     logError: (traceId, error) =>
-      console.error(JSON.stringify({ level: 'error', msg: 'internal error', trace_id: traceId, error: String(error) })),
+      console.error(
+        JSON.stringify({ level: 'error', msg: 'internal error', trace_id: traceId, error: String(error) }),
+      ),
   });
 }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Caller, Gateway } from '../core/Gateway.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError, ZtError } from '../core/errors.js';
+import type { Caller, Gateway } from '../core/Gateway.js';
 import { parseQueryInteger } from '../core/validate.js';
 import type { ApiGatewayProxyEvent, ApiGatewayProxyResult } from './apigw.js';
 import { normalizePrincipalArn } from './identity.js';
@@ -75,7 +75,9 @@ interface Route {
  * The HTTP edge for API Gateway REST proxy events: routing, body limits, JSON parsing, caller
  * resolution, status mapping and the request log. Both the Lambda entry and the local emulator call it.
  */
-export function createApiHandler(deps: ApiHandlerDeps): (event: ApiGatewayProxyEvent) => Promise<ApiGatewayProxyResult> {
+export function createApiHandler(
+  deps: ApiHandlerDeps,
+): (event: ApiGatewayProxyEvent) => Promise<ApiGatewayProxyResult> {
   const g = deps.gateway;
   const admins = new Set(deps.adminPrincipalArns.map(normalizePrincipalArn));
   const routes: Route[] = [];
@@ -103,7 +105,10 @@ export function createApiHandler(deps: ApiHandlerDeps): (event: ApiGatewayProxyE
     const p = await g.allowPolicy(caller(ctx), ctx.body());
     return { status: 201, body: { policyId: p.policyId, cedar: p.cedar, sha256: p.sha256 } };
   });
-  add('GET', '/policies', async (ctx) => ({ status: 200, body: { policies: await g.listPolicies(caller(ctx)) } }));
+  add('GET', '/policies', async (ctx) => ({
+    status: 200,
+    body: { policies: await g.listPolicies(caller(ctx)) },
+  }));
   add('PUT', '/policies/{policyId}', async (ctx) => {
     const p = await g.putPolicy(caller(ctx), ctx.params['policyId'] as string, ctx.body());
     return { status: 200, body: { policyId: p.policyId, sha256: p.sha256 } };
@@ -141,7 +146,11 @@ export function createApiHandler(deps: ApiHandlerDeps): (event: ApiGatewayProxyE
   });
 
   add('GET', '/audit', async (ctx) => {
-    const after = parseQueryInteger(ctx.query['after'], 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, default: 0 });
+    const after = parseQueryInteger(ctx.query['after'], 'after', {
+      min: 0,
+      max: Number.MAX_SAFE_INTEGER,
+      default: 0,
+    });
     const limit = parseQueryInteger(ctx.query['limit'], 'limit', { min: 1, max: 1000, default: 100 });
     const page = await g.auditPage(caller(ctx), after, limit);
     // Records go out byte for byte as stored (canonical key order).
@@ -153,7 +162,11 @@ export function createApiHandler(deps: ApiHandlerDeps): (event: ApiGatewayProxyE
   });
   add('GET', '/audit/checkpoints', async (ctx) => {
     requireAdminRoute(caller(ctx));
-    const after = parseQueryInteger(ctx.query['after'], 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, default: 0 });
+    const after = parseQueryInteger(ctx.query['after'], 'after', {
+      min: 0,
+      max: Number.MAX_SAFE_INTEGER,
+      default: 0,
+    });
     return { status: 200, body: { checkpoints: await deps.checkpoints.list(after) } };
   });
   add('GET', '/keys', async () => ({ status: 200, body: { keys: await g.publicKeys() } }));
@@ -175,9 +188,12 @@ export function createApiHandler(deps: ApiHandlerDeps): (event: ApiGatewayProxyE
       const matched = candidates.find((c) => c.route.method === method);
       if (!matched) {
         const allowed = [...new Set(candidates.map((c) => c.route.method))].join(', ');
-        throw Object.assign(new ZtError('METHOD_NOT_ALLOWED', `method \`${method}\` is not allowed here; allowed: ${allowed}`), {
-          allow: allowed,
-        });
+        throw Object.assign(
+          new ZtError('METHOD_NOT_ALLOWED', `method \`${method}\` is not allowed here; allowed: ${allowed}`),
+          {
+            allow: allowed,
+          },
+        );
       }
       routeName = `${matched.route.method} ${matched.route.template}`;
       let resolved: Caller | null = null;
@@ -262,9 +278,17 @@ function parseBody(event: ApiGatewayProxyEvent): unknown {
   const raw = event.body ?? '';
   const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
   if (bytes.length > MAX_BODY_BYTES) {
-    throw new ZtError('PAYLOAD_TOO_LARGE', `request body is ${bytes.length} bytes; the limit is ${MAX_BODY_BYTES}`);
+    throw new ZtError(
+      'PAYLOAD_TOO_LARGE',
+      `request body is ${bytes.length} bytes; the limit is ${MAX_BODY_BYTES}`,
+    );
   }
-  if (bytes.length === 0) throw new ValidationError('request body is empty; a JSON object is expected', undefined, 'MALFORMED_JSON');
+  if (bytes.length === 0)
+    throw new ValidationError(
+      'request body is empty; a JSON object is expected',
+      undefined,
+      'MALFORMED_JSON',
+    );
   try {
     return JSON.parse(bytes.toString('utf8'));
   } catch (error) {

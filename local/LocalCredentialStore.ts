@@ -77,7 +77,9 @@ export class LocalCredentialStore implements CredentialIssuer {
   }
 
   /** Mints credentials for an agent and writes its profile to the file before returning. */
-  async issue(agentId: string): Promise<{ principalArn: string; accessKeyId: string; secretAccessKey: string; profile: string }> {
+  async issue(
+    agentId: string,
+  ): Promise<{ principalArn: string; accessKeyId: string; secretAccessKey: string; profile: string }> {
     const profile = `${AGENT_PROFILE_PREFIX}${agentId}`;
     const old = this.#byProfile.get(profile);
     if (old) this.#byKey.delete(old.accessKeyId);
@@ -135,7 +137,8 @@ export class LocalCredentialStore implements CredentialIssuer {
   #save(): Promise<void> {
     const run = this.#writes.then(async () => {
       const blocks = [...this.#byProfile.values()].map(
-        (i) => `[${i.profile}]\naws_access_key_id = ${i.accessKeyId}\naws_secret_access_key = ${i.secretAccessKey}\n`,
+        (i) =>
+          `[${i.profile}]\naws_access_key_id = ${i.accessKeyId}\naws_secret_access_key = ${i.secretAccessKey}\n`,
       );
       const text = `${[...this.#foreign.map((b) => `${b.trimEnd()}\n`), ...blocks].join('\n')}`;
       const tmp = `${this.path}.${process.pid}.tmp`;

@@ -6,7 +6,9 @@ import { InMemoryP256Signer } from '../core/signing.js';
  * Loads the local root signing key (PKCS#8 PEM, P-256) or creates it with mode 0600.
  * A key file other users can read is refused: whoever reads it can forge the whole log.
  */
-export async function loadOrCreateRootKey(path: string): Promise<{ signer: InMemoryP256Signer; created: boolean }> {
+export async function loadOrCreateRootKey(
+  path: string,
+): Promise<{ signer: InMemoryP256Signer; created: boolean }> {
   try {
     const info = await stat(path);
     if ((info.mode & 0o077) !== 0) {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyChain } from '../../core/ChainVerifier.js';
 import { CASES, type ContractCase } from './corpus.js';
+import { validateResponse } from './openapiValidator.js';
 import { coreTarget, emulatorTarget, handlerTarget, seed, type Target } from './targets.js';
 
 interface DecisionBody {
@@ -57,6 +58,11 @@ describe.each(targets)('when the contract corpus is replayed against %s', (_name
       if (c.httpOnly && !target.http) return;
       const { status, body } = await target.call(c);
       assertCase(c, status, body as DecisionBody, target.http);
+      if (target.http) {
+        // What the runtime really answers is what openapi.yaml documents.
+        const documented = validateResponse(c.method, c.path, status, body);
+        expect(documented.ok ? [] : documented.errors).toEqual([]);
+      }
     });
   }
 

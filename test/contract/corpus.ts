@@ -27,18 +27,18 @@ export const POLICIES: Array<{ policyId: string; cedar: string }> = [
   {
     policyId: 'bob-issues',
     cedar:
-      'permit (principal == Agent::"bob", action == Action::"mcp.github.create_issue", resource)\nwhen { context has repo && context.repo == "zt/infra" };',
+      'permit (principal == Agent::"bob", action == Action::"mcp.github.create_issue", resource)\nwhen { context has purpose && context.purpose == "triage" };',
   },
   {
     policyId: 'report-alice',
     cedar: 'permit (principal == Agent::"alice", action == Action::"report.generate", resource);',
   },
   {
-    // Errors at evaluation time for a large `n` (long overflow): Cedar would skip it and allow
+    // Errors at evaluation time for a positive `count` (long overflow): Cedar would skip it and allow
     // through `report-alice`; the gateway denies on any evaluation error.
     policyId: 'report-overflow',
     cedar:
-      'permit (principal, action == Action::"report.generate", resource)\nwhen { context has n && context.n + 9223372036854775807 > 0 };',
+      'permit (principal, action == Action::"report.generate", resource)\nwhen { context has count && context.count + 9223372036854775807 > 0 };',
   },
 ];
 
@@ -122,7 +122,7 @@ export const CASES: ContractCase[] = [
     as: 'bob',
     method: 'POST',
     path: '/actions',
-    body: act('bob', 'mcp.github.create_issue', { context: { repo: 'zt/infra' } }),
+    body: act('bob', 'mcp.github.create_issue', { context: { purpose: 'triage' } }),
     expect: { status: 200, decision: 'allow', policyIds: ['bob-issues'] },
   },
   {
@@ -130,7 +130,7 @@ export const CASES: ContractCase[] = [
     as: 'bob',
     method: 'POST',
     path: '/actions',
-    body: act('bob', 'mcp.github.create_issue', { context: { repo: 'other/repo' } }),
+    body: act('bob', 'mcp.github.create_issue', { context: { purpose: 'other' } }),
     expect: { status: 403, decision: 'deny', reasonIncludes: 'no policy permits' },
   },
   {
@@ -138,7 +138,7 @@ export const CASES: ContractCase[] = [
     as: 'alice',
     method: 'POST',
     path: '/actions',
-    body: act('alice', 'report.generate', { context: { n: 5 } }),
+    body: act('alice', 'report.generate', { context: { count: 5 } }),
     expect: { status: 403, decision: 'deny', reasonIncludes: 'policy evaluation failed', errors: true },
   },
   {
