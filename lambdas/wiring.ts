@@ -1,8 +1,8 @@
-import { CedarPolicyEvaluator } from '../core/CedarPolicyEvaluator.js';
 import { ChainWriter } from '../core/ChainWriter.js';
 import { Checkpointer } from '../core/Checkpointer.js';
 import { type CredentialIssuer, Gateway, type GatewayEvents } from '../core/Gateway.js';
 import { KeyRing } from '../core/KeyRing.js';
+import { PolicyEngine } from '../core/PolicyEngine.js';
 import type { Clock, KeyValueStore, Signer } from '../core/ports.js';
 
 export interface GatewayWiring {
@@ -40,7 +40,7 @@ export function wireGateway(w: GatewayWiring): GatewayParts {
     store: w.store,
     writer,
     keys,
-    policies: new CedarPolicyEvaluator(),
+    policies: new PolicyEngine(),
     clock: w.clock,
     ...(w.issuer ? { issuer: w.issuer } : {}),
     ...(w.events ? { events: w.events } : {}),
