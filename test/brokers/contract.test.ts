@@ -1,0 +1,193 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BrokerError } from '../../brokers/BrokerError.js';
+import type { DecisionClient } from '../../brokers/contract.js';
+import {
+  assertOnlyKeys,
+  Broker,
+  type BrokerBackend,
+  type ExecutionResult,
+  invalidSpec,
+  isPlainObject,
+} from '../../brokers/contract.js';
+import { ZeroTrustError } from '../../sdk/index.js';
+import { type BrokerGateway, startBrokerGateway } from './emulatorFixture.js';
+
+/** The shared flow against the real emulator, with a backend that only counts its runs. */
+
+const ACTOR = 'broker-contract';
+const ALLOWED = 'broker.test.run';
+const DENIED = 'broker.test.other';
+
+interface Spec {
+  word: string;
+}
+
+function countingBackend(exitCode = 0): BrokerBackend<Spec> & { runs: Spec[] } {
+  const runs: Spec[] = [];
+  return {
+    name: 'test',
+    runs,
+    validate(input: unknown): Spec {
+      if (!isPlainObject(input)) invalidSpec('the spec must be an object');
+      assertOnlyKeys(input, ['word'], 'the spec');
+      if (typeof input['word'] !== 'string' || input['word'] === '')
+        invalidSpec('`word` must be a non-empty string');
+      return { word: input['word'] };
+    },
+    async execute(spec: Spec): Promise<ExecutionResult> {
+      runs.push(spec);
+      return { exitCode, timedOut: false, stdout: Buffer.from(spec.word), stderr: Buffer.alloc(0) };
+    },
+  };
+}
+
+async function failure(p: Promise<unknown>): Promise<BrokerError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(BrokerError);
+  return err as BrokerError;
+}
+
+let gw: BrokerGateway;
+
+beforeAll(async () => {
+  gw = await startBrokerGateway(ACTOR, [ALLOWED]);
+});
+
+afterAll(async () => {
+  await gw?.close();
+});
+
+describe('when the spec is invalid', () => {
+  it('refuses with INVALID_SPEC without asking the gateway', async () => {
+    // Prepare
+    let asked = 0;
+    const client: DecisionClient = {
+      decide: async (r) => {
+        asked += 1;
+        return gw.client.decide(r);
+      },
+      reportOutcome: (id, o) => gw.client.reportOutcome(id, o),
+    };
+    const backend = countingBackend();
+    const broker = new Broker(backend, { client, actor: ACTOR, action: ALLOWED });
+    // Act
+    const err = await failure(broker.run({ word: 'x', extra: true }));
+    // Assess
+    expect(err.code).toBe('INVALID_SPEC');
+    expect(asked).toBe(0);
+    expect(backend.runs).toHaveLength(0);
+  });
+});
+
+describe('when the action is denied', () => {
+  it('refuses with DENIED and runs nothing', async () => {
+    const backend = countingBackend();
+    const broker = new Broker(backend, { client: gw.client, actor: ACTOR, action: DENIED });
+    const err = await failure(broker.run({ word: 'x' }));
+    expect(err.code).toBe('DENIED');
+    expect(err.recordId).toBeDefined();
+    expect(backend.runs).toHaveLength(0);
+  });
+});
+
+describe('when the gateway cannot be reached', () => {
+  it('refuses with DECISION_FAILED and the SDK code, and runs nothing', async () => {
+    const backend = countingBackend();
+    const client: DecisionClient = {
+      decide: async () => {
+        throw new ZeroTrustError('CONNECTION_FAILED', 'connection refused');
+      },
+      reportOutcome: (id, o) => gw.client.reportOutcome(id, o),
+    };
+    const broker = new Broker(backend, { client, actor: ACTOR, action: ALLOWED });
+    const err = await failure(broker.run({ word: 'x' }));
+    expect(err.code).toBe('DECISION_FAILED');
+    expect(err.zeroTrustCode).toBe('CONNECTION_FAILED');
+    expect(backend.runs).toHaveLength(0);
+  });
+});
+
+describe('when the action is allowed', () => {
+  it('runs the spec once and reports succeeded with the output digest', async () => {
+    const backend = countingBackend();
+    const broker = new Broker(backend, { client: gw.client, actor: ACTOR, action: ALLOWED });
+    const result = await broker.run({ word: 'hello' });
+    expect(backend.runs).toEqual([{ word: 'hello' }]);
+    expect(result.status).toBe('succeeded');
+    expect(result.outcomeRecorded).toBe(true);
+    expect(result.stdout.toString()).toBe('hello');
+  });
+
+  it('reports failed when the process exits non-zero', async () => {
+    const broker = new Broker(countingBackend(3), { client: gw.client, actor: ACTOR, action: ALLOWED });
+    const result = await broker.run({ word: 'hello' });
+    expect(result.status).toBe('failed');
+    expect(result.exitCode).toBe(3);
+    expect(result.outcomeRecorded).toBe(true);
+  });
+});
+
+describe('when the allow is used twice', () => {
+  it('refuses the second run with ALREADY_STARTED', async () => {
+    const backend = countingBackend();
+    const broker = new Broker(backend, { client: gw.client, actor: ACTOR, action: ALLOWED });
+    const approval = await broker.authorize({ word: 'once' });
+    await broker.execute(approval, { word: 'once' });
+    const err = await failure(broker.execute(approval, { word: 'once' }));
+    expect(err.code).toBe('ALREADY_STARTED');
+    expect(backend.runs).toHaveLength(1);
+  });
+});
+
+describe('when the spec changed after the decision', () => {
+  it('refuses with PARAMS_MISMATCH before claiming or running', async () => {
+    const backend = countingBackend();
+    const broker = new Broker(backend, { client: gw.client, actor: ACTOR, action: ALLOWED });
+    const approval = await broker.authorize({ word: 'approved' });
+    const err = await failure(broker.execute(approval, { word: 'changed' }));
+    expect(err.code).toBe('PARAMS_MISMATCH');
+    expect(backend.runs).toHaveLength(0);
+    // The allow was not claimed, so the approved spec can still run.
+    await broker.execute(approval, { word: 'approved' });
+    expect(backend.runs).toEqual([{ word: 'approved' }]);
+  });
+});
+
+describe('when the allow is older than 60 s', () => {
+  it('refuses with DECISION_STALE and runs nothing', async () => {
+    // Prepare: a broker whose clock is 61 s ahead of the gateway's
+    const backend = countingBackend();
+    const broker = new Broker(backend, {
+      client: gw.client,
+      actor: ACTOR,
+      action: ALLOWED,
+      clock: () => new Date(Date.now() + 61_000),
+    });
+    // Act
+    const approval = await broker.authorize({ word: 'late' });
+    const err = await failure(broker.execute(approval, { word: 'late' }));
+    // Assess
+    expect(err.code).toBe('DECISION_STALE');
+    expect(backend.runs).toHaveLength(0);
+  });
+});
+
+describe('when the allow is for another broker', () => {
+  it('refuses with DECISION_MISMATCH', async () => {
+    const backend = countingBackend();
+    const asker = new Broker(backend, { client: gw.client, actor: ACTOR, action: ALLOWED });
+    const other = new Broker(backend, {
+      client: gw.client,
+      actor: ACTOR,
+      action: ALLOWED,
+      resource: 'elsewhere',
+    });
+    const approval = await asker.authorize({ word: 'x' });
+    const err = await failure(other.execute(approval, { word: 'x' }));
+    expect(err.code).toBe('DECISION_MISMATCH');
+    expect(backend.runs).toHaveLength(0);
+  });
+});
