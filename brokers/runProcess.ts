@@ -9,6 +9,8 @@ export interface RunProcessOptions {
   timeoutMs: number;
   /** Largest number of bytes kept of each of stdout and stderr; the rest is dropped. Default 1 MiB. */
   maxOutputBytes?: number;
+  /** Called once when the timeout fires, after the group is killed (e.g. to stop a container). */
+  onTimeout?: () => void;
 }
 
 /** What a finished process left. */
@@ -57,6 +59,7 @@ export function runProcess(argv: readonly string[], options: RunProcessOptions):
     const timer = setTimeout(() => {
       timedOut = true;
       killGroup();
+      options.onTimeout?.();
     }, options.timeoutMs);
     child.once('error', (e) => {
       clearTimeout(timer);
