@@ -155,7 +155,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     const open = req.method === 'GET' && path === '/health';
     if (!open) {
       const result = await verifySigV4(
-        { method: req.method, path, query, headers: req.headers, body },
+        { method: req.method, path, query, headers: req.headersDistinct, body },
         { region, service: 'execute-api', now: clock.now(), lookup: credentials.lookup },
       );
       if (!result.ok) {
@@ -218,7 +218,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     credentials,
     parts,
     close: async () => {
-      scheduler?.stop();
+      await scheduler?.stop();
       server.closeAllConnections();
       await new Promise<void>((ok) => server.close(() => ok()));
       await embedded.close();

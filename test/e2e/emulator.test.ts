@@ -6,6 +6,7 @@ import { verifyChain } from '../../core/ChainVerifier.js';
 import { canonicalize } from '../../core/canonical.js';
 import { type Emulator, startEmulator } from '../../local/emulator.js';
 import type { AwsCredentials } from '../../sdk/signer.js';
+import { validateResponse } from '../contract/openapiValidator.js';
 import { send } from '../helpers/http.js';
 
 interface DecisionAnswer {
@@ -58,6 +59,34 @@ describe('when the emulator is attacked and loaded over real HTTP', () => {
     const unsigned = await send(emulator.url, 'GET', '/agents');
     expect(unsigned.status).toBe(403);
     expect((unsigned.body as DecisionAnswer).error?.code).toBe('MISSING_AUTHENTICATION');
+  });
+
+  it('answers the read routes as openapi.yaml documents them', async () => {
+    await send(emulator.url, 'POST', '/actions', {
+      credentials: agent,
+      body: { actor: 'worker', action: 'hello-world.say_hello' },
+    });
+    const reads: Array<[string, AwsCredentials]> = [
+      ['/keys', agent],
+      ['/agents', admin],
+      ['/agents/worker', admin],
+      ['/policies', admin],
+      ['/audit?after=0&limit=2', admin],
+      ['/audit/checkpoint', admin],
+      ['/audit/checkpoints?after=0', admin],
+    ];
+    for (const [path, credentials] of reads) {
+      const answer = await send(emulator.url, 'GET', path, { credentials });
+      expect(answer.status, path).toBe(200);
+      const documented = validateResponse('GET', path.split('?')[0] as string, answer.status, answer.body);
+      expect(documented.ok ? [] : documented.errors, path).toEqual([]);
+    }
+    const keys = (await send(emulator.url, 'GET', '/keys', { credentials: agent })).body as {
+      keys: Array<{ role: string; certificate?: { kind: string } }>;
+    };
+    const sessions = keys.keys.filter((k) => k.role === 'session');
+    expect(sessions.length).toBeGreaterThan(0);
+    expect(sessions.every((k) => k.certificate?.kind === 'key')).toBe(true);
   });
 
   it('refuses a forged signature with 403 and writes nothing', async () => {
