@@ -1,0 +1,90 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { Caller } from '../../core/Gateway.js';
+import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
+import { systemClock } from '../../core/ports.js';
+import type { DecisionRecord } from '../../core/records.js';
+import { InMemoryP256Signer } from '../../core/signing.js';
+import { type GatewayParts, wireGateway } from '../../lambdas/wiring.js';
+
+const admin: Caller = { principalArn: 'arn:aws:iam::111122223333:role/admin', isAdmin: true };
+const agentArn = 'arn:aws:iam::111122223333:role/agent-a';
+const agent: Caller = { principalArn: agentArn, isAdmin: false };
+
+describe('when admins change agents and policies', () => {
+  let parts: GatewayParts;
+  beforeEach(async () => {
+    parts = wireGateway({
+      store: new InMemoryKeyValueStore(),
+      rootSigner: InMemoryP256Signer.generate(),
+      clock: systemClock,
+      gatewayPrincipal: 'gw',
+    });
+    await parts.gateway.registerAgent(admin, { agentId: 'a', principalArn: agentArn });
+  });
+  const kinds = async () =>
+    (await parts.writer.page(0, 100)).map((l) => JSON.parse(l) as { kind: string; change?: string });
+
+  it('refuses a second agent with the same id or the same principal, and records neither', async () => {
+    const before = (await kinds()).length;
+    await expect(
+      parts.gateway.registerAgent(admin, {
+        agentId: 'a',
+        principalArn: 'arn:aws:iam::111122223333:role/other',
+      }),
+    ).rejects.toMatchObject({ code: 'AGENT_EXISTS' });
+    await expect(
+      parts.gateway.registerAgent(admin, { agentId: 'b', principalArn: agentArn }),
+    ).rejects.toMatchObject({ code: 'PRINCIPAL_ALREADY_BOUND' });
+    expect((await kinds()).length).toBe(before);
+    // The failed registration of `b` released its reservation: it can register with its own principal.
+    await parts.gateway.registerAgent(admin, {
+      agentId: 'b',
+      principalArn: 'arn:aws:iam::111122223333:role/agent-b',
+    });
+  });
+
+  it('requires a principal ARN in the cloud, where nothing mints credentials', async () => {
+    await expect(parts.gateway.registerAgent(admin, { agentId: 'c' })).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+    });
+  });
+
+  it('records every change before it takes effect, and a deleted policy stops allowing at once', async () => {
+    await parts.gateway.allowPolicy(admin, { action: 'x.y', agentId: 'a' });
+    expect((await parts.gateway.decide(agent, { actor: 'a', action: 'x.y' })).decision).toBe('allow');
+    const [policy] = await parts.gateway.listPolicies(admin);
+    await parts.gateway.deletePolicy(admin, policy?.policyId as string);
+    expect((await parts.gateway.decide(agent, { actor: 'a', action: 'x.y' })).decision).toBe('deny');
+    await parts.gateway.disableAgent(admin, 'a');
+    await expect(parts.gateway.disableAgent(admin, 'a')).rejects.toMatchObject({ code: 'AGENT_DISABLED' });
+    const changes = (await kinds())
+      .filter((r) => r.kind !== 'key' && r.kind !== 'decision')
+      .map((r) => `${r.kind}:${r.change}`);
+    expect(changes).toEqual(['agent:register', 'policy:put', 'policy:delete', 'agent:disable']);
+  });
+
+  it('refuses outcomes for a deny, and accepts one final outcome per allow', async () => {
+    const deny = await parts.gateway.decide(agent, { actor: 'a', action: 'nothing.allows.this' });
+    await expect(
+      parts.gateway.reportOutcome(agent, deny.record.id, { status: 'started' }),
+    ).rejects.toMatchObject({ code: 'DECISION_NOT_ALLOWED' });
+    await parts.gateway.allowPolicy(admin, { action: 'x.y', agentId: 'a' });
+    const allow = await parts.gateway.decide(agent, { actor: 'a', action: 'x.y', params: { n: 1.5 } });
+    expect((allow.record as DecisionRecord).params_sha256).toMatch(/^[0-9a-f]{64}$/);
+    await parts.gateway.reportOutcome(agent, allow.record.id, { status: 'failed', exit_code: 2 });
+    await expect(
+      parts.gateway.reportOutcome(agent, allow.record.id, { status: 'succeeded', exit_code: 0 }),
+    ).rejects.toMatchObject({ code: 'OUTCOME_ALREADY_REPORTED' });
+    await expect(parts.gateway.reportOutcome(agent, 'main-999', { status: 'started' })).rejects.toMatchObject(
+      { code: 'NOT_FOUND' },
+    );
+  });
+
+  it('lets no agent read or change anything an admin owns', async () => {
+    await expect(parts.gateway.listAgents(agent)).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(
+      parts.gateway.putPolicy(agent, 'p', { cedar: 'permit (principal, action, resource);' }),
+    ).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(parts.gateway.auditPage(agent, 0, 10)).rejects.toMatchObject({ code: 'FORBIDDEN' });
+  });
+});
