@@ -9,6 +9,8 @@ with an embedded DynamoDB-compatible store and a local root signing key under th
 Environment: ZT_HOST (127.0.0.1), ZT_PORT (8787), ZT_DATA_DIR (.zt).`;
 
 async function main(): Promise<number> {
+  // The AWS SDK warns about Node 20 at first use; Node 20 is supported here (package.json engines).
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   let values: {
     reset?: boolean;
     port?: string;
