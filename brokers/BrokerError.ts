@@ -7,7 +7,8 @@ import type { ZeroTrustErrorCode } from '../sdk/ZeroTrustClient.js';
  * - `INVALID_SPEC`: the execution spec failed validation; the gateway was never asked.
  * - `DENIED`: a verified deny.
  * - `DECISION_FAILED`: no verified decision (timeout, 5xx, bad signature ...); `zeroTrustCode` says which.
- * - `DECISION_MISMATCH`: the allow is for another actor, action or resource than this broker runs.
+ * - `DECISION_MISMATCH`: the allow is for another actor, action or resource than this broker runs, or the
+ *   approval was not made by this broker's `authorize`.
  * - `PARAMS_MISMATCH`: the allow's `params_sha256` is not the canonical digest of the spec about to run.
  * - `DECISION_STALE`: the allow was issued more than the allowed age ago (or in the future).
  * - `ALREADY_STARTED`: the `started` claim got 409: the allow was already used.

@@ -91,6 +91,8 @@ export class Broker<S> {
   readonly #backend: BrokerBackend<S>;
   readonly #options: BrokerOptions;
   readonly #clock: () => Date;
+  /** Approvals this broker made from verified answers; no other object is ever believed. */
+  readonly #issued = new WeakSet<Approval<S>>();
 
   constructor(backend: BrokerBackend<S>, options: BrokerOptions) {
     this.#backend = backend;
@@ -124,7 +126,9 @@ export class Broker<S> {
         recordId: decision.recordId,
       });
     }
-    return { spec, paramsSha256, decision };
+    const approval: Approval<S> = Object.freeze({ spec, paramsSha256, decision });
+    this.#issued.add(approval);
+    return approval;
   }
 
   /**
@@ -133,6 +137,11 @@ export class Broker<S> {
    * another.
    */
   async execute(approval: Approval<S>, input: unknown): Promise<BrokerRunResult> {
+    // INVARIANT: only an approval made by authorize() from a verified answer is acted on; a hand-built
+    // one could carry an invented record naming the id of another allow.
+    if (!this.#issued.has(approval)) {
+      throw new BrokerError('DECISION_MISMATCH', 'the approval was not issued by this broker');
+    }
     const spec = this.#validate(input);
     const record = approval.decision.record;
     this.#checkRecord(record, canonicalSha256(spec));

@@ -191,3 +191,18 @@ describe('when the allow is for another broker', () => {
     expect(backend.runs).toHaveLength(0);
   });
 });
+
+describe('when the approval was not issued by this broker', () => {
+  it('refuses a hand-built approval with DECISION_MISMATCH, even one copied from a real allow', async () => {
+    // Prepare: a real allow for one spec, copied with another spec's digest
+    const backend = countingBackend();
+    const broker = new Broker(backend, { client: gw.client, actor: ACTOR, action: ALLOWED });
+    const real = await broker.authorize({ word: 'approved' });
+    const forged = { ...real, spec: { word: 'other' } };
+    // Act
+    const err = await failure(broker.execute(forged, { word: 'other' }));
+    // Assess
+    expect(err.code).toBe('DECISION_MISMATCH');
+    expect(backend.runs).toHaveLength(0);
+  });
+});
