@@ -9,6 +9,7 @@ import {
   invalidSpec,
   isPlainObject,
 } from '../../brokers/contract.js';
+import { sha256Hex } from '../../core/canonical.js';
 import { ZeroTrustError } from '../../sdk/index.js';
 import { type BrokerGateway, startBrokerGateway } from './emulatorFixture.js';
 
@@ -119,6 +120,15 @@ describe('when the action is allowed', () => {
     expect(result.status).toBe('succeeded');
     expect(result.outcomeRecorded).toBe(true);
     expect(result.stdout.toString()).toBe('hello');
+    // The chain holds the claim, then the outcome with the exit code and the digest of stdout.
+    const outcomes = [];
+    for await (const r of gw.admin.auditAll()) {
+      if (r.kind === 'outcome' && r.decision_id === result.recordId) outcomes.push(r);
+    }
+    expect(outcomes.map((r) => [r.status, r.exit_code, r.output_sha256])).toEqual([
+      ['started', null, null],
+      ['succeeded', 0, sha256Hex('hello')],
+    ]);
   });
 
   it('reports failed when the process exits non-zero', async () => {
@@ -204,5 +214,24 @@ describe('when the approval was not issued by this broker', () => {
     // Assess
     expect(err.code).toBe('DECISION_MISMATCH');
     expect(backend.runs).toHaveLength(0);
+  });
+});
+
+describe('when the backend cannot start', () => {
+  it('reports failed after the claim and refuses with EXECUTION_ERROR', async () => {
+    const backend: BrokerBackend<Spec> = {
+      ...countingBackend(),
+      execute: async () => {
+        throw new Error('spawn bwrap ENOENT');
+      },
+    };
+    const broker = new Broker(backend, { client: gw.client, actor: ACTOR, action: ALLOWED });
+    const err = await failure(broker.run({ word: 'x' }));
+    expect(err.code).toBe('EXECUTION_ERROR');
+    const statuses = [];
+    for await (const r of gw.admin.auditAll()) {
+      if (r.kind === 'outcome' && r.decision_id === err.recordId) statuses.push(r.status);
+    }
+    expect(statuses).toEqual(['started', 'failed']);
   });
 });

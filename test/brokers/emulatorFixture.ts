@@ -8,6 +8,7 @@ import { GatewayClient, ZeroTrustClient } from '../../sdk/index.js';
 export interface BrokerGateway {
   emulator: Emulator;
   client: ZeroTrustClient;
+  admin: GatewayClient;
   actor: string;
   close(): Promise<void>;
 }
@@ -27,6 +28,7 @@ export async function startBrokerGateway(actor: string, allowed: string[]): Prom
   return {
     emulator,
     client,
+    admin,
     actor,
     close: async () => {
       await emulator.close();
