@@ -133,7 +133,13 @@ export interface GatewayDeps {
  * decides, and writes the chain. It returns values and throws `ZtError`s; HTTP mapping is the edge's.
  */
 export class Gateway {
-  #policyCache: { version: number; policies: StoredPolicy[] } | null = null;
+  /**
+   * Agents and policies as of one value of the `meta/config` counter, which every agent or policy
+   * change increments after writing. A decision reads that counter (one small read) and reuses the
+   * snapshot while it has not moved, so a change is seen by the very next decision in every process.
+   */
+  #config: { version: number; policies: StoredPolicy[]; agents: Map<string, StoredAgent | null> } | null =
+    null;
 
   constructor(private readonly deps: GatewayDeps) {}
 
@@ -228,13 +234,13 @@ export class Gateway {
       policy_set_sha256: policySetSha || sha256Hex('[]'),
       errors,
     });
-    const agent = await this.#agentByPrincipal(caller.principalArn);
+    const config = await this.#snapshot();
+    const agent = await this.#agentByPrincipal(config.agents, caller.principalArn);
     // INVARIANT: the actor is whoever the signature says; a body claim never overrides it.
     if (!agent) return deny(`principal \`${caller.principalArn}\` is not a registered agent`);
     if (agent.status !== 'active') return deny(`agent \`${agent.agentId}\` is disabled`);
     if (agent.agentId !== request.actor) return deny('actor does not match the authenticated principal');
-    const policies = await this.#currentPolicies();
-    const result = this.deps.policies.evaluate(policies, {
+    const result = this.deps.policies.evaluate(config.policies, {
       agentId: agent.agentId,
       agentAttributes: agent.attributes,
       action: request.action,
@@ -244,22 +250,36 @@ export class Gateway {
     return { ...base, ...result };
   }
 
-  async #agentByPrincipal(principalArn: string): Promise<StoredAgent | null> {
+  async #agentByPrincipal(
+    cache: Map<string, StoredAgent | null>,
+    principalArn: string,
+  ): Promise<StoredAgent | null> {
+    if (cache.has(principalArn)) return cache.get(principalArn) ?? null;
     const agentId = await this.deps.store.get(P_PRINCIPAL, principalArn);
-    if (agentId === null) return null;
-    const agent = await this.#readAgent(agentId);
-    if (!agent || agent.pending || agent.principalArn !== principalArn) return null;
+    let agent = agentId === null ? null : await this.#readAgent(agentId);
+    if (!agent || agent.pending || agent.principalArn !== principalArn) agent = null;
+    // Bounded: a flood of unknown principals cannot grow the map without limit.
+    if (cache.size >= 10_000) cache.clear();
+    cache.set(principalArn, agent);
     return agent;
   }
 
-  /** The stored policy set, reloaded only when its version counter moved (cheap per decision). */
-  async #currentPolicies(): Promise<StoredPolicy[]> {
-    const raw = await this.deps.store.get(P_META, 'policies');
+  async #snapshot(): Promise<{
+    version: number;
+    policies: StoredPolicy[];
+    agents: Map<string, StoredAgent | null>;
+  }> {
+    const raw = await this.deps.store.get(P_META, 'config');
     const version = raw === null ? 0 : Number(raw);
-    if (this.#policyCache && this.#policyCache.version === version) return this.#policyCache.policies;
+    if (this.#config && this.#config.version === version) return this.#config;
     const policies = await this.listPolicies();
-    this.#policyCache = { version, policies };
-    return policies;
+    this.#config = { version, policies, agents: new Map() };
+    return this.#config;
+  }
+
+  /** Marks agents and policies changed, for every process's next decision. */
+  #changed(): Promise<number> {
+    return this.deps.store.increment(P_META, 'config');
   }
 
   async #append(fields: KindFields, principalArn: string): Promise<AppendedRecord> {
@@ -394,6 +414,7 @@ export class Gateway {
       const agent: Agent = { ...placeholder, principalArn: arn };
       delete (agent as StoredAgent).pending;
       await this.deps.store.put(P_AGENT, request.agentId, JSON.stringify(agent));
+      await this.#changed();
       return credentials ? { agent, credentials } : { agent };
     } catch (error) {
       // Undo the reservations so the same registration can be retried.
@@ -437,12 +458,14 @@ export class Gateway {
       throw new ConflictError('CONCURRENT_CHANGE', `agent \`${agentId}\` changed concurrently; retry`);
     }
     try {
+      await this.#changed();
       await this.#append(
         { kind: 'agent', agent_id: agentId, change: 'disable', bound_principal_arn: agent.principalArn },
         caller.principalArn,
       );
     } catch (error) {
       await this.deps.store.replaceIf(P_AGENT, agentId, JSON.stringify(disabled), before).catch(() => false);
+      await this.#changed().catch(() => 0);
       throw error;
     }
     return disabled;
@@ -497,7 +520,7 @@ export class Gateway {
       caller.principalArn,
     );
     await this.deps.store.put(P_POLICY, policyId, JSON.stringify(policy));
-    await this.deps.store.increment(P_META, 'policies');
+    await this.#changed();
     return policy;
   }
 
@@ -521,7 +544,7 @@ export class Gateway {
     const existing = await this.getPolicy(caller, policyId);
     // Fail closed: the policy stops allowing before its deletion is recorded; restored if the record fails.
     await this.deps.store.delete(P_POLICY, policyId);
-    await this.deps.store.increment(P_META, 'policies');
+    await this.#changed();
     try {
       await this.#append(
         { kind: 'policy', policy_id: policyId, change: 'delete', cedar: null, policy_sha256: null },
@@ -529,7 +552,7 @@ export class Gateway {
       );
     } catch (error) {
       await this.deps.store.putIfAbsent(P_POLICY, policyId, JSON.stringify(existing)).catch(() => false);
-      await this.deps.store.increment(P_META, 'policies').catch(() => 0);
+      await this.#changed().catch(() => 0);
       throw error;
     }
     return { policyId, deleted: true };

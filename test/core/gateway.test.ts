@@ -88,3 +88,22 @@ describe('when admins change agents and policies', () => {
     await expect(parts.gateway.auditPage(agent, 0, 10)).rejects.toMatchObject({ code: 'FORBIDDEN' });
   });
 });
+
+describe('when two gateway instances share one store', () => {
+  it('sees a change made through the other instance on the very next decision', async () => {
+    // Prepare: two instances (two Lambda containers) over one table; A has warmed its caches.
+    const store = new InMemoryKeyValueStore();
+    const rootSigner = InMemoryP256Signer.generate();
+    const a = wireGateway({ store, rootSigner, clock: systemClock, gatewayPrincipal: 'gw-a' }).gateway;
+    const b = wireGateway({ store, rootSigner, clock: systemClock, gatewayPrincipal: 'gw-b' }).gateway;
+    await b.registerAgent(admin, { agentId: 'a', principalArn: agentArn });
+    expect((await a.decide(agent, { actor: 'a', action: 'x.y' })).decision).toBe('deny');
+    // Act + Assess: a policy written through B allows on A at once; a disable through B denies on A at once.
+    await b.allowPolicy(admin, { action: 'x.y', agentId: 'a' });
+    expect((await a.decide(agent, { actor: 'a', action: 'x.y' })).decision).toBe('allow');
+    await b.disableAgent(admin, 'a');
+    const after = await a.decide(agent, { actor: 'a', action: 'x.y' });
+    expect(after.decision).toBe('deny');
+    expect((after.record as DecisionRecord).reason).toBe('agent `a` is disabled');
+  });
+});
