@@ -158,9 +158,11 @@ export class Gateway {
       if (replay) return replay;
       idemKey = request.request_id;
     }
+    let recorded = false;
     try {
       const fields = await this.#evaluate(caller, request);
       const appended = await this.#append(fields, caller.principalArn);
+      recorded = true;
       if (idemKey !== null) {
         const done: IdempotencyItem = {
           state: 'done',
@@ -173,8 +175,9 @@ export class Gateway {
       this.deps.events?.decision?.(record);
       return { decision: record.decision, record: JSON.parse(appended.text) as AuditRecord, replayed: false };
     } catch (error) {
-      if (idemKey !== null) {
-        // Release the claim so a retry can decide again; if this fails too the claim stays pending (409).
+      if (idemKey !== null && !recorded) {
+        // Nothing was recorded: release the claim so a retry can decide again. Once a record exists the
+        // claim stays (a retry gets 409, never a second record); if the release fails it stays too.
         await this.deps.store.delete(idemPartition(caller.principalArn), idemKey).catch(() => false);
       }
       throw error;

@@ -12,6 +12,7 @@ import { send } from '../helpers/http.js';
 class FaultyStore implements KeyValueStore {
   failChainWrites: 'none' | 'before' | 'after' = 'none';
   failAllReads = false;
+  failIdempotencyWrites = false;
   constructor(private readonly inner: KeyValueStore) {}
   async get(pk: string, sk: string) {
     if (this.failAllReads) throw new Error('injected read failure');
@@ -25,7 +26,10 @@ class FaultyStore implements KeyValueStore {
     if (pk.startsWith('chain#') && this.failChainWrites === 'after') throw new Error('injected lost answer');
     return written;
   }
-  put = (pk: string, sk: string, data: string) => this.inner.put(pk, sk, data);
+  async put(pk: string, sk: string, data: string) {
+    if (pk.startsWith('idem#') && this.failIdempotencyWrites) throw new Error('injected write failure');
+    return this.inner.put(pk, sk, data);
+  }
   replaceIf = (pk: string, sk: string, e: string, d: string) => this.inner.replaceIf(pk, sk, e, d);
   delete = (pk: string, sk: string) => this.inner.delete(pk, sk);
   async query(pk: string, o: { after?: string; limit: number; descending?: boolean }) {
@@ -131,6 +135,18 @@ describe('when the store or the signer fails during a decision', () => {
     expect((again.body as { audit: { id: string } }).audit.id).toBe(
       (retried.body as { audit: { id: string } }).audit.id,
     );
+  });
+
+  it('never writes a second record for a request_id whose record landed before a later write failed', async () => {
+    faulty.failIdempotencyWrites = true;
+    const before = (await records()).length;
+    expect((await decide('half-done')).status).toBeGreaterThanOrEqual(500);
+    faulty.failIdempotencyWrites = false;
+    expect((await records()).length).toBe(before + 1);
+    const retry = await decide('half-done');
+    expect(retry.status).toBe(409);
+    expect((retry.body as { error: { code: string } }).error.code).toBe('REQUEST_IN_PROGRESS');
+    expect((await records()).length).toBe(before + 1);
   });
 
   it('answers 503 without a record when the signer fails, and the chain stays valid', async () => {
