@@ -1,9 +1,10 @@
 import { createHash, createPrivateKey, sign as cryptoSign, randomUUID } from 'node:crypto';
 import { canonicalize, canonicalSha256, sha256Hex } from '../core/canonical.js';
-import type { PolicyEvaluator } from '../core/Gateway.js';
+import { PolicyEngine } from '../core/PolicyEngine.js';
 import { GENESIS_HASH, RECORD_SCHEMA, type UnsignedRecord } from '../core/records.js';
 import { InMemoryP256Signer, recordSigningPayload, signRecord } from '../core/signing.js';
 import { startEmbeddedStore } from '../local/embeddedStore.js';
+import { measurePolicyScaling } from './policyScaling.js';
 import { type LoadSummary, quantile, runBounded, summarize, timePerOp } from './stats.js';
 
 /**
@@ -174,18 +175,15 @@ type CedarModule = typeof import('@cedar-policy/cedar-wasm/nodejs');
 
 /**
  * One Cedar evaluation with 10 and with 1,000 policies. Through the gateway's own evaluator
- * (`core/CedarPolicyEvaluator`, which slices the set by principal and action) when it loads; the
+ * (`core/PolicyEngine`, which slices the set by principal and action); the
  * unsliced raw-Cedar figures are measured beside it so the effect of slicing shows.
  */
 export async function measureCedarFloor(sizes: number[] = [10, 1_000]): Promise<CedarFloor> {
   const floor: CedarFloor = { engine: 'none', points: [], engineDirect: [], unsliced: [] };
-  const scaling = await importOptional<{ measurePolicyScaling?: () => unknown }>('./policyScaling.js');
-  if (typeof scaling?.measurePolicyScaling === 'function') {
-    try {
-      floor.policyScaling = await scaling.measurePolicyScaling();
-    } catch (error) {
-      floor.policyScaling = { error: String(error) };
-    }
+  try {
+    floor.policyScaling = measurePolicyScaling();
+  } catch (error) {
+    floor.policyScaling = { error: String(error) };
   }
 
   const request = {
@@ -195,53 +193,28 @@ export async function measureCedarFloor(sizes: number[] = [10, 1_000]): Promise<
     resource: 'arn:aws:ec2:us-east-1:123456789012:instance/i-0abcd1234ef567890',
     context: { environment: 'dev', region: 'us-east-1' },
   };
-  const evaluatorModule = await importOptional<{ CedarPolicyEvaluator?: new () => PolicyEvaluator }>(
-    '../core/CedarPolicyEvaluator.js',
-  );
-  if (evaluatorModule?.CedarPolicyEvaluator) {
-    floor.engine = 'core/CedarPolicyEvaluator (sliced by principal and action)';
-    for (const n of sizes) {
-      const evaluator = new evaluatorModule.CedarPolicyEvaluator();
-      const policies = syntheticPolicies(n);
-      const t0 = performance.now();
-      const first = evaluator.evaluate(policies, request);
-      const firstMs = performance.now() - t0;
-      if (first.decision !== 'allow') {
-        throw new Error(`cedar benchmark request was denied with ${n} policies: ${first.reason}`);
-      }
-      floor.points.push({
-        policies: n,
-        firstMs,
-        ...(await medianOf(() => evaluator.evaluate(policies, request))),
-      });
+  floor.engine = 'core/PolicyEngine, as the gateway calls it (sliced by principal and action)';
+  for (const n of sizes) {
+    const evaluator = new PolicyEngine();
+    const policies = syntheticPolicies(n);
+    const t0 = performance.now();
+    const first = evaluator.evaluate(policies, request);
+    const firstMs = performance.now() - t0;
+    if (first.decision !== 'allow') {
+      throw new Error(`cedar benchmark request was denied with ${n} policies: ${first.reason}`);
     }
+    floor.points.push({
+      policies: n,
+      firstMs,
+      ...(await medianOf(() => evaluator.evaluate(policies, request))),
+    });
   }
 
-  const engineModule = await importOptional<{ PolicyEngine?: new () => Pick<PolicyEvaluator, 'evaluate'> }>(
-    '../core/PolicyEngine.js',
-  );
+  // The scaling benchmark measures the engine in its steady state on one array: shown beside it.
   const scaled = scalingPoints(floor.policyScaling);
-  if (scaled) {
-    // The colleague's scaling benchmark measures the same thing (the engine, steady state): reuse it.
-    floor.engineDirect.push(...scaled);
-  } else if (engineModule?.PolicyEngine) {
-    for (const n of sizes) {
-      const engine = new engineModule.PolicyEngine();
-      const policies = syntheticPolicies(n);
-      const t0 = performance.now();
-      engine.evaluate(policies, request);
-      const firstMs = performance.now() - t0;
-      floor.engineDirect.push({
-        policies: n,
-        firstMs,
-        ...(await medianOf(() => engine.evaluate(policies, request))),
-      });
-    }
-  }
+  if (scaled) floor.engineDirect.push(...scaled);
 
   const cedar = (await import('@cedar-policy/cedar-wasm/nodejs')) as CedarModule;
-  if (floor.engine === 'none')
-    floor.engine = 'cedar-wasm statefulIsAuthorized (unsliced; evaluator not loadable)';
   for (const n of sizes) {
     const id = `bench-${n}-${randomUUID()}`;
     const staticPolicies: Record<string, string> = {};
@@ -300,15 +273,4 @@ async function medianOf(
     samples.push((performance.now() - t0) * 1000);
   }
   return { medianUs: quantile(samples, 0.5), p99Us: quantile(samples, 0.99), evaluations: samples.length };
-}
-
-/** Imports a sibling module that may not exist yet; null when it does not (or fails to load). */
-async function importOptional<T>(relative: string): Promise<T | null> {
-  try {
-    // A computed specifier: the compiler must not require the module to exist at build time.
-    return (await import(new URL(relative, import.meta.url).href)) as T;
-  } catch (error) {
-    if (process.env['ZT_BENCH_DEBUG']) console.error(`could not load ${relative}: ${String(error)}`);
-    return null;
-  }
 }
