@@ -18,5 +18,17 @@ describe('when the demo runs', () => {
     expect(out.stdout).toMatch(/"decision": "deny"/);
     expect(out.stdout).toContain('allowed and ran: hello, world (ran 1 time)');
     expect(out.stdout).toMatch(/verified: \d+ records \(seq 1-\d+\)/);
+
+    // The demo built dist/: a plain node process (no TypeScript loader) imports the package's subpaths.
+    const imports = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "for (const s of ['zt-infra/sdk', 'zt-infra/brokers', 'zt-infra/brokers/bwrap-local', 'zt-infra/brokers/docker-local', 'zt-infra/brokers/nono-cli']) { const m = await import(s); if (Object.keys(m).length === 0) throw new Error(s); }",
+      ],
+      { cwd: join(import.meta.dirname, '..', '..'), encoding: 'utf8' },
+    );
+    expect(imports.status, imports.stderr).toBe(0);
   }, 200_000);
 });
