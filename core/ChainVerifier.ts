@@ -1,9 +1,15 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { sha256Hex } from './canonical.js';
 import { ZtError } from './errors.js';
-import { HASH_PATTERN, inspectAuditRecord, RecordFormatError, validateAuditRecord } from './recordParser.js';
+import {
+  canonicalRecordParts,
+  HASH_PATTERN,
+  inspectAuditRecord,
+  RecordFormatError,
+  validateAuditRecord,
+} from './recordParser.js';
 import { type AuditRecord, GENESIS_HASH, type KeyRecord } from './records.js';
-import { keyIdOf, recordSigningPayload, verifySignature } from './signing.js';
+import { keyIdOf, verifySignature } from './signing.js';
 
 /**
  * The audit chain verifier: a pure library (no I/O) that trusts nothing but the root public keys
@@ -46,6 +52,7 @@ export const VERIFICATION_CODES = [
   'SIGNATURE_INVALID',
   'CERTIFICATE_NOT_ROOT_SIGNED',
   'CERTIFICATE_INVALID',
+  'KEYS_CERTIFICATE_INVALID',
   'EMPTY_LOG',
   'NO_TRUSTED_KEYS',
 ] as const;
@@ -91,6 +98,42 @@ export interface ChainVerifierOptions {
   expectPrevious?: string;
   /** The chain name every record must carry; by default the first readable record's. */
   chain?: string;
+  /**
+   * `kind: key` records from outside the input (the `certificate` of each session key in `GET /keys`, a
+   * receipt's certificate), for a suffix or a single record whose certificate is not in the input. Each
+   * is checked like a key record of the chain (schema, hash, root signature, certified id) before its
+   * session key is trusted; one that fails is a `KEYS_CERTIFICATE_INVALID` finding and adds nothing.
+   * They can only add session keys: the trust anchor stays `trustedRootKeys`.
+   */
+  certificates?: unknown[];
+  /**
+   * Leave the ECDSA checks of non-key records to the caller (worker threads): they queue up as
+   * {@link DeferredSignatureCheck}s, taken with {@link ChainVerifier.takeSignatureChecks} and answered
+   * with {@link ChainVerifier.settleSignatures}. Key records still settle inline: the key table of the
+   * records after them depends on their result.
+   */
+  deferSignatures?: boolean;
+  /**
+   * Sees every entry in input order: its stored text (for a parsed record, its canonical text) and the
+   * record when it passed the schema. For what is computed over the whole log beside the chain steps
+   * (the Merkle tree of checkpoints, references).
+   */
+  onEntry?: (entry: ChainEntry) => void;
+}
+
+/** One entry of the input, as {@link ChainVerifierOptions.onEntry} sees it. */
+export interface ChainEntry {
+  line: number;
+  /** The bytes of its Merkle leaf: the stored line, or the canonical text of a parsed record. */
+  text: string;
+  /** The record, when it passed the schema (it may still fail later steps). */
+  record: AuditRecord | null;
+}
+
+/** A signature check handed to the caller in `deferSignatures` mode. */
+export interface DeferredSignatureCheck extends SignatureCheck {
+  /** Answer with this id. */
+  id: number;
 }
 
 /** The verifier was given unusable options (a bad PEM, `fromSeq` without `expectPrevious`): a usage error, not a finding. */
@@ -119,6 +162,7 @@ const STEP: Record<VerificationCode, number> = {
   SIGNATURE_INVALID: 5,
   CERTIFICATE_NOT_ROOT_SIGNED: 6,
   CERTIFICATE_INVALID: 6,
+  KEYS_CERTIFICATE_INVALID: 0,
 };
 
 /** How many recent in-order records keep their seq/hashes, to check the links around a swapped pair. */
@@ -214,6 +258,11 @@ export class ChainVerifier {
   readonly #early = new Map<number, PositionEntry>();
   #lastJump: Jump | null = null;
   readonly #noTrust: boolean;
+  readonly #defer: boolean;
+  readonly #onEntry: ((entry: ChainEntry) => void) | null;
+  #nextCheckId = 0;
+  #queued: DeferredSignatureCheck[] = [];
+  readonly #inFlight = new Map<number, PendingSignature>();
 
   #line = 0;
   #entries = 0;
@@ -254,6 +303,8 @@ export class ChainVerifier {
       this.#keys.set(keyId, { keyId, role: 'root', publicKey, publicKeyPem: pem, windows: [] });
     });
     this.#noTrust = this.#keys.size === 0;
+    this.#defer = opts.deferSignatures === true;
+    this.#onEntry = opts.onEntry ?? null;
     if (this.#noTrust) {
       this.#finding(
         'NO_TRUSTED_KEYS',
@@ -261,6 +312,79 @@ export class ChainVerifier {
         0,
         'no trusted root key was given, so no signature can be checked',
       );
+    }
+    for (const certificate of opts.certificates ?? []) this.#addCertificate(certificate);
+  }
+
+  /** A key record from outside the input: checked as if it were in the chain, findings kept apart. */
+  #addCertificate(value: unknown): void {
+    const seq = (value as { seq?: unknown } | null)?.seq;
+    const at = typeof seq === 'number' ? seq : null;
+    const refuse = (why: string) =>
+      this.#finding('KEYS_CERTIFICATE_INVALID', at, 0, `key certificate is not usable: ${why}`);
+    let record: AuditRecord;
+    let payload: string;
+    try {
+      record = validateAuditRecord(value);
+      payload = canonicalRecordParts(record).payload;
+    } catch (e) {
+      if (e instanceof RecordFormatError) return void refuse(e.message);
+      throw e;
+    }
+    if (record.kind !== 'key') return void refuse(`it is a \`${record.kind}\` record, not a \`key\` record`);
+    if (sha256Hex(payload) !== record.current_hash)
+      return void refuse('current_hash does not match its content');
+    const signer = this.#keys.get(record.kms_signature.key_id);
+    if (signer?.role !== 'root' || record.signing_key_id !== signer.keyId) {
+      return void refuse(
+        `it is not signed by a trusted root key (signed by ${short(record.kms_signature.key_id)})`,
+      );
+    }
+    if (!verifySignature(signer.publicKey, payload, record.kms_signature.signature)) {
+      return void refuse(`its signature does not verify with root key ${short(signer.keyId)}`);
+    }
+    const before = this.#findings.length;
+    this.#certify(record, 0, signer);
+    // #certify reports CERTIFICATE_INVALID for the chain; for an outside certificate it is this code.
+    for (const f of this.#findings.splice(before)) refuse(f.message);
+  }
+
+  /** Signature checks queued since the last call (`deferSignatures` mode); the caller must settle each. */
+  takeSignatureChecks(): DeferredSignatureCheck[] {
+    const checks = this.#queued;
+    this.#queued = [];
+    return checks;
+  }
+
+  /** Checks taken but not settled yet, plus those still queued. */
+  get pendingSignatureChecks(): number {
+    return this.#inFlight.size;
+  }
+
+  /** The PEM of a key a check names, for the caller that runs the check elsewhere. */
+  publicKeyPem(keyId: string): string {
+    const key = this.#keys.get(keyId);
+    if (!key) throw new Error(`unknown key \`${keyId}\``);
+    return key.publicKeyPem;
+  }
+
+  /** Results of deferred checks: `valid[i]` (true or 1) answers `ids[i]`. */
+  settleSignatures(ids: ArrayLike<number>, valid: ArrayLike<boolean | number>): void {
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i] as number;
+      const pending = this.#inFlight.get(id);
+      if (!pending) throw new Error(`no pending signature check ${id}`);
+      this.#inFlight.delete(id);
+      this.#settleSignature(pending, valid[i] === true || valid[i] === 1);
+    }
+  }
+
+  /** Runs the queued deferred checks here, synchronously (small inputs, no worker threads). */
+  settleQueuedInline(): void {
+    for (const check of this.takeSignatureChecks()) {
+      const pending = this.#inFlight.get(check.id) as PendingSignature;
+      this.#inFlight.delete(check.id);
+      this.#settleSignature(pending, this.#runCheck(pending));
     }
   }
 
@@ -271,13 +395,14 @@ export class ChainVerifier {
     if (line.trim() === '') return;
     this.#entries++;
     const inspected = inspectAuditRecord(line);
+    this.#onEntry?.({ line: lineNo, text: line, record: inspected.record });
     if (inspected.record === null) {
       this.#unreadableEntry(inspected.error, inspected.parsed, lineNo);
       return;
     }
     if (inspected.error)
       this.#finding(inspected.error.code, inspected.record.seq, lineNo, inspected.error.message);
-    this.#verifyRecord(inspected.record, lineNo);
+    this.#verifyRecord(inspected.record, lineNo, inspected.payload);
   }
 
   /**
@@ -289,19 +414,26 @@ export class ChainVerifier {
     const lineNo = ++this.#line;
     this.#entries++;
     let valid: AuditRecord;
+    let parts: { text: string; payload: string };
     try {
       valid = validateAuditRecord(record);
+      parts = canonicalRecordParts(valid);
     } catch (e) {
       if (!(e instanceof RecordFormatError)) throw e;
+      this.#onEntry?.({ line: lineNo, text: JSON.stringify(record) ?? '', record: null });
       this.#unreadableEntry(e, record, lineNo);
       return;
     }
-    this.#verifyRecord(valid, lineNo);
+    this.#onEntry?.({ line: lineNo, text: parts.text, record: valid });
+    this.#verifyRecord(valid, lineNo, parts.payload);
   }
 
   /** Ends the input and returns the report. Further `add` calls throw; `finish` again returns the same report. */
   finish(): VerificationReport {
     if (this.#report) return this.#report;
+    if (this.#inFlight.size > 0) {
+      throw new Error(`${this.#inFlight.size} deferred signature checks were not settled`);
+    }
     if (this.#entries === 0) this.#finding('EMPTY_LOG', null, 0, 'the log holds no record');
     for (const range of this.#missing) {
       const count = range.to - range.from + 1 - range.late.size;
@@ -351,9 +483,8 @@ export class ChainVerifier {
     this.#unreadable++;
   }
 
-  #verifyRecord(record: AuditRecord, line: number): void {
+  #verifyRecord(record: AuditRecord, line: number, payload: string): void {
     // Step 2: the hash covers every field but current_hash and kms_signature.
-    const payload = recordSigningPayload(record);
     const hashOk = sha256Hex(payload) === record.current_hash;
     if (!hashOk) {
       this.#finding(
@@ -368,7 +499,14 @@ export class ChainVerifier {
     // Step 5: a record whose content is not what was hashed has nothing meaningful to verify.
     if (!hashOk || this.#noTrust) return;
     const pending = this.#prepareSignature(record, line, payload);
-    if (pending) this.#settleSignature(pending, this.#runCheck(pending));
+    if (!pending) return;
+    if (this.#defer && record.kind !== 'key') {
+      const id = this.#nextCheckId++;
+      this.#inFlight.set(id, pending);
+      this.#queued.push({ id, ...pending.check });
+      return;
+    }
+    this.#settleSignature(pending, this.#runCheck(pending));
   }
 
   /** Steps 3 and 4: chain name, sequence continuity and the `previous_hash` link. */

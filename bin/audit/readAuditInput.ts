@@ -19,10 +19,10 @@ export type AuditInputFormat = 'jsonl' | 'array' | 'response' | 'record';
 export interface AuditInputSink {
   /** Called once, before any entry. For a single response or record, `single` is that record (unvalidated). */
   start(format: AuditInputFormat, single?: unknown): void;
-  /** A stored line (JSONL), passed as is. */
-  line(text: string): void;
-  /** A parsed record (an array element, a response's `audit`). */
-  record(value: unknown): void;
+  /** A stored line (JSONL), passed as is. A returned promise is awaited before the next line (back-pressure). */
+  line(text: string): void | Promise<void>;
+  /** A parsed record (an array element, a response's `audit`). A returned promise is awaited. */
+  record(value: unknown): void | Promise<void>;
   /** A JSON array document that does not parse: reported as one unreadable entry. */
   unreadable(text: string): void;
 }
@@ -68,7 +68,7 @@ export async function readAuditInput(
   }
   if (first === undefined) {
     sink.start('jsonl');
-    for (let i = 0; i < blankBefore; i++) sink.line('');
+    for (let i = 0; i < blankBefore; i++) await sink.line('');
     return 'jsonl';
   }
 
@@ -104,8 +104,8 @@ export async function readAuditInput(
       }
       // Not a document after all: read it as lines, so each bad line is reported where it is.
       sink.start('jsonl');
-      for (let i = 0; i < blankBefore; i++) sink.line('');
-      for (const part of parts) sink.line(part);
+      for (let i = 0; i < blankBefore; i++) await sink.line('');
+      for (const part of parts) await sink.line(part);
       return 'jsonl';
     }
     const elements = Array.isArray(doc)
@@ -115,23 +115,23 @@ export async function readAuditInput(
         : null;
     if (elements) {
       sink.start('array');
-      for (const element of elements) sink.record(element);
+      for (const element of elements) await sink.record(element);
       return 'array';
     }
     if (isObject(doc) && looksLikeResponse(doc)) {
       sink.start('response', doc['audit']);
-      sink.record(doc['audit']);
+      await sink.record(doc['audit']);
       return 'response';
     }
     sink.start('record', doc);
-    sink.record(doc);
+    await sink.record(doc);
     return 'record';
   }
 
   // One line: a decision response, a GET /audit page, or the first line of JSON Lines.
   if (oneLineOk && isObject(oneLine) && looksLikeResponse(oneLine)) {
     sink.start('response', oneLine['audit']);
-    sink.record(oneLine['audit']);
+    await sink.record(oneLine['audit']);
     return 'response';
   }
   if (
@@ -141,22 +141,22 @@ export async function readAuditInput(
     Array.isArray(oneLine['records'])
   ) {
     sink.start('array');
-    for (const element of oneLine['records']) sink.record(element);
+    for (const element of oneLine['records']) await sink.record(element);
     // Anything after it is not part of the page: read it as lines, so it is reported.
     for (;;) {
       const next = await it.next();
       if (next.done) break;
-      sink.line(next.value);
+      await sink.line(next.value);
     }
     return 'array';
   }
   sink.start('jsonl');
-  for (let i = 0; i < blankBefore; i++) sink.line('');
-  sink.line(first);
+  for (let i = 0; i < blankBefore; i++) await sink.line('');
+  await sink.line(first);
   for (;;) {
     const next = await it.next();
     if (next.done) break;
-    sink.line(next.value);
+    await sink.line(next.value);
   }
   return 'jsonl';
 }

@@ -1,5 +1,7 @@
-import { parseArgs } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { parseDuration } from '../../core/auditBundle.js';
 import { HASH_PATTERN } from '../../core/recordParser.js';
+import { type ProveArgs, proveCommand, verifyReceiptCommand } from './proveCommand.js';
 import {
   type AuditCliIo,
   AuditInputError,
@@ -9,22 +11,38 @@ import {
   verifyCommand,
 } from './verifyCommand.js';
 
-export const USAGE = `usage: zt-audit verify (FILE | -) --public-key PEM [--public-key PEM]...
-                       [--from-seq N --expect-previous HASH] [--json]
+export const USAGE = `usage: zt-audit verify (FILE | --bundle DIR | -) --public-key PEM [--public-key PEM]...
+                       [--keys keys.json] [--checkpoint FILE]... [--max-age DURATION]
+                       [--from-seq N --expect-previous HASH] [--threads N] [--json]
+       zt-audit prove SEQ --bundle DIR [--checkpoint FILE] [--out FILE]
+       zt-audit verify-receipt FILE --public-key PEM [--json]
 
-Verifies an audit log trusting nothing but the root public keys: every record's schema, canonical form
-and hash, the sequence, every previous_hash link, every signature and session-key certificate.
+verify: proves an exported log complete, unaltered and in order, trusting nothing but the root public
+keys: every record's schema, canonical form and hash, the sequence, every previous_hash link, every
+signature and session-key certificate; the checkpoints' root signatures and Merkle roots (a cut tail or
+a log rewritten after a checkpoint fails); the newest checkpoint's age; the policies and agents every
+allow refers to.
 
-  FILE | -              JSON Lines (one stored record per line, e.g. from \`zt audit export\`), a JSON
-                        array of records, a GET /audit page, or one decision response ({ok, ..., audit});
-                        - reads standard input
-  --public-key PEM      a root public key (SPKI PEM file; several keys per file are fine); repeatable
+  FILE | -              JSON Lines (one stored record per line), a JSON array of records, a GET /audit
+                        page, or one decision response ({ok, ..., audit}); - reads standard input
+  --bundle DIR          a \`zt audit export --bundle\` directory: records.jsonl, checkpoint.json, keys.json
+  --public-key PEM      a root public key (SPKI PEM file; several keys per file are fine); repeatable.
+                        The only trust anchor: a keys file whose root differs is tamper evidence
+  --keys FILE           a GET /keys body: adds session keys through their root-signed certificates
+  --checkpoint FILE     a GET /audit/checkpoint body (or GET /audit/checkpoints output); repeatable:
+                        every checkpoint must be a prefix of the log
+  --max-age DURATION    the newest checkpoint may be at most this old (500ms, 90s, 15m, 24h, 7d),
+                        measured from the newest record it covers (the note itself carries no time)
   --from-seq N          the input starts at seq N (a suffix of the chain)...
   --expect-previous H   ...whose first record links to H, the current_hash of record N-1
+  --threads N           worker threads for signatures (default: one per core; 1: none)
   --json                print the report as JSON
 
-A cut tail is not visible in the chain itself: compare the head with a signed checkpoint.
-Exit status: 0 valid, 1 tamper evidence (any finding), 2 usage or I/O error.
+prove: a receipt for record SEQ (the record, its inclusion proof, the checkpoint, the certificate of
+its session key), computed offline from a bundle. verify-receipt checks one with the root key alone.
+
+Exit status: 0 valid, 1 tamper evidence, 2 usage or I/O error, 3 incomplete or stale (no checkpoint,
+none covers the tail, or the newest is older than --max-age).
 `;
 
 function usageError(io: AuditCliIo, message: string): number {
@@ -32,46 +50,70 @@ function usageError(io: AuditCliIo, message: string): number {
   return EXIT.USAGE;
 }
 
-function parseVerifyArgs(argv: string[]): VerifyArgs {
-  let parsed: ReturnType<typeof parse>;
-  function parse() {
-    return parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        'public-key': { type: 'string', multiple: true },
-        'from-seq': { type: 'string' },
-        'expect-previous': { type: 'string' },
-        json: { type: 'boolean' },
-      },
-    });
-  }
+function parse<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
   try {
-    parsed = parse();
+    return parseArgs(config);
   } catch (e) {
     throw new AuditUsageError(e instanceof Error ? e.message : String(e));
   }
-  const { values, positionals } = parsed;
-  if (positionals.length !== 1) {
+}
+
+function positiveInt(text: string, flag: string): number {
+  if (!/^[1-9][0-9]{0,15}$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    throw new AuditUsageError(`${flag} must be an integer >= 1, got \`${text}\``);
+  }
+  return Number(text);
+}
+
+function parseVerifyArgs(argv: string[]): VerifyArgs {
+  const { values, positionals } = parse({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      'public-key': { type: 'string', multiple: true },
+      bundle: { type: 'string' },
+      keys: { type: 'string' },
+      checkpoint: { type: 'string', multiple: true },
+      'max-age': { type: 'string' },
+      'from-seq': { type: 'string' },
+      'expect-previous': { type: 'string' },
+      threads: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  });
+  const bundle = values.bundle;
+  if (bundle !== undefined && positionals.length > 0) {
+    throw new AuditUsageError(`give either a FILE or --bundle DIR, not both (got \`${positionals[0]}\`)`);
+  }
+  if (bundle === undefined && positionals.length !== 1) {
     throw new AuditUsageError(
       positionals.length === 0
-        ? 'verify needs the log to read: a FILE, or - for standard input'
+        ? 'verify needs the log to read: a FILE, --bundle DIR, or - for standard input'
         : `verify reads one log, got ${positionals.length}: ${positionals.map((p) => `\`${p}\``).join(' ')}`,
     );
   }
   const args: VerifyArgs = {
-    input: positionals[0] as string,
+    input: bundle === undefined ? (positionals[0] as string) : null,
     publicKeys: values['public-key'] ?? [],
+    checkpoints: values.checkpoint ?? [],
     json: values.json ?? false,
   };
+  if (bundle !== undefined) args.bundle = bundle;
+  if (values.keys !== undefined) args.keys = values.keys;
+  const maxAge = values['max-age'];
+  if (maxAge !== undefined) {
+    const ms = parseDuration(maxAge);
+    if (ms === null) {
+      throw new AuditUsageError(`--max-age must be a duration like 90s, 15m, 24h or 7d, got \`${maxAge}\``);
+    }
+    args.maxAgeMs = ms;
+  }
+  if (values.threads !== undefined) args.threads = positiveInt(values.threads, '--threads');
   const fromSeq = values['from-seq'];
   const expectPrevious = values['expect-previous'];
   if (fromSeq !== undefined) {
-    if (!/^[1-9][0-9]{0,15}$/.test(fromSeq) || !Number.isSafeInteger(Number(fromSeq))) {
-      throw new AuditUsageError(`--from-seq must be an integer >= 1, got \`${fromSeq}\``);
-    }
-    args.fromSeq = Number(fromSeq);
+    args.fromSeq = positiveInt(fromSeq, '--from-seq');
     if (args.fromSeq > 1 && expectPrevious === undefined) {
       throw new AuditUsageError(
         `--from-seq ${fromSeq} needs --expect-previous: the current_hash of record ${args.fromSeq - 1}`,
@@ -90,6 +132,21 @@ function parseVerifyArgs(argv: string[]): VerifyArgs {
   return args;
 }
 
+function parseProveArgs(argv: string[]): ProveArgs {
+  const { values, positionals } = parse({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: { bundle: { type: 'string' }, checkpoint: { type: 'string' }, out: { type: 'string' } },
+  });
+  if (positionals.length !== 1) throw new AuditUsageError('prove needs one SEQ: the record to prove');
+  if (values.bundle === undefined) throw new AuditUsageError('prove needs --bundle DIR');
+  const args: ProveArgs = { seq: positiveInt(positionals[0] as string, 'SEQ'), bundle: values.bundle };
+  if (values.checkpoint !== undefined) args.checkpoint = values.checkpoint;
+  if (values.out !== undefined) args.out = values.out;
+  return args;
+}
+
 /** Runs `zt-audit` with `argv` (without node and the script) and returns the exit status. Never throws. */
 export async function runZtAudit(argv: string[], io: AuditCliIo): Promise<number> {
   const [command, ...rest] = argv;
@@ -98,13 +155,35 @@ export async function runZtAudit(argv: string[], io: AuditCliIo): Promise<number
     io.stdout.write(USAGE);
     return EXIT.OK;
   }
-  if (command !== 'verify')
-    return usageError(io, `unknown command \`${command}\`; the command is \`verify\``);
+  if (command !== 'verify' && command !== 'prove' && command !== 'verify-receipt') {
+    return usageError(
+      io,
+      `unknown command \`${command}\`; the commands are \`verify\`, \`prove\`, \`verify-receipt\``,
+    );
+  }
   if (rest.includes('--help') || rest.includes('-h')) {
     io.stdout.write(USAGE);
     return EXIT.OK;
   }
   try {
+    if (command === 'prove') return await proveCommand(parseProveArgs(rest), io);
+    if (command === 'verify-receipt') {
+      const { values, positionals } = parse({
+        args: rest,
+        allowPositionals: true,
+        strict: true,
+        options: { 'public-key': { type: 'string', multiple: true }, json: { type: 'boolean' } },
+      });
+      if (positionals.length !== 1) throw new AuditUsageError('verify-receipt needs one receipt FILE');
+      return await verifyReceiptCommand(
+        {
+          file: positionals[0] as string,
+          publicKeys: values['public-key'] ?? [],
+          json: values.json ?? false,
+        },
+        io,
+      );
+    }
     return await verifyCommand(parseVerifyArgs(rest), io);
   } catch (e) {
     if (e instanceof AuditInputError) {

@@ -1,78 +1,83 @@
-import { readFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import {
-  ChainVerifier,
-  type ChainVerifierOptions,
-  ChainVerifierOptionsError,
-} from '../../core/ChainVerifier.js';
+  type AuditReport,
+  AuditVerifier,
+  type AuditVerifierOptions,
+  BUNDLE_FILES,
+  checkpointsOf,
+} from '../../core/auditBundle.js';
+import { ChainVerifierOptionsError } from '../../core/ChainVerifier.js';
 import { HASH_PATTERN } from '../../core/recordParser.js';
+import { AuditInputError, AuditUsageError, loadPublicKeys, readJsonFile } from './auditFiles.js';
 import { formatReport } from './formatReport.js';
+import { Progress } from './Progress.js';
 import { openInput, readAuditInput } from './readAuditInput.js';
+import { SignaturePool } from './SignaturePool.js';
+
+export { AuditInputError, AuditUsageError, loadPublicKeys } from './auditFiles.js';
 
 /** Exit statuses of `zt-audit`. */
-export const EXIT = { OK: 0, TAMPERED: 1, USAGE: 2 } as const;
+export const EXIT = { OK: 0, TAMPERED: 1, USAGE: 2, INCOMPLETE: 3 } as const;
 
 /** Everything `zt-audit` touches of its process, injectable so tests run it in-process. */
 export interface AuditCliIo {
   stdout: { write(chunk: string): unknown };
-  stderr: { write(chunk: string): unknown };
+  stderr: { write(chunk: string): unknown; isTTY?: boolean };
   /** For `verify -`. */
   stdin?: AsyncIterable<string | Uint8Array>;
-}
-
-/** Bad arguments: exit 2, nothing was verified. */
-export class AuditUsageError extends Error {
-  readonly code: string = 'USAGE';
-}
-
-/** A file that cannot be read: exit 2 too, but the usage text would not help. */
-export class AuditInputError extends AuditUsageError {
-  override readonly code = 'INPUT_UNREADABLE';
+  /** The clock for checkpoint ages (tests). */
+  now?: () => Date;
 }
 
 export interface VerifyArgs {
-  input: string;
+  /** A log file, `-`, or null with `bundle`. */
+  input: string | null;
+  /** A bundle directory: its records, checkpoint and keys. */
+  bundle?: string;
   /** Paths of PEM files (or PEM text), each holding one or more `PUBLIC KEY` blocks. */
   publicKeys: string[];
+  /** A `GET /keys` body; with a bundle, its keys.json by default. */
+  keys?: string;
+  /** `GET /audit/checkpoint` bodies (or `GET /audit/checkpoints` output). */
+  checkpoints: string[];
   fromSeq?: number;
   expectPrevious?: string;
+  maxAgeMs?: number;
+  /** Worker threads for signatures; default: one per core, 0 or 1 to verify on the main thread. */
+  threads?: number;
   json: boolean;
-}
-
-const PEM_BLOCK = /-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----/g;
-
-/** Reads the root public keys: each `--public-key` is a PEM file (or inline PEM text) with one or more keys. */
-export async function loadPublicKeys(sources: string[]): Promise<string[]> {
-  const keys: string[] = [];
-  for (const source of sources) {
-    let text: string;
-    if (source.includes('-----BEGIN')) {
-      text = source;
-    } else {
-      try {
-        text = await readFile(source, 'utf8');
-      } catch (e) {
-        const why = (e as NodeJS.ErrnoException).code ?? (e instanceof Error ? e.message : String(e));
-        throw new AuditInputError(`cannot read public key file \`${source}\` (${why})`);
-      }
-    }
-    const blocks = text.match(PEM_BLOCK);
-    if (!blocks) {
-      throw new AuditUsageError(
-        `\`${source}\` holds no \`-----BEGIN PUBLIC KEY-----\` block; give the root public key (SPKI PEM)`,
-      );
-    }
-    keys.push(...blocks.map((b) => `${b}\n`));
-  }
-  return keys;
 }
 
 function isRecordLike(value: unknown): value is { seq?: unknown; previous_hash?: unknown } {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Reports at this many records or more get a progress bar on a terminal and worker threads. */
+const LARGE = 2000;
+
+/** Maps a report to the exit status: tamper evidence wins over incompleteness. */
+export function exitStatus(report: AuditReport): number {
+  if (report.status === 'tampered') return EXIT.TAMPERED;
+  if (report.status === 'incomplete') return EXIT.INCOMPLETE;
+  return EXIT.OK;
+}
+
 /**
- * `zt-audit verify`: reads the input, runs the core verifier, prints the findings and a summary (or the
- * report as JSON), and returns the exit status: 0 valid, 1 any finding, 2 usage or I/O error.
+ * `zt-audit verify`: reads the input (a file, stdin or a bundle), the checkpoints and the keys file, runs
+ * the core verifiers in one streaming pass (signatures on worker threads for large inputs), prints the
+ * findings and a summary (or the report as JSON), and returns the exit status: 0 valid, 1 tamper evidence,
+ * 2 usage or I/O error, 3 incomplete or stale.
  */
 export async function verifyCommand(args: VerifyArgs, io: AuditCliIo): Promise<number> {
   if (args.publicKeys.length === 0) {
@@ -81,21 +86,56 @@ export async function verifyCommand(args: VerifyArgs, io: AuditCliIo): Promise<n
     );
   }
   const trustedRootKeys = await loadPublicKeys(args.publicKeys);
-  let source: AsyncIterable<string | Uint8Array>;
-  try {
-    source = openInput(args.input, io.stdin);
-  } catch (e) {
-    throw new AuditUsageError(e instanceof Error ? e.message : String(e));
+  let inputPath = args.input;
+  const checkpointFiles = [...args.checkpoints];
+  let keysFile = args.keys;
+  if (args.bundle !== undefined) {
+    inputPath = join(args.bundle, BUNDLE_FILES.records);
+    if (!(await exists(inputPath))) {
+      throw new AuditInputError(`\`${args.bundle}\` is not a bundle: it has no ${BUNDLE_FILES.records}`);
+    }
+    const cp = join(args.bundle, BUNDLE_FILES.checkpoint);
+    if (await exists(cp)) checkpointFiles.unshift(cp);
+    const keys = join(args.bundle, BUNDLE_FILES.keys);
+    if (keysFile === undefined && (await exists(keys))) keysFile = keys;
   }
+  if (inputPath === null) throw new AuditUsageError('verify needs a FILE, - or --bundle DIR');
+  const checkpoints: unknown[] = [];
+  for (const file of checkpointFiles)
+    checkpoints.push(...checkpointsOf(await readJsonFile(file, 'checkpoint')));
+  const keys = keysFile === undefined ? undefined : await readJsonFile(keysFile, 'keys');
 
-  let verifier: ChainVerifier | null = null;
-  const make = (implied?: unknown): ChainVerifier => {
-    const opts: ChainVerifierOptions = { trustedRootKeys };
+  let source: AsyncIterable<string | Uint8Array>;
+  let totalBytes: number | null = null;
+  try {
+    source = openInput(inputPath, io.stdin);
+    if (inputPath !== '-') totalBytes = (await stat(inputPath)).size;
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code ?? (e instanceof Error ? e.message : String(e));
+    throw new AuditInputError(`cannot read \`${inputPath}\` (${why})`);
+  }
+  const progress = io.stderr.isTTY === true ? new Progress(io.stderr, totalBytes) : null;
+  if (progress) source = progress.count(source);
+
+  const threads = args.threads ?? availableParallelism();
+  let audit: AuditVerifier | null = null;
+  let pool: SignaturePool | null = null;
+  let entries = 0;
+  const make = (implied?: unknown): AuditVerifier => {
+    const opts: AuditVerifierOptions = {
+      trustedRootKeys,
+      checkpoints,
+      keys,
+      now: io.now?.() ?? new Date(),
+      deferSignatures: true,
+    };
+    if (args.maxAgeMs !== undefined) opts.maxAgeMs = args.maxAgeMs;
     if (args.fromSeq !== undefined) {
       opts.fromSeq = args.fromSeq;
       opts.expectPrevious = args.expectPrevious;
     } else if (isRecordLike(implied)) {
       // A single record (a decision response): verify it alone, as the suffix that starts with it.
+      opts.singleRecord = true;
       const { seq, previous_hash: previous } = implied;
       if (typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 1) opts.fromSeq = seq;
       if (typeof previous === 'string' && HASH_PATTERN.test(previous)) opts.expectPrevious = previous;
@@ -103,36 +143,63 @@ export async function verifyCommand(args: VerifyArgs, io: AuditCliIo): Promise<n
         delete opts.fromSeq;
     }
     try {
-      return new ChainVerifier(opts);
+      return new AuditVerifier(opts);
     } catch (e) {
       if (e instanceof ChainVerifierOptionsError) throw new AuditUsageError(e.message);
       throw e;
     }
   };
-  const current = (): ChainVerifier => {
-    verifier ??= make();
-    return verifier;
+  const current = (): AuditVerifier => {
+    audit ??= make();
+    return audit;
+  };
+  /** After each entry: hand a full batch of signature checks to the pool (or check them here). */
+  const after = (): Promise<void> | undefined => {
+    entries++;
+    if (progress && entries % 4096 === 0) progress.update(entries);
+    const chain = current().chain;
+    if (chain.pendingSignatureChecks < 512) return undefined;
+    if (pool === null && threads > 1 && entries >= LARGE) pool = new SignaturePool(chain, { threads });
+    if (pool === null) {
+      chain.settleQueuedInline();
+      return undefined;
+    }
+    return pool.submit();
   };
 
+  let report: AuditReport;
   try {
     await readAuditInput(source, {
       start: (format, single) => {
-        verifier = make(format === 'response' || format === 'record' ? single : undefined);
+        audit = make(format === 'response' || format === 'record' ? single : undefined);
       },
-      line: (text) => current().add(text),
-      record: (value) => current().addRecord(value as Record<string, unknown>),
-      unreadable: (text) => current().add(text),
+      line: (text) => {
+        current().add(text);
+        return after();
+      },
+      record: (value) => {
+        current().addRecord(value as Record<string, unknown>);
+        return after();
+      },
+      unreadable: (text) => {
+        current().add(text);
+      },
     });
+    const finalPool = pool as SignaturePool | null;
+    if (finalPool) await finalPool.drain();
+    current().chain.settleQueuedInline();
+    report = current().finish();
   } catch (e) {
     if (e instanceof AuditUsageError) throw e;
     const err = e as NodeJS.ErrnoException;
     const why = err.code ?? err.message;
-    throw new AuditInputError(
-      `cannot read \`${args.input === '-' ? 'standard input' : args.input}\` (${why})`,
-    );
+    throw new AuditInputError(`cannot read \`${inputPath === '-' ? 'standard input' : inputPath}\` (${why})`);
+  } finally {
+    progress?.end(entries);
+    await (pool as SignaturePool | null)?.close();
   }
 
-  const report = current().finish();
-  io.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
-  return report.ok ? EXIT.OK : EXIT.TAMPERED;
+  const exit = exitStatus(report);
+  io.stdout.write(args.json ? `${JSON.stringify({ ...report, exit }, null, 2)}\n` : formatReport(report));
+  return exit;
 }

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runZtAudit } from '../../bin/audit/runZtAudit.js';
-import type { VerificationReport } from '../../core/ChainVerifier.js';
+import type { AuditReport } from '../../core/auditBundle.js';
+import { type Checkpoint, signCheckpoint } from '../../core/checkpoint.js';
+import { leafHash, rootFromLeaves } from '../../core/merkle.js';
 import type { AuditRecord } from '../../core/records.js';
 import { InMemoryP256Signer } from '../../core/signing.js';
 import { cloneRecord, type MadeChain, makeChain, toLine } from '../helpers/chainFactory.js';
@@ -15,6 +17,19 @@ interface Run {
   stderr: string;
 }
 
+/** One hour after the test chains' first record (2026-11-26T08:00:00.000Z). */
+const NOW = new Date('2026-11-26T09:00:19.000Z');
+
+/** A checkpoint over the first `size` lines, signed by `signer` (the root). */
+function checkpointOver(
+  lines: string[],
+  signer: InMemoryP256Signer,
+  size = lines.length,
+): Promise<Checkpoint> {
+  const root = rootFromLeaves(lines.slice(0, size).map((l) => leafHash(l)));
+  return signCheckpoint({ origin: 'zt-infra/main', size, root }, signer);
+}
+
 async function run(argv: string[], stdin?: string): Promise<Run> {
   let stdout = '';
   let stderr = '';
@@ -22,6 +37,7 @@ async function run(argv: string[], stdin?: string): Promise<Run> {
     stdout: { write: (s: string) => (stdout += s) },
     stderr: { write: (s: string) => (stderr += s) },
     stdin: stdin === undefined ? undefined : Readable.from([stdin]),
+    now: () => NOW,
   });
   return { code, stdout, stderr };
 }
@@ -31,6 +47,7 @@ describe('zt-audit verify', () => {
   let chain: MadeChain;
   let rootPem: string;
   let logFile: string;
+  let cpFile: string;
   const file = (name: string, content: string): string => {
     const path = join(dir, name);
     writeFileSync(path, content);
@@ -42,6 +59,7 @@ describe('zt-audit verify', () => {
     chain = await makeChain({ count: 20, sessionKey: true });
     rootPem = file('root.pem', chain.rootPem);
     logFile = file('audit.jsonl', `${chain.lines.join('\n')}\n`);
+    cpFile = file('checkpoint.json', JSON.stringify(await checkpointOver(chain.lines, chain.rootSigner)));
   });
 
   afterAll(() => {
@@ -50,25 +68,54 @@ describe('zt-audit verify', () => {
 
   describe('when the log is intact', () => {
     it('prints one summary line and exits 0', async () => {
-      const result = await run(['verify', logFile, '--public-key', rootPem]);
+      const result = await run(['verify', logFile, '--public-key', rootPem, '--checkpoint', cpFile]);
 
       expect(result.code).toBe(0);
       expect(result.stdout).toBe(
-        `verified 20 records (seq 1-20), 2 keys, head ${chain.records[19]?.current_hash}\n`,
+        `verified 20 records (seq 1-20), 2 keys, checkpoint 20 covers the tail, newest covered record 1h 0m old, head ${chain.records[19]?.current_hash}\n`,
       );
       expect(result.stderr).toBe('');
     });
 
     it('prints the report with --json', async () => {
+      const result = await run([
+        'verify',
+        logFile,
+        '--public-key',
+        rootPem,
+        '--checkpoint',
+        cpFile,
+        '--json',
+      ]);
+
+      const report = JSON.parse(result.stdout) as AuditReport;
+      expect(result.code).toBe(0);
+      expect(report).toMatchObject({
+        ok: true,
+        status: 'valid',
+        records: 20,
+        firstSeq: 1,
+        lastSeq: 20,
+        checkpoint: { size: 20, covered: true, ageMs: 3_600_000 },
+        references: 'checked',
+        findings: [],
+      });
+    });
+
+    it('exits 3 (incomplete) without a checkpoint: a cut tail would go unnoticed', async () => {
       const result = await run(['verify', logFile, '--public-key', rootPem, '--json']);
 
-      const report = JSON.parse(result.stdout) as VerificationReport;
-      expect(result.code).toBe(0);
-      expect(report).toMatchObject({ ok: true, records: 20, firstSeq: 1, lastSeq: 20, findings: [] });
+      expect(result.code).toBe(3);
+      const report = JSON.parse(result.stdout) as AuditReport;
+      expect(report.status).toBe('incomplete');
+      expect(report.findings.map((f) => [f.code, f.seq])).toEqual([['NO_CHECKPOINT', null]]);
     });
 
     it('reads standard input with -', async () => {
-      const result = await run(['verify', '-', '--public-key', rootPem], `${chain.lines.join('\n')}\n`);
+      const result = await run(
+        ['verify', '-', '--public-key', rootPem, '--checkpoint', cpFile],
+        `${chain.lines.join('\n')}\n`,
+      );
 
       expect(result.code).toBe(0);
       expect(result.stdout).toMatch(/^verified 20 records/);
@@ -78,8 +125,8 @@ describe('zt-audit verify', () => {
       const array = file('audit.json', JSON.stringify(chain.records, null, 2));
       const page = file('page.json', JSON.stringify({ records: chain.records, next: null }));
 
-      const fromArray = await run(['verify', array, '--public-key', rootPem]);
-      const fromPage = await run(['verify', page, '--public-key', rootPem]);
+      const fromArray = await run(['verify', array, '--public-key', rootPem, '--checkpoint', cpFile]);
+      const fromPage = await run(['verify', page, '--public-key', rootPem, '--checkpoint', cpFile]);
 
       expect([fromArray.code, fromPage.code]).toEqual([0, 0]);
       expect(fromArray.stdout).toMatch(/^verified 20 records \(seq 1-20\)/);
@@ -114,10 +161,12 @@ describe('zt-audit verify', () => {
         '--json',
       ]);
 
-      expect(ok.code).toBe(0);
-      expect(ok.stdout).toMatch(/^verified 10 records \(seq 11-20\), 1 key/);
+      // A suffix verifies, but no checkpoint can cover it: incomplete, exit 3.
+      expect(ok.code).toBe(3);
+      expect(ok.stdout).toMatch(/^log: CHECKPOINT_NOT_CHECKABLE: /);
+      expect(ok.stdout).toMatch(/incomplete \(1 finding\): 10 records \(seq 11-20\), 1 key, a suffix/);
       expect(unlinked.code).toBe(1);
-      expect((JSON.parse(unlinked.stdout) as VerificationReport).findings[0]).toMatchObject({
+      expect((JSON.parse(unlinked.stdout) as AuditReport).findings[0]).toMatchObject({
         code: 'LINK_BROKEN',
         seq: 11,
       });
@@ -174,13 +223,15 @@ describe('zt-audit verify', () => {
       lines[13] = toLine(forged);
       const path = file('tampered.jsonl', lines.join('\n'));
 
-      const result = await run(['verify', path, '--public-key', rootPem]);
+      const result = await run(['verify', path, '--public-key', rootPem, '--checkpoint', cpFile]);
 
       expect(result.code).toBe(1);
       const out = result.stdout.trimEnd().split('\n');
       expect(out[0]).toMatch(/^seq 11: SEQ_GAP: /);
       expect(out[1]).toMatch(/^seq 15: HASH_MISMATCH: /);
-      expect(out[2]).toMatch(/^verification failed: 2 findings in 19 records \(seq 1-20\)/);
+      // 19 records left under a checkpoint of 20: tamper evidence, not incompleteness.
+      expect(out[2]).toMatch(/^seq 20: LOG_TRUNCATED: /);
+      expect(out[3]).toMatch(/^verification failed \(3 findings\): 19 records \(seq 1-20\)/);
     });
 
     it('names the line of an unreadable entry', async () => {
@@ -200,7 +251,7 @@ describe('zt-audit verify', () => {
       const result = await run(['verify', logFile, '--public-key', other, '--json']);
 
       expect(result.code).toBe(1);
-      expect((JSON.parse(result.stdout) as VerificationReport).findings[0]?.code).toBe('UNKNOWN_SIGNING_KEY');
+      expect((JSON.parse(result.stdout) as AuditReport).findings[0]?.code).toBe('UNKNOWN_SIGNING_KEY');
     });
 
     it('exits 1 for an empty log', async () => {
