@@ -1,0 +1,777 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { Construct } from 'constructs';
+import { checkpointPartition, heartbeatPartition, merklePartition } from '../core/Checkpointer.js';
+import { TABLE_KEY } from '../lambdas/adapters/tableDefinition.js';
+import { AgentRole } from './AgentRole.js';
+import { acknowledge, executeApiFinding, logicalIdOf } from './nag.js';
+
+/** Route groups: one function each, so each gets only the permissions its routes need. */
+export type RouteGroup = 'decisions' | 'admin' | 'audit';
+
+/** The API's routes and the group serving each (`lambdas/api.ts` `ROUTE_GROUPS` must agree; a test checks). */
+export const ROUTES: ReadonlyArray<{ method: string; path: string; group: RouteGroup }> = [
+  { method: 'GET', path: '/health', group: 'decisions' },
+  { method: 'POST', path: '/actions', group: 'decisions' },
+  { method: 'POST', path: '/actions/{id}/outcome', group: 'decisions' },
+  { method: 'GET', path: '/keys', group: 'decisions' },
+  { method: 'POST', path: '/agents', group: 'admin' },
+  { method: 'GET', path: '/agents', group: 'admin' },
+  { method: 'GET', path: '/agents/{agentId}', group: 'admin' },
+  { method: 'DELETE', path: '/agents/{agentId}', group: 'admin' },
+  { method: 'POST', path: '/policies/allow', group: 'admin' },
+  { method: 'GET', path: '/policies', group: 'admin' },
+  { method: 'PUT', path: '/policies/{policyId}', group: 'admin' },
+  { method: 'GET', path: '/policies/{policyId}', group: 'admin' },
+  { method: 'DELETE', path: '/policies/{policyId}', group: 'admin' },
+  { method: 'GET', path: '/audit', group: 'audit' },
+  { method: 'GET', path: '/audit/checkpoint', group: 'audit' },
+  { method: 'GET', path: '/audit/checkpoints', group: 'audit' },
+];
+
+/** The one route without IAM authorization (DESIGN.md: health says only that the service is up). */
+export const OPEN_ROUTE = 'GET /health';
+
+/** Who may reach the API at all, in its resource policy (IAM authorization applies in every case). */
+export type ApiAccess = 'account' | { organizationId: string } | 'any';
+
+export interface ZtInfraStackProps extends StackProps {
+  /** Extra admin principals (role or user ARNs) besides the stack's admin role. */
+  readonly adminPrincipalArns?: string[];
+  /** Agents to create roles for (`AgentRole`), one per id. */
+  readonly agentIds?: string[];
+  /** Resource policy: callers of this account (default), of an organization, or any (IAM still applies). */
+  readonly apiAccess?: ApiAccess;
+  /** Days each checkpoint object is locked in COMPLIANCE mode. Default 365. */
+  readonly checkpointRetentionDays?: number;
+  /** Retention of access, request and function logs. Default one year. */
+  readonly logRetention?: logs.RetentionDays;
+  /** Stage throttling (requests per second and burst). Default 100 and 200. */
+  readonly throttle?: { rateLimit: number; burstLimit: number };
+  /** Denies per minute from one principal that raise the deny-burst alarm. Default 20. */
+  readonly denyBurstThreshold?: number;
+  /** An e-mail address subscribed to the alarm topic (confirm the subscription mail). */
+  readonly alarmEmail?: string;
+  /** Chain name written into records. Default `main`. */
+  readonly chain?: string;
+}
+
+const STAGE = 'v1';
+
+/** What the key policy lets the account's IAM policies grant on the root key (no `kms:*`, no grants). */
+export const ROOT_KEY_DELEGATED_ACTIONS = [
+  'kms:Sign',
+  'kms:GetPublicKey',
+  'kms:DescribeKey',
+  'kms:GetKeyPolicy',
+  'kms:PutKeyPolicy',
+  'kms:GetKeyRotationStatus',
+  'kms:ListKeyPolicies',
+  'kms:ListResourceTags',
+  'kms:TagResource',
+  'kms:UntagResource',
+  'kms:EnableKey',
+  'kms:DisableKey',
+  'kms:UpdateKeyDescription',
+  'kms:CreateAlias',
+  'kms:UpdateAlias',
+  'kms:DeleteAlias',
+  'kms:ScheduleKeyDeletion',
+  'kms:CancelKeyDeletion',
+];
+
+/** The repository root: where `package.json`, `package-lock.json` and `lambdas/` live. */
+export function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'zt-infra') {
+      return dir;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('could not find the zt-infra package root above cdk/');
+    dir = parent;
+  }
+}
+
+/**
+ * ESM bundles have no `require`, `__filename` or `__dirname`; the Cedar nodejs build (CommonJS) reads its
+ * wasm from `__dirname` at load, so the bundle defines them from `import.meta.url` and the wasm is copied
+ * next to `index.mjs`.
+ */
+export const ESM_BANNER = [
+  "import { createRequire as __ztCreateRequire } from 'node:module';",
+  "import { fileURLToPath as __ztFileURLToPath } from 'node:url';",
+  "import { dirname as __ztDirname } from 'node:path';",
+  'const require = __ztCreateRequire(import.meta.url);',
+  'const __filename = __ztFileURLToPath(import.meta.url);',
+  'const __dirname = __ztDirname(__filename);',
+].join(' ');
+
+export const CEDAR_WASM = 'node_modules/@cedar-policy/cedar-wasm/nodejs/cedar_wasm_bg.wasm';
+
+/** The bundling options every function uses: local esbuild, minified ESM, source maps, Cedar wasm. */
+export function bundlingOptions(): nodejs.BundlingOptions {
+  return {
+    format: nodejs.OutputFormat.ESM,
+    target: 'node22',
+    minify: true,
+    sourceMap: true,
+    sourcesContent: false,
+    mainFields: ['module', 'main'],
+    banner: ESM_BANNER,
+    // The SDK clients the code imports are bundled (tree-shaken, pinned by the lockfile) rather than
+    // taken from the runtime, whose version moves under us.
+    bundleAwsSDK: true,
+    forceDockerBundling: false,
+    commandHooks: {
+      beforeBundling: () => [],
+      beforeInstall: () => [],
+      afterBundling: (inputDir: string, outputDir: string) => [
+        `cp "${join(inputDir, CEDAR_WASM)}" "${join(outputDir, 'cedar_wasm_bg.wasm')}"`,
+      ],
+    },
+  };
+}
+
+/**
+ * The authorization gateway: API Gateway REST (`AWS_IAM`) -> one Lambda per route group -> one DynamoDB
+ * table + a KMS P-256 root key; a scheduled function signs checkpoints into an Object Lock bucket.
+ *
+ * Construct ids are a public contract: renaming one replaces the resource (and a replaced table or key
+ * loses the chain or its root of trust), so they never change casually.
+ */
+export class ZtInfraStack extends Stack {
+  readonly api: apigw.RestApi;
+  readonly table: dynamodb.Table;
+  readonly rootKey: kms.Key;
+  readonly checkpointBucket: s3.Bucket;
+  readonly functions: Record<RouteGroup, nodejs.NodejsFunction>;
+  readonly checkpointFunction: nodejs.NodejsFunction;
+  readonly adminRole: iam.Role;
+  readonly agentRoles: AgentRole[] = [];
+  readonly alarmTopic: sns.Topic;
+
+  constructor(scope: Construct, id: string, props: ZtInfraStackProps = {}) {
+    super(scope, id, props);
+    const root = projectRoot();
+    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_YEAR;
+    const retentionDays = props.checkpointRetentionDays ?? 365;
+    if (!Number.isSafeInteger(retentionDays) || retentionDays < 1) {
+      throw new Error(`checkpointRetentionDays must be a positive integer, got \`${retentionDays}\``);
+    }
+    const chain = props.chain ?? 'main';
+    const metricsNamespace = 'ZtInfra';
+    const service = this.stackName;
+
+    // ------------------------------------------------------------------ data
+    this.table = new dynamodb.Table(this, 'Table', {
+      partitionKey: { name: TABLE_KEY.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: TABLE_KEY.sortKey, type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: true,
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.rootKey = new kms.Key(this, 'RootKey', {
+      keySpec: kms.KeySpec.ECC_NIST_P256,
+      keyUsage: kms.KeyUsage.SIGN_VERIFY,
+      alias: `alias/zt-infra/${service}/root`,
+      description: 'zt-infra root signing key: certifies session keys and signs checkpoints',
+      removalPolicy: RemovalPolicy.RETAIN,
+      pendingWindow: Duration.days(30),
+    });
+    acknowledge(
+      this.rootKey,
+      'AwsSolutions-KMS5',
+      'an asymmetric ECC_NIST_P256 SIGN_VERIFY key cannot rotate automatically; rotation is a new key whose public key verifiers add to their trusted roots',
+    );
+
+    const accessLogBucket = new s3.Bucket(this, 'CheckpointAccessLogs', {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+      lifecycleRules: [{ expiration: Duration.days(retentionDays) }],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    acknowledge(
+      accessLogBucket,
+      'AwsSolutions-S1',
+      'this is the server access log bucket of the checkpoint bucket; logging it into itself would loop',
+    );
+
+    this.checkpointBucket = new s3.Bucket(this, 'CheckpointBucket', {
+      objectLockEnabled: true,
+      objectLockDefaultRetention: s3.ObjectLockRetention.compliance(Duration.days(retentionDays)),
+      versioned: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      serverAccessLogsBucket: accessLogBucket,
+      serverAccessLogsPrefix: 'checkpoint-bucket/',
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    // ------------------------------------------------------------------ functions
+    const roleFor = (name: string, description: string) =>
+      new iam.Role(this, `${name}FunctionRole`, {
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        description,
+      });
+    const commonEnv = {
+      TABLE_NAME: this.table.tableName,
+      ROOT_KEY_ARN: this.rootKey.keyArn,
+      CHAIN: chain,
+      CHECKPOINT_ORIGIN: `zt-infra/${chain}`,
+      SERVICE_NAME: service,
+      METRICS_NAMESPACE: metricsNamespace,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      // stack traces in the logs point into lambdas/ and core/, not into the minified bundle
+      NODE_OPTIONS: '--enable-source-maps',
+    };
+
+    this.adminRole = new iam.Role(this, 'AdminRole', {
+      assumedBy: new iam.AccountRootPrincipal(),
+      description: 'zt-infra admin: registers agents, writes policies, reads the audit log',
+      maxSessionDuration: Duration.hours(1),
+    });
+    const adminArns = [this.adminRole.roleArn, ...(props.adminPrincipalArns ?? [])];
+
+    const makeFunction = (
+      name: string,
+      entry: string,
+      description: string,
+      env: Record<string, string>,
+      timeout: Duration,
+    ) => {
+      const role = roleFor(name, description);
+      const logGroup = new logs.LogGroup(this, `${name}FunctionLogs`, {
+        retention: logRetention,
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      logGroup.grantWrite(role);
+      const fn = new nodejs.NodejsFunction(this, `${name}Function`, {
+        entry: join(root, entry),
+        handler: 'handler',
+        projectRoot: root,
+        depsLockFilePath: join(root, 'package-lock.json'),
+        runtime: lambda.Runtime.NODEJS_22_X,
+        architecture: lambda.Architecture.ARM_64,
+        memorySize: 1024,
+        timeout,
+        role,
+        logGroup,
+        description,
+        environment: { ...commonEnv, GATEWAY_PRINCIPAL_ARN: role.roleArn, ...env },
+        bundling: bundlingOptions(),
+      });
+      acknowledge(
+        fn,
+        'AwsSolutions-L1',
+        'nodejs22.x is the runtime this package is built and tested for (Node 22 in CI, ESM target node22); moving to a newer one is a tested change, not a default',
+      );
+      return { fn, role };
+    };
+
+    const groups: Record<RouteGroup, { description: string }> = {
+      decisions: { description: 'zt-infra decisions: POST /actions, outcomes, GET /keys, GET /health' },
+      admin: { description: 'zt-infra admin routes: agents and policies' },
+      audit: { description: 'zt-infra audit routes: records and checkpoints' },
+    };
+    const made = {} as Record<RouteGroup, { fn: nodejs.NodejsFunction; role: iam.Role }>;
+    for (const group of Object.keys(groups) as RouteGroup[]) {
+      const name = `${group[0]?.toUpperCase()}${group.slice(1)}`;
+      made[group] = makeFunction(
+        name,
+        'lambdas/api.ts',
+        groups[group].description,
+        { ROUTE_GROUP: group, ADMIN_PRINCIPAL_ARNS: adminArns.join(',') },
+        Duration.seconds(10),
+      );
+    }
+    const checkpoint = makeFunction(
+      'Checkpoint',
+      'lambdas/checkpoint.ts',
+      'zt-infra checkpoints: signs a checkpoint every minute and archives it to the Object Lock bucket',
+      {
+        CHECKPOINT_BUCKET: this.checkpointBucket.bucketName,
+        CHECKPOINT_RETENTION_DAYS: String(retentionDays),
+      },
+      Duration.seconds(60),
+    );
+    this.functions = { decisions: made.decisions.fn, admin: made.admin.fn, audit: made.audit.fn };
+    this.checkpointFunction = checkpoint.fn;
+
+    // ------------------------------------------------------------------ permissions (grant* only)
+    // Decisions and admin routes append records (decisions, outcomes, agents, policies, session keys).
+    this.table.grantReadWriteData(made.decisions.role);
+    this.table.grantReadWriteData(made.admin.role);
+    // Audit routes and the checkpoint function read everything but write only checkpoint state.
+    for (const { role } of [made.audit, checkpoint]) {
+      this.table.grantReadData(role);
+      this.table.grant(role, 'dynamodb:PutItem').principalStatements.forEach((s) => {
+        s.addCondition('ForAllValues:StringLike', {
+          'dynamodb:LeadingKeys': [merklePartition('*'), checkpointPartition('*'), heartbeatPartition('*')],
+        });
+      });
+    }
+    // Every function signs with the root: API functions certify their session keys (a `kind: key` record),
+    // the audit and checkpoint functions sign checkpoints. Nobody else may (see the key policy below).
+    const signers = [made.decisions.role, made.admin.role, made.audit.role, checkpoint.role];
+    for (const role of signers) {
+      this.rootKey.grantSign(role);
+      this.rootKey.grant(role, 'kms:GetPublicKey');
+    }
+    this.rootKey.grant(this.adminRole, 'kms:GetPublicKey');
+    // The default key policy delegates `kms:*` to the account's IAM policies; narrow it to what IAM may
+    // delegate here: administration and the two key uses, never grants (a grant could hand out kms:Sign).
+    (this.rootKey.node.defaultChild as kms.CfnKey).addPropertyOverride(
+      'KeyPolicy.Statement.0.Action',
+      ROOT_KEY_DELEGATED_ACTIONS,
+    );
+    // INVARIANT: kms:Sign only by the signing functions, whatever IAM policies the account adds later.
+    this.rootKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenySignExceptGatewayFunctions',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['kms:Sign'],
+        resources: ['*'],
+        conditions: { ArnNotEquals: { 'aws:PrincipalArn': signers.map((r) => r.roleArn) } },
+      }),
+    );
+    checkpoint.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        // PutObjectRetention: the object carries its own COMPLIANCE retain-until date
+        actions: ['s3:PutObject', 's3:PutObjectRetention'],
+        resources: [this.checkpointBucket.arnForObjects('checkpoints/*')],
+      }),
+    );
+    acknowledge(
+      checkpoint.role,
+      `AwsSolutions-IAM5[Resource::<${logicalIdOf(this.checkpointBucket)}.Arn>/checkpoints/*]`,
+      'one object per checkpoint size under checkpoints/ (names are not known at deploy); put only, with Object Lock retention, no read, delete or bypass',
+    );
+
+    // ------------------------------------------------------------------ API
+    const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
+      retention: logRetention,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const throttle = props.throttle ?? { rateLimit: 100, burstLimit: 200 };
+    this.api = new apigw.RestApi(this, 'Api', {
+      description: 'zt-infra authorization gateway (SigV4 / AWS_IAM)',
+      endpointTypes: [apigw.EndpointType.REGIONAL],
+      cloudWatchRole: true,
+      cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
+      defaultMethodOptions: { authorizationType: apigw.AuthorizationType.IAM },
+      deployOptions: {
+        stageName: STAGE,
+        accessLogDestination: new apigw.LogGroupLogDestination(accessLogs),
+        accessLogFormat: apigw.AccessLogFormat.jsonWithStandardFields({
+          caller: true,
+          httpMethod: true,
+          ip: true,
+          protocol: true,
+          requestTime: true,
+          resourcePath: true,
+          responseLength: true,
+          status: true,
+          user: true,
+        }),
+        throttlingRateLimit: throttle.rateLimit,
+        throttlingBurstLimit: throttle.burstLimit,
+        loggingLevel: apigw.MethodLoggingLevel.ERROR,
+        // request and response bodies never go to the logs
+        dataTraceEnabled: false,
+        metricsEnabled: true,
+      },
+      policy: apiResourcePolicy(props.apiAccess ?? 'account', this.account),
+    });
+    acknowledge(
+      this.api,
+      'AwsSolutions-APIG3',
+      'callers are authenticated by SigV4 (AWS_IAM) and limited by the resource policy and stage throttling; a WAF web ACL (about $5 a month plus rules) can be attached for IP or rate rules, and bodies over 64 KiB are refused by the handler (413)',
+    );
+    acknowledge(
+      this.api,
+      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+      'the API Gateway account role needs AmazonAPIGatewayPushToCloudWatchLogs to write access and execution logs; that AWS managed policy is the documented way',
+    );
+
+    const bodyValidator = this.api.addRequestValidator('BodyValidator', {
+      requestValidatorName: 'json-object-body',
+      validateRequestBody: true,
+      // no method declares required parameters, so this checks nothing today; cdk-nag wants both on
+      validateRequestParameters: true,
+    });
+    const jsonObject = this.api.addModel('JsonObject', {
+      contentType: 'application/json',
+      modelName: 'JsonObject',
+      schema: { schema: apigw.JsonSchemaVersion.DRAFT4, type: apigw.JsonSchemaType.OBJECT },
+    });
+    addGatewayResponses(this.api);
+
+    const resourceAt = (path: string): apigw.IResource =>
+      path
+        .split('/')
+        .filter(Boolean)
+        .reduce<apigw.IResource>((r, part) => r.getResource(part) ?? r.addResource(part), this.api.root);
+    const integrations = {} as Record<RouteGroup, apigw.LambdaIntegration>;
+    for (const group of Object.keys(made) as RouteGroup[]) {
+      integrations[group] = new apigw.LambdaIntegration(made[group].fn, { allowTestInvoke: false });
+    }
+    for (const route of ROUTES) {
+      const open = `${route.method} ${route.path}` === OPEN_ROUTE;
+      const hasBody = route.method === 'POST' || route.method === 'PUT';
+      const method = resourceAt(route.path).addMethod(route.method, integrations[route.group], {
+        authorizationType: open ? apigw.AuthorizationType.NONE : apigw.AuthorizationType.IAM,
+        ...(hasBody
+          ? { requestValidator: bodyValidator, requestModels: { 'application/json': jsonObject } }
+          : {}),
+      });
+      if (open) {
+        acknowledge(
+          method,
+          'AwsSolutions-APIG4',
+          'GET /health is open by design (DESIGN.md): it answers {ok: true} and reads nothing',
+        );
+      }
+      acknowledge(
+        method,
+        'AwsSolutions-COG4',
+        'callers are AWS workloads and admins authenticated by SigV4 (AWS_IAM), not Cognito users',
+      );
+    }
+    // Unknown routes and wrong methods reach the router, which answers 404/405 in the contract's shape
+    // (API Gateway alone would answer 403 "Missing Authentication Token"). Still AWS_IAM: unsigned is 403.
+    const fallback = new apigw.LambdaIntegration(made.decisions.fn, { scopePermissionToMethod: false });
+    const withRoutes = new Set(ROUTES.map((r) => r.path));
+    for (const path of ['/', ...withRoutes]) {
+      const method = resourceAt(path).addMethod('ANY', fallback);
+      acknowledge(method, 'AwsSolutions-COG4', 'callers are authenticated by SigV4 (AWS_IAM), not Cognito');
+    }
+    const proxy = this.api.root.addProxy({ anyMethod: false });
+    const proxyMethod = proxy.addMethod('ANY', fallback);
+    acknowledge(
+      proxyMethod,
+      'AwsSolutions-COG4',
+      'callers are authenticated by SigV4 (AWS_IAM), not Cognito',
+    );
+
+    // ------------------------------------------------------------------ callers
+    const adminRoutes = ROUTES.filter((r) => r.group !== 'decisions').concat([
+      { method: 'GET', path: '/keys', group: 'decisions' },
+    ]);
+    const arnPath = (path: string) => path.replace(/\{[^}]+\}/g, '*');
+    this.adminRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['execute-api:Invoke'],
+        resources: adminRoutes.map((r) => this.api.arnForExecuteApi(r.method, arnPath(r.path), STAGE)),
+      }),
+    );
+    for (const r of adminRoutes.filter((r) => r.path.includes('{'))) {
+      acknowledge(
+        this.adminRole,
+        executeApiFinding(this.api, STAGE, r.method, arnPath(r.path)),
+        `the \`*\` is the path parameter of ${r.method} ${r.path}, one route, not a wildcard over routes`,
+      );
+    }
+    for (const agentId of props.agentIds ?? []) {
+      this.agentRoles.push(
+        new AgentRole(this, `Agent-${agentId}`, { agentId, api: this.api, stageName: STAGE }),
+      );
+    }
+
+    // ------------------------------------------------------------------ checkpoints every minute
+    new events.Rule(this, 'CheckpointSchedule', {
+      description: 'zt-infra: sign and archive a checkpoint every minute (a heartbeat when idle)',
+      schedule: events.Schedule.rate(Duration.minutes(1)),
+      // a missed minute is covered by the next one; retries would only pile up behind a KMS outage
+      targets: [new targets.LambdaFunction(checkpoint.fn, { retryAttempts: 0 })],
+    });
+
+    // ------------------------------------------------------------------ operations
+    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
+      displayName: 'zt-infra alarms',
+      enforceSSL: true,
+    });
+    acknowledge(
+      this.alarmTopic,
+      'AwsSolutions-SNS2',
+      'alarm notifications carry alarm names and states, no secrets or records; CloudWatch cannot publish to a topic encrypted with the AWS managed SNS key, and a customer key would cost more than the topic',
+    );
+    if (props.alarmEmail) {
+      this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+    }
+    this.#alarms({
+      service,
+      metricsNamespace,
+      denyBurstThreshold: props.denyBurstThreshold ?? 20,
+      apiFunctionLogs: (Object.keys(made) as RouteGroup[]).map(
+        (g) => (made[g].fn.logGroup as logs.ILogGroup).logGroupName,
+      ),
+    });
+
+    // ------------------------------------------------------------------ outputs
+    new CfnOutput(this, 'ApiEndpoint', { value: this.api.url, description: 'base URL, stage included' });
+    new CfnOutput(this, 'Region', { value: this.region });
+    new CfnOutput(this, 'RootKeyArn', { value: this.rootKey.keyArn });
+    new CfnOutput(this, 'AdminRoleArn', { value: this.adminRole.roleArn });
+    for (const agent of this.agentRoles) {
+      new CfnOutput(this, `AgentRoleArn-${agent.agentId}`, {
+        value: agent.roleArn,
+        description: `role of agent ${agent.agentId}; register it with this ARN`,
+      });
+    }
+    new CfnOutput(this, 'TableName', { value: this.table.tableName });
+    new CfnOutput(this, 'CheckpointBucketName', { value: this.checkpointBucket.bucketName });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
+  }
+
+  #alarms(o: {
+    service: string;
+    metricsNamespace: string;
+    denyBurstThreshold: number;
+    apiFunctionLogs: string[];
+  }) {
+    const action = new cwActions.SnsAction(this.alarmTopic);
+    const minute = Duration.minutes(1);
+    const custom = (metricName: string) =>
+      new cloudwatch.Metric({
+        namespace: o.metricsNamespace,
+        metricName,
+        dimensionsMap: { Service: o.service },
+        statistic: cloudwatch.Stats.SUM,
+        period: minute,
+      });
+    const alarm = (id: string, props: cloudwatch.AlarmProps) => {
+      const a = new cloudwatch.Alarm(this, id, {
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        ...props,
+      });
+      a.addAlarmAction(action);
+      return a;
+    };
+
+    alarm('Api5xxRateAlarm', {
+      alarmDescription: 'more than 1% of API requests answered 5xx (each is a deny without a record)',
+      metric: new cloudwatch.MathExpression({
+        expression: 'IF(requests > 0, 100 * errors / requests, 0)',
+        usingMetrics: {
+          errors: this.api.metricServerError({ period: minute, statistic: cloudwatch.Stats.SUM }),
+          requests: this.api.metricCount({ period: minute, statistic: cloudwatch.Stats.SUM }),
+        },
+        period: minute,
+        label: '5xx %',
+      }),
+      threshold: 1,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    });
+    alarm('SigningFailuresAlarm', {
+      alarmDescription: 'KMS signing failed (session key certification or checkpoint): decisions are denied',
+      metric: custom('SigningFailures'),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    });
+    alarm('AppendFailuresAlarm', {
+      alarmDescription:
+        'chain appends failed (store unavailable or contention exhausted): decisions are denied',
+      metric: custom('AppendFailures'),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    });
+    alarm('AppendConflictsAlarm', {
+      alarmDescription:
+        'sustained chain-append retries: more than 100 lost head races a minute means one chain is near its write ceiling',
+      metric: custom('AppendConflicts'),
+      threshold: 100,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    });
+    alarm('CheckpointFailuresAlarm', {
+      alarmDescription: 'no checkpoint signed and archived for 5 minutes: a cut tail would go unnoticed',
+      metric: new cloudwatch.MathExpression({
+        expression: 'failures + errors',
+        usingMetrics: {
+          failures: custom('CheckpointFailures'),
+          errors: this.checkpointFunction.metricErrors({ period: minute, statistic: cloudwatch.Stats.SUM }),
+        },
+        period: minute,
+      }),
+      threshold: 1,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 5,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    });
+    const fns = [...Object.values(this.functions), this.checkpointFunction];
+    const throttleMetrics: Record<string, cloudwatch.IMetric> = {};
+    fns.forEach((fn, i) => {
+      throttleMetrics[`t${i}`] = fn.metricThrottles({ period: minute, statistic: cloudwatch.Stats.SUM });
+    });
+    alarm('ThrottlesAlarm', {
+      alarmDescription: 'Lambda invocations throttled (account concurrency): throttled requests are denied',
+      metric: new cloudwatch.MathExpression({
+        expression: Object.keys(throttleMetrics).join(' + '),
+        usingMetrics: throttleMetrics,
+        period: minute,
+      }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    });
+    alarm('ApiThrottlesAlarm', {
+      alarmDescription: 'API Gateway answered 4xx in bulk (stage throttling answers 429): check the callers',
+      metric: this.api.metricClientError({ period: minute, statistic: cloudwatch.Stats.SUM }),
+      threshold: 500,
+      evaluationPeriods: 3,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    });
+
+    // A burst of denies for one principal: a Contributor Insights rule over the decision metric lines
+    // (`principal` is the verified caller), alarmed on its top contributor.
+    const rule = new cloudwatch.CfnInsightRule(this, 'DenyBurstRule', {
+      ruleName: `${o.service}-denies-by-principal`,
+      ruleState: 'ENABLED',
+      ruleBody: JSON.stringify({
+        Schema: { Name: 'CloudWatchLogRule', Version: 1 },
+        LogGroupNames: o.apiFunctionLogs,
+        LogFormat: 'JSON',
+        Contribution: {
+          Keys: ['$.principal'],
+          Filters: [{ Match: '$.decision', In: ['deny'] }],
+        },
+        AggregateOn: 'Count',
+      }),
+    });
+    alarm('DenyBurstAlarm', {
+      alarmDescription: `one principal was denied more than ${o.denyBurstThreshold} times in a minute`,
+      metric: new cloudwatch.MathExpression({
+        expression: `INSIGHT_RULE_METRIC('${rule.attrRuleName}', 'MaxContributorValue')`,
+        usingMetrics: {},
+        period: minute,
+      }),
+      threshold: o.denyBurstThreshold,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    });
+  }
+}
+
+/**
+ * The API's resource policy. IAM authorization applies to every method but health whatever this says;
+ * this narrows who can reach the API at all, so a principal of another account with a wide identity
+ * policy is turned away before any Lambda runs.
+ */
+function apiResourcePolicy(access: ApiAccess, account: string): iam.PolicyDocument | undefined {
+  if (access === 'any') return undefined;
+  const condition =
+    access === 'account'
+      ? { StringNotEquals: { 'aws:PrincipalAccount': account } }
+      : { StringNotEquals: { 'aws:PrincipalOrgID': access.organizationId } };
+  return new iam.PolicyDocument({
+    statements: [
+      new iam.PolicyStatement({
+        sid: 'AllowInvoke',
+        principals: [new iam.AnyPrincipal()],
+        actions: ['execute-api:Invoke'],
+        resources: ['execute-api:/*'],
+      }),
+      new iam.PolicyStatement({
+        sid: 'DenyOutsiders',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['execute-api:Invoke'],
+        // health stays open to anyone (it needs no signature, so it has no principal account)
+        notResources: [`execute-api:/${STAGE}/GET/health`],
+        resources: [],
+        conditions: condition,
+      }),
+    ],
+  });
+}
+
+/** API Gateway's own refusals in the contract's error shape (`{ok: false, error: {code, message}}`). */
+function addGatewayResponses(api: apigw.RestApi) {
+  const body = (code: string, message: string) => ({
+    'application/json': `{"ok":false,"error":{"code":"${code}","message":${message},"trace_id":"$context.requestId"}}`,
+  });
+  // Default5xx keeps API Gateway's own status (502, 504); the others state theirs.
+  const responses: Array<[string, apigw.ResponseType, string | undefined, string, string]> = [
+    ['AccessDenied', apigw.ResponseType.ACCESS_DENIED, '403', 'FORBIDDEN', '$context.error.messageString'],
+    [
+      'MissingToken',
+      apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN,
+      '403',
+      'FORBIDDEN',
+      '"the request is not signed with SigV4 (service execute-api)"',
+    ],
+    [
+      'InvalidSignature',
+      apigw.ResponseType.INVALID_SIGNATURE,
+      '403',
+      'FORBIDDEN',
+      '$context.error.messageString',
+    ],
+    ['ExpiredToken', apigw.ResponseType.EXPIRED_TOKEN, '403', 'FORBIDDEN', '$context.error.messageString'],
+    [
+      'BadRequestBody',
+      apigw.ResponseType.BAD_REQUEST_BODY,
+      '400',
+      'VALIDATION_FAILED',
+      '"request body must be a JSON object"',
+    ],
+    [
+      'TooLarge',
+      apigw.ResponseType.REQUEST_TOO_LARGE,
+      '413',
+      'PAYLOAD_TOO_LARGE',
+      '$context.error.messageString',
+    ],
+    [
+      'Throttled',
+      apigw.ResponseType.THROTTLED,
+      '429',
+      'THROTTLED',
+      '"too many requests; retry with backoff"',
+    ],
+    [
+      'Default5xx',
+      apigw.ResponseType.DEFAULT_5XX,
+      undefined,
+      'SERVICE_UNAVAILABLE',
+      '"the gateway could not complete the request; nothing was allowed"',
+    ],
+  ];
+  for (const [id, type, statusCode, code, message] of responses) {
+    api.addGatewayResponse(id, {
+      type,
+      ...(statusCode ? { statusCode } : {}),
+      templates: body(code, message),
+    });
+  }
+}

@@ -1,0 +1,60 @@
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { type ApiAccess, ZtInfraStack, type ZtInfraStackProps } from './ZtInfraStack.js';
+
+/**
+ * The CDK app: one top-level stack, `ZtInfra` (no Stage), so `npx cdk synth` works with no context.
+ * Optional context (`-c key=value` or `cdk.json`):
+ *
+ * - `zt:stackName`: default `ZtInfra`
+ * - `zt:adminPrincipalArns`: comma-separated extra admin ARNs (the stack's admin role is always one)
+ * - `zt:agents`: comma-separated agent ids, one `AgentRole` each
+ * - `zt:apiAccess`: `account` (default), `any`, or an organization id `o-...`
+ * - `zt:checkpointRetentionDays`: Object Lock COMPLIANCE days, default 365
+ * - `zt:alarmEmail`: subscribe an address to the alarm topic
+ *
+ * cdk-nag's AwsSolutions pack runs on every synth; an unacknowledged finding fails it.
+ */
+export function buildApp(app: App = new App()): { app: App; stack: ZtInfraStack } {
+  const ctx = (key: string): string | undefined => {
+    const value = app.node.tryGetContext(key);
+    return value === undefined || value === null || value === '' ? undefined : String(value);
+  };
+  const list = (key: string) =>
+    ctx(key)
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+  const access = ctx('zt:apiAccess');
+  const apiAccess: ApiAccess =
+    access === undefined || access === 'account'
+      ? 'account'
+      : access === 'any'
+        ? 'any'
+        : /^o-[a-z0-9]{10,32}$/.test(access)
+          ? { organizationId: access }
+          : (() => {
+              throw new Error(
+                `zt:apiAccess must be \`account\`, \`any\` or an organization id, got \`${access}\``,
+              );
+            })();
+  const retention = ctx('zt:checkpointRetentionDays');
+  const props: ZtInfraStackProps = {
+    description:
+      'zt-infra: authorization gateway for AI-agent actions (API Gateway + Lambda + DynamoDB + KMS)',
+    apiAccess,
+    ...(list('zt:adminPrincipalArns') ? { adminPrincipalArns: list('zt:adminPrincipalArns') } : {}),
+    ...(list('zt:agents') ? { agentIds: list('zt:agents') } : {}),
+    ...(retention ? { checkpointRetentionDays: Number(retention) } : {}),
+    ...(ctx('zt:alarmEmail') ? { alarmEmail: ctx('zt:alarmEmail') } : {}),
+    env: { account: process.env['CDK_DEFAULT_ACCOUNT'], region: process.env['CDK_DEFAULT_REGION'] },
+  };
+  const stack = new ZtInfraStack(app, ctx('zt:stackName') ?? 'ZtInfra', props);
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  return { app, stack };
+}
+
+// Run as the cdk app (`node dist/cdk/app.js`), not when a test imports buildApp.
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  buildApp().app.synth();
+}

@@ -1,0 +1,102 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { Checkpoint } from '../core/checkpoint.js';
+import { systemClock } from '../core/ports.js';
+import { DynamoDbKeyValueStore } from './adapters/DynamoDbKeyValueStore.js';
+import { KmsSigner } from './adapters/KmsSigner.js';
+import { type ArchiveResult, S3CheckpointArchive } from './adapters/S3CheckpointArchive.js';
+import { Metrics } from './metrics.js';
+import { wireGateway } from './wiring.js';
+
+/**
+ * Scheduled checkpoint function (EventBridge, every minute). Signs a checkpoint over the chain's head
+ * with the root key in KMS (or reuses the stored one when nothing was appended: the heartbeat item is
+ * still refreshed, so "idle" and "dead" are told apart), then archives it to the Object Lock bucket.
+ *
+ * Configuration from the environment at cold start: `TABLE_NAME`, `ROOT_KEY_ARN`, `CHECKPOINT_BUCKET`,
+ * `CHECKPOINT_RETENTION_DAYS`, optional `CHAIN`, `CHECKPOINT_ORIGIN`, `METRICS_NAMESPACE`, `SERVICE_NAME`.
+ * A failure throws: the invocation is reported as an error (the Lambda `Errors` metric) and counted in
+ * `CheckpointFailures`; the next minute tries again.
+ */
+
+export interface CheckpointRunDeps {
+  checkpointer: { checkpoint(): Promise<Checkpoint>; conflicts: number };
+  archive: { put(checkpoint: Checkpoint): Promise<ArchiveResult> };
+  metrics: Metrics;
+}
+
+export interface CheckpointRunResult {
+  size: number;
+  root: string;
+  key: string;
+  written: boolean;
+}
+
+/** One scheduled run: sign (or reuse), archive, count. */
+export async function runCheckpoint(deps: CheckpointRunDeps): Promise<CheckpointRunResult> {
+  const before = deps.checkpointer.conflicts;
+  try {
+    const checkpoint = await deps.checkpointer.checkpoint();
+    const archived = await deps.archive.put(checkpoint);
+    deps.metrics.checkpoint(checkpoint.size);
+    return { size: checkpoint.size, root: checkpoint.root, key: archived.key, written: archived.written };
+  } catch (error) {
+    deps.metrics.checkpointFailed(error);
+    throw error;
+  } finally {
+    deps.metrics.appendConflicts(deps.checkpointer.conflicts - before);
+  }
+}
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`environment variable ${name} is required`);
+  return value;
+}
+
+let ready: Promise<CheckpointRunDeps> | null = null;
+
+async function init(): Promise<CheckpointRunDeps> {
+  const region = process.env['AWS_REGION'];
+  const chain = process.env['CHAIN'] ?? 'main';
+  const store = new DynamoDbKeyValueStore({
+    client: new DynamoDBClient(region ? { region } : {}),
+    tableName: required('TABLE_NAME'),
+  });
+  const rootArn = required('ROOT_KEY_ARN');
+  const rootSigner = await KmsSigner.create(new KMSClient(region ? { region } : {}), rootArn);
+  const parts = wireGateway({
+    store,
+    rootSigner,
+    clock: systemClock,
+    gatewayPrincipal: process.env['GATEWAY_PRINCIPAL_ARN'] ?? 'lambda:checkpoint',
+    chain,
+    origin: process.env['CHECKPOINT_ORIGIN'] ?? `zt-infra/${chain}`,
+    rootArn,
+  });
+  const retentionDays = Number(required('CHECKPOINT_RETENTION_DAYS'));
+  return {
+    checkpointer: parts.checkpointer,
+    archive: new S3CheckpointArchive({
+      client: new S3Client(region ? { region } : {}),
+      bucket: required('CHECKPOINT_BUCKET'),
+      chain,
+      retentionDays,
+    }),
+    metrics: new Metrics({
+      service: process.env['SERVICE_NAME'] ?? 'zt-infra',
+      ...(process.env['METRICS_NAMESPACE'] ? { namespace: process.env['METRICS_NAMESPACE'] } : {}),
+    }),
+  };
+}
+
+export async function handler(): Promise<CheckpointRunResult> {
+  ready ??= init().catch((error) => {
+    ready = null; // a failed cold start is retried by the next invocation
+    throw error;
+  });
+  const result = await runCheckpoint(await ready);
+  console.log(JSON.stringify({ level: 'info', msg: 'checkpoint', ...result }));
+  return result;
+}

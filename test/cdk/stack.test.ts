@@ -1,0 +1,439 @@
+import { App, type Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../cdk/app.js';
+import { ROOT_KEY_DELEGATED_ACTIONS, ROUTES } from '../../cdk/ZtInfraStack.js';
+import { ROUTE_GROUPS } from '../../lambdas/api.js';
+
+type Json = Record<string, unknown>;
+interface Statement {
+  Effect: 'Allow' | 'Deny';
+  Action?: string | string[];
+  Resource?: unknown;
+  NotResource?: unknown;
+  Principal?: unknown;
+  Condition?: Json;
+}
+
+/** A synthesized app with bundling skipped (`aws:cdk:bundling-stacks: []`), cdk-nag applied. */
+function synth(context: Json = {}) {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [], ...context } });
+  const { stack } = buildApp(app);
+  app.synth(); // runs the cdk-nag AwsSolutions pack: throws on any unacknowledged finding
+  return { app, stack, template: Template.fromStack(stack) };
+}
+
+const asArray = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+/** A resource or principal reference as a readable string (`Fn::Join` flattened, refs as `<Id>`). */
+function flat(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const v = value as Json;
+  if (v && 'Fn::Join' in v) return ((v['Fn::Join'] as [string, unknown[]])[1] ?? []).map(flat).join('');
+  if (v && 'Ref' in v) return `<${v['Ref']}>`;
+  if (v && 'Fn::GetAtt' in v) return `<${(v['Fn::GetAtt'] as string[]).join('.')}>`;
+  return JSON.stringify(value);
+}
+
+/** Every policy statement in the template with where it comes from. */
+function statements(
+  template: Template,
+): Array<{ where: string; type: string; roles: string[]; s: Statement }> {
+  const out: Array<{ where: string; type: string; roles: string[]; s: Statement }> = [];
+  const resources = template.toJSON()['Resources'] as Record<string, { Type: string; Properties: Json }>;
+  for (const [id, r] of Object.entries(resources)) {
+    const p = r.Properties ?? {};
+    const docs: Array<{ doc: unknown; roles: string[] }> = [];
+    if (r.Type === 'AWS::IAM::Policy') {
+      docs.push({
+        doc: p['PolicyDocument'],
+        roles: asArray(p['Roles'] as Json[]).map((x) => String(x['Ref'])),
+      });
+    }
+    if (r.Type === 'AWS::IAM::Role') {
+      for (const inline of asArray(p['Policies'] as Json[]))
+        docs.push({ doc: inline['PolicyDocument'], roles: [id] });
+    }
+    if (r.Type === 'AWS::KMS::Key') docs.push({ doc: p['KeyPolicy'], roles: [] });
+    if (r.Type === 'AWS::S3::BucketPolicy' || r.Type === 'AWS::SNS::TopicPolicy') {
+      docs.push({ doc: p['PolicyDocument'], roles: [] });
+    }
+    if (r.Type === 'AWS::ApiGateway::RestApi' && p['Policy']) docs.push({ doc: p['Policy'], roles: [] });
+    for (const { doc, roles } of docs) {
+      for (const s of asArray((doc as { Statement?: Statement[] })?.Statement)) {
+        out.push({ where: id, type: r.Type, roles, s });
+      }
+    }
+  }
+  return out;
+}
+
+describe('when the stack is synthesized with no extra context', () => {
+  let template: Template;
+  let stack: Stack;
+  beforeAll(() => {
+    ({ template, stack } = synth());
+  });
+
+  it('passes cdk-nag AwsSolutions with every acknowledgement carrying a reason', () => {
+    // synth() would have thrown on an unacknowledged finding; here: the acknowledgements are real text
+    const acks = stack.node
+      .findAll()
+      .flatMap((c) => c.node.metadata.filter((m) => m.type === 'aws:cdk:acknowledged-rules'))
+      .flatMap((m) =>
+        Object.entries(m.data as Record<string, string>).map(([id, reason]) => ({ id, reason })),
+      )
+      .filter((a) => a.id.startsWith('AwsSolutions::'));
+    expect(acks.length).toBeGreaterThan(0);
+    for (const ack of acks) {
+      expect(ack.id).toMatch(/^AwsSolutions::AwsSolutions-[A-Z]+[0-9]+(\[.+\])?$/);
+      expect(ack.reason.length).toBeGreaterThan(40);
+    }
+  });
+
+  it('puts AWS_IAM on every API method except GET /health', () => {
+    const resources = template.findResources('AWS::ApiGateway::Resource');
+    const health = Object.entries(resources).find(([, r]) => r['Properties']['PathPart'] === 'health')?.[0];
+    const methods = Object.values(template.findResources('AWS::ApiGateway::Method'));
+    expect(methods.length).toBeGreaterThan(ROUTES.length);
+    const open = methods.filter((m) => m['Properties']['AuthorizationType'] !== 'AWS_IAM');
+    expect(open).toHaveLength(1);
+    expect(open[0]?.['Properties']).toMatchObject({
+      HttpMethod: 'GET',
+      AuthorizationType: 'NONE',
+      ResourceId: { Ref: health },
+    });
+  });
+
+  it('grants no `*` action and no `*` resource in an Allow beyond the acknowledged path parameters', () => {
+    const allows = statements(template).filter((x) => x.s.Effect === 'Allow');
+    for (const { s, where } of allows) {
+      for (const action of asArray(s.Action)) {
+        expect(action, `${where}: ${action}`).not.toBe('*');
+        // the key policy's account statement lists its actions (ROOT_KEY_DELEGATED_ACTIONS): no kms:*
+        expect(action.endsWith(':*'), `${where}: ${action}`).toBe(false);
+      }
+    }
+    const acknowledged = [
+      /\/v1\/(GET|DELETE)\/agents\/\*$/,
+      /\/v1\/(GET|PUT|DELETE)\/policies\/\*$/,
+      /\/v1\/POST\/actions\/\*\/outcome$/,
+      /^<CheckpointBucket[A-F0-9]+\.Arn>\/checkpoints\/\*$/,
+    ];
+    const identity = allows.filter((x) => x.type === 'AWS::IAM::Policy' || x.type === 'AWS::IAM::Role');
+    for (const { s, where } of identity) {
+      for (const resource of asArray(s.Resource).map(flat)) {
+        if (!resource.includes('*')) continue;
+        expect(
+          acknowledged.some((re) => re.test(resource)),
+          `${where}: unacknowledged wildcard ${resource}`,
+        ).toBe(true);
+      }
+    }
+    // resource policies name `*` as "this resource" (key policy) or the API's own execute-api:/* form
+    for (const { s, where, type } of allows.filter((x) => !identity.includes(x))) {
+      for (const resource of asArray(s.Resource).map(flat)) {
+        if (resource === '*') expect(type, where).toBe('AWS::KMS::Key');
+      }
+    }
+  });
+
+  it('lets only the four function roles sign with the root key', () => {
+    const fnRoles = ['Decisions', 'Admin', 'Audit', 'Checkpoint'].map(
+      (n) =>
+        Object.keys(template.findResources('AWS::IAM::Role')).find((id) =>
+          id.startsWith(`${n}FunctionRole`),
+        ) as string,
+    );
+    expect(fnRoles.every(Boolean)).toBe(true);
+    const signAllows = statements(template).filter(
+      (x) => x.s.Effect === 'Allow' && asArray(x.s.Action).includes('kms:Sign'),
+    );
+    const identity = signAllows.filter((x) => x.type === 'AWS::IAM::Policy');
+    expect(new Set(identity.flatMap((x) => x.roles))).toEqual(new Set(fnRoles));
+    for (const x of identity) expect(x.roles).toHaveLength(1);
+    // the only other Allow is the key policy's delegation to the account, which the Deny below narrows
+    expect(signAllows.filter((x) => x.type !== 'AWS::IAM::Policy').map((x) => x.type)).toEqual([
+      'AWS::KMS::Key',
+    ]);
+    const deny = statements(template).find(
+      (x) => x.type === 'AWS::KMS::Key' && x.s.Effect === 'Deny' && asArray(x.s.Action).includes('kms:Sign'),
+    );
+    expect(deny?.s.Principal).toEqual({ AWS: '*' });
+    const notEquals = (deny?.s.Condition?.['ArnNotEquals'] ?? {}) as Json;
+    const exempt = asArray(notEquals['aws:PrincipalArn'] as Json[]);
+    expect(exempt.map((a) => (a['Fn::GetAtt'] as string[])[0]).sort()).toEqual([...fnRoles].sort());
+    const keyPolicy = statements(template).filter((x) => x.type === 'AWS::KMS::Key');
+    expect(asArray(keyPolicy[0]?.s.Action)).toEqual(ROOT_KEY_DELEGATED_ACTIONS);
+    expect(ROOT_KEY_DELEGATED_ACTIONS).not.toContain('kms:CreateGrant');
+  });
+
+  it('gives kms:GetPublicKey to readers (functions and the admin role) and nothing else of KMS to the admin', () => {
+    const adminRole = Object.keys(template.findResources('AWS::IAM::Role')).find((id) =>
+      id.startsWith('AdminRole'),
+    );
+    const adminKms = statements(template)
+      .filter((x) => x.type === 'AWS::IAM::Policy' && x.roles.includes(adminRole as string))
+      .flatMap((x) => asArray(x.s.Action))
+      .filter((a) => a.startsWith('kms:'));
+    expect(adminKms).toEqual(['kms:GetPublicKey']);
+  });
+
+  it('makes the root key an ECC_NIST_P256 SIGN_VERIFY key with an alias, retained', () => {
+    template.hasResource('AWS::KMS::Key', {
+      Properties: Match.objectLike({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }),
+      DeletionPolicy: 'Retain',
+    });
+    template.hasResourceProperties('AWS::KMS::Alias', {
+      AliasName: Match.stringLikeRegexp('^alias/zt-infra/'),
+    });
+  });
+
+  it('keeps one table (pk/sk) with PITR, deletion protection, encryption and on-demand billing', () => {
+    template.resourceCountIs('AWS::DynamoDB::Table', 1);
+    template.hasResource('AWS::DynamoDB::Table', {
+      Properties: {
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'sk', AttributeType: 'S' },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        DeletionProtectionEnabled: true,
+        SSESpecification: { SSEEnabled: true },
+      },
+      DeletionPolicy: 'Retain',
+    });
+  });
+
+  it('limits the audit and checkpoint functions to writing checkpoint partitions', () => {
+    const leading = statements(template).filter(
+      (x) =>
+        x.type === 'AWS::IAM::Policy' && asArray(x.s.Action).includes('dynamodb:PutItem') && x.s.Condition,
+    );
+    expect(leading.map((x) => x.roles[0]?.replace(/FunctionRole.*/, '')).sort()).toEqual([
+      'Audit',
+      'Checkpoint',
+    ]);
+    for (const x of leading) {
+      expect(x.s.Condition).toEqual({
+        'ForAllValues:StringLike': {
+          'dynamodb:LeadingKeys': ['merkle#*', 'checkpoint#*', 'checkpoint-heartbeat#*'],
+        },
+      });
+      // and no unconditional write elsewhere in their policies
+      const unconditional = statements(template).filter(
+        (y) =>
+          y.roles.includes(x.roles[0] as string) &&
+          !y.s.Condition &&
+          asArray(y.s.Action).some((a) =>
+            /^dynamodb:(PutItem|UpdateItem|DeleteItem|BatchWriteItem)$/.test(a),
+          ),
+      );
+      expect(unconditional).toEqual([]);
+    }
+  });
+
+  it('archives checkpoints to an Object Lock COMPLIANCE bucket, private and TLS-only', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      ObjectLockEnabled: true,
+      ObjectLockConfiguration: {
+        ObjectLockEnabled: 'Enabled',
+        Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 365 } },
+      },
+      VersioningConfiguration: { Status: 'Enabled' },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+    });
+    const tls = statements(template).filter(
+      (x) =>
+        x.type === 'AWS::S3::BucketPolicy' &&
+        x.s.Effect === 'Deny' &&
+        JSON.stringify(x.s.Condition).includes('aws:SecureTransport'),
+    );
+    expect(tls).toHaveLength(2);
+    const checkpointFn = Object.values(template.findResources('AWS::Lambda::Function')).find(
+      (f) => f['Properties']['Environment']['Variables']['CHECKPOINT_BUCKET'],
+    );
+    expect(checkpointFn?.['Properties']['Environment']['Variables']['CHECKPOINT_RETENTION_DAYS']).toBe('365');
+  });
+
+  it('takes the Object Lock retention from context', () => {
+    const { template: t } = synth({ 'zt:checkpointRetentionDays': '30' });
+    t.hasResourceProperties('AWS::S3::Bucket', {
+      ObjectLockConfiguration: Match.objectLike({
+        Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 30 } },
+      }),
+    });
+  });
+
+  it('sets a retention on every log group', () => {
+    const groups = Object.values(template.findResources('AWS::Logs::LogGroup'));
+    expect(groups.length).toBe(5);
+    for (const g of groups) expect(g['Properties']['RetentionInDays']).toBe(365);
+  });
+
+  it('logs access and throttles at the stage, without logging bodies', () => {
+    template.hasResourceProperties('AWS::ApiGateway::Stage', {
+      StageName: 'v1',
+      AccessLogSetting: Match.objectLike({ DestinationArn: Match.anyValue() }),
+      MethodSettings: [
+        Match.objectLike({ ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200, DataTraceEnabled: false }),
+      ],
+    });
+    template.hasResourceProperties('AWS::ApiGateway::RequestValidator', { ValidateRequestBody: true });
+  });
+
+  it('restricts the API to the account by default, and to an organization on request', () => {
+    const policy = () =>
+      statements(template).filter((x) => x.type === 'AWS::ApiGateway::RestApi' && x.s.Effect === 'Deny');
+    expect(policy()[0]?.s.Condition).toEqual({
+      StringNotEquals: { 'aws:PrincipalAccount': { Ref: 'AWS::AccountId' } },
+    });
+    expect(policy()[0]?.s.NotResource).toBe('execute-api:/v1/GET/health');
+    const { template: org } = synth({ 'zt:apiAccess': 'o-abcdefghij' });
+    const deny = statements(org).find((x) => x.type === 'AWS::ApiGateway::RestApi' && x.s.Effect === 'Deny');
+    expect(deny?.s.Condition).toEqual({ StringNotEquals: { 'aws:PrincipalOrgID': 'o-abcdefghij' } });
+  });
+
+  it('runs every function on nodejs22.x arm64 with the table, key and admin ARNs wired in', () => {
+    const fns = Object.values(template.findResources('AWS::Lambda::Function'));
+    expect(fns).toHaveLength(4);
+    const table = Object.keys(template.findResources('AWS::DynamoDB::Table'))[0];
+    const key = Object.keys(template.findResources('AWS::KMS::Key'))[0];
+    const adminRole = Object.keys(template.findResources('AWS::IAM::Role')).find((id) =>
+      id.startsWith('AdminRole'),
+    );
+    const groups: string[] = [];
+    for (const fn of fns) {
+      const p = fn['Properties'];
+      expect(p['Runtime']).toBe('nodejs22.x');
+      expect(p['Architectures']).toEqual(['arm64']);
+      expect(p['Handler']).toBe('index.handler');
+      const env = p['Environment']['Variables'];
+      expect(env['TABLE_NAME']).toEqual({ Ref: table });
+      expect(env['ROOT_KEY_ARN']).toEqual({ 'Fn::GetAtt': [key, 'Arn'] });
+      expect(env['NODE_OPTIONS']).toBe('--enable-source-maps');
+      if (env['ROUTE_GROUP']) {
+        groups.push(env['ROUTE_GROUP']);
+        expect(env['ADMIN_PRINCIPAL_ARNS']).toEqual({ 'Fn::GetAtt': [adminRole, 'Arn'] });
+      }
+    }
+    expect(groups.sort()).toEqual(['admin', 'audit', 'decisions']);
+  });
+
+  it('passes extra admin principals from context', () => {
+    const extra = 'arn:aws:iam::111122223333:role/SecurityTeam';
+    const { template: t } = synth({ 'zt:adminPrincipalArns': extra });
+    const fn = Object.values(t.findResources('AWS::Lambda::Function')).find(
+      (f) => f['Properties']['Environment']['Variables']['ROUTE_GROUP'] === 'admin',
+    );
+    expect(flat(fn?.['Properties']['Environment']['Variables']['ADMIN_PRINCIPAL_ARNS'])).toMatch(
+      new RegExp(`^<AdminRole[A-F0-9]+\\.Arn>,${extra}$`),
+    );
+  });
+
+  it('sends each route to the function of its group, as lambdas/api.ts routes them', () => {
+    const fromCdk = new Map<string, string[]>();
+    for (const r of ROUTES) fromCdk.set(r.group, [...(fromCdk.get(r.group) ?? []), `${r.method} ${r.path}`]);
+    expect(Object.fromEntries(fromCdk)).toEqual(ROUTE_GROUPS);
+  });
+
+  it('lets the admin role invoke admin and audit routes (and GET /keys) only', () => {
+    const adminRole = Object.keys(template.findResources('AWS::IAM::Role')).find((id) =>
+      id.startsWith('AdminRole'),
+    );
+    const invoke = statements(template).filter(
+      (x) => x.roles.includes(adminRole as string) && asArray(x.s.Action).includes('execute-api:Invoke'),
+    );
+    const routes = invoke
+      .flatMap((x) => asArray(x.s.Resource).map(flat))
+      .map((r) => r.replace(/^.*\/v1\//, ''));
+    expect(routes.sort()).toEqual(
+      [
+        'DELETE/agents/*',
+        'DELETE/policies/*',
+        'GET/agents',
+        'GET/agents/*',
+        'GET/audit',
+        'GET/audit/checkpoint',
+        'GET/audit/checkpoints',
+        'GET/keys',
+        'GET/policies',
+        'GET/policies/*',
+        'POST/agents',
+        'POST/policies/allow',
+        'PUT/policies/*',
+      ].sort(),
+    );
+  });
+
+  it('schedules the checkpoint function every minute and alarms to one topic', () => {
+    template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 minute)' });
+    const topic = Object.keys(template.findResources('AWS::SNS::Topic'))[0];
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    const names = Object.keys(template.findResources('AWS::CloudWatch::Alarm')).map((id) =>
+      id.replace(/[A-F0-9]{8}$/, ''),
+    );
+    expect(names.sort()).toEqual(
+      [
+        'Api5xxRateAlarm',
+        'ApiThrottlesAlarm',
+        'AppendConflictsAlarm',
+        'AppendFailuresAlarm',
+        'CheckpointFailuresAlarm',
+        'DenyBurstAlarm',
+        'SigningFailuresAlarm',
+        'ThrottlesAlarm',
+      ].sort(),
+    );
+    for (const a of alarms) expect(a['Properties']['AlarmActions']).toEqual([{ Ref: topic }]);
+    const rule = Object.values(template.findResources('AWS::CloudWatch::InsightRule'))[0];
+    const body = JSON.parse(flat(rule?.['Properties']['RuleBody']).replace(/<[^>]+>/g, 'log-group'));
+    expect(body.Contribution).toEqual({
+      Keys: ['$.principal'],
+      Filters: [{ Match: '$.decision', In: ['deny'] }],
+    });
+  });
+
+  it('outputs the endpoint, region, key ARN and role ARNs', () => {
+    const outputs = Object.keys(template.toJSON()['Outputs']);
+    for (const name of ['ApiEndpoint', 'Region', 'RootKeyArn', 'AdminRoleArn', 'AlarmTopicArn']) {
+      expect(outputs).toContain(name);
+    }
+  });
+});
+
+describe('when agents are named in context', () => {
+  it('creates one AgentRole each, allowed POST /actions, outcomes and GET /keys only', () => {
+    const { template } = synth({ 'zt:agents': 'deploy-bot' });
+    const role = Object.entries(template.findResources('AWS::IAM::Role')).find(([id]) =>
+      id.startsWith('Agentdeploybot'),
+    );
+    expect(role).toBeDefined();
+    const invoke = statements(template).filter((x) => x.roles.includes(role?.[0] as string));
+    expect(invoke.flatMap((x) => asArray(x.s.Action))).toEqual(['execute-api:Invoke']);
+    expect(
+      invoke.flatMap((x) => asArray(x.s.Resource).map(flat)).map((r) => r.replace(/^.*\/v1\//, '')),
+    ).toEqual(['POST/actions', 'POST/actions/*/outcome', 'GET/keys']);
+    expect(Object.keys(template.toJSON()['Outputs'])).toContain('AgentRoleArndeploybot');
+  });
+});
+
+describe('when a construct breaks an AwsSolutions rule without an acknowledgement', () => {
+  it('fails the synth (the nag check itself can fail)', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const { stack } = buildApp(app);
+    new s3.Bucket(stack, 'Careless'); // no TLS-only policy, no access logs
+    expect(() => app.synth()).toThrow(/AwsSolutions-S(1|10)/);
+  });
+});
