@@ -1,5 +1,6 @@
 import { GatewayError } from '../../sdk/errors.js';
 import type { AgentAttributeValue, GatewayClient, RegisterAgentInput } from '../../sdk/GatewayClient.js';
+import { exportBundleCommand } from './auditExportBundleCommand.js';
 import { exportAudit } from './exportAudit.js';
 import { cell, fields, shortHash, table } from './format.js';
 
@@ -166,7 +167,16 @@ export const COMMANDS: Record<string, Command> = {
 
   async 'audit export'(ctx) {
     const outArg = str(ctx, 'out');
-    if (outArg === undefined) throw new UsageError('`--out FILE` is required');
+    const bundleArg = str(ctx, 'bundle');
+    if (outArg !== undefined && bundleArg !== undefined) {
+      throw new UsageError('give `--out FILE` or `--bundle DIR`, not both');
+    }
+    if (outArg === undefined && bundleArg === undefined) {
+      throw new UsageError('`--out FILE` or `--bundle DIR` is required');
+    }
+    if (str(ctx, 'after') !== undefined && bundleArg === undefined) {
+      throw new UsageError('`--after SEQ` resumes a bundle: it goes with `--bundle DIR`');
+    }
     const pageSizeArg = str(ctx, 'page-size');
     let pageSize: number | undefined;
     if (pageSizeArg !== undefined) {
@@ -175,7 +185,8 @@ export const COMMANDS: Record<string, Command> = {
         throw new UsageError(`\`--page-size\` must be an integer from 1 to 1000, got \`${pageSizeArg}\``);
       }
     }
-    const out = ctx.resolvePath(outArg);
+    if (bundleArg !== undefined) return exportBundleCommand(ctx, bundleArg, pageSize);
+    const out = ctx.resolvePath(outArg as string);
     const progress = ctx.stderrIsTTY ? (n: number) => ctx.err(`\rzt: exported ${n} records`) : undefined;
     let count: number;
     try {

@@ -61,7 +61,15 @@ const SPECS: Record<string, { args: string[]; options: Options }> = {
   'policies list': { args: [], options: {} },
   'policies get': { args: ['policyId'], options: {} },
   'policies delete': { args: ['policyId'], options: {} },
-  'audit export': { args: [], options: { out: { type: 'string' }, 'page-size': { type: 'string' } } },
+  'audit export': {
+    args: [],
+    options: {
+      out: { type: 'string' },
+      bundle: { type: 'string' },
+      after: { type: 'string' },
+      'page-size': { type: 'string' },
+    },
+  },
   keys: { args: [], options: {} },
   health: { args: [], options: {} },
 };

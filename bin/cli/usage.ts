@@ -31,7 +31,7 @@ export const COMMAND_LINES: Record<string, Record<string, string>> = {
     delete: 'zt policies delete <policyId>',
   },
   audit: {
-    export: 'zt audit export --out FILE [--page-size N]',
+    export: 'zt audit export (--out FILE | --bundle DIR [--after SEQ]) [--page-size N]',
   },
   keys: { '': 'zt keys' },
   health: { '': 'zt health' },
@@ -52,7 +52,13 @@ writes them to its credentials file as profile zt-agent-<agentId>, and they are 
   'policies get': 'Shows one policy with its Cedar text.',
   'policies delete': 'Removes a policy.',
   'audit export': `Writes the whole audit log to FILE as JSON Lines, each record exactly as the gateway serves it.
-The file appears under its name only when the export is complete. Progress goes to stderr on a terminal.`,
+The file appears under its name only when the export is complete. Progress goes to stderr on a terminal.
+
+With --bundle DIR it writes a bundle for \`zt-audit verify --bundle DIR\`: records.jsonl, checkpoint.json
+(a signed checkpoint, asked for first; the records are fetched up to its size, so it covers the tail) and
+keys.json (the gateway's public keys with the certificates of its session keys). --after SEQ resumes a
+bundle whose records.jsonl holds records 1..SEQ: later records are appended, the checkpoint and keys
+replaced.`,
   keys: "Lists the gateway's public signing keys (root and session).",
   health: 'Checks that the gateway is up (unsigned).',
 };
