@@ -1,4 +1,4 @@
-import { type CfnElement, Stack, Validations } from 'aws-cdk-lib';
+import { type CfnElement, Stack, Token, Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 
 /**
@@ -18,5 +18,9 @@ export function logicalIdOf(scope: IConstruct): string {
 
 /** The finding id cdk-nag gives a wildcard `execute-api` ARN of `api` (stage, method, path with `*`). */
 export function executeApiFinding(api: IConstruct, stage: string, method: string, path: string): string {
-  return `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${logicalIdOf(api)}>/${stage}/${method}${path}]`;
+  // a stack with an explicit env (the CLI passes the default region) has literal region/account in its ARNs
+  const stack = Stack.of(api);
+  const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
+  const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
+  return `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:${region}:${account}:<${logicalIdOf(api)}>/${stage}/${method}${path}]`;
 }

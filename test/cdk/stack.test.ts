@@ -413,6 +413,26 @@ describe('when the stack is synthesized with no extra context', () => {
   });
 });
 
+describe('when the CLI passes a concrete account and region (as `cdk synth` does)', () => {
+  it('still synthesizes with zero unacknowledged findings', () => {
+    const saved = { account: process.env['CDK_DEFAULT_ACCOUNT'], region: process.env['CDK_DEFAULT_REGION'] };
+    process.env['CDK_DEFAULT_ACCOUNT'] = '111122223333';
+    process.env['CDK_DEFAULT_REGION'] = 'eu-west-1';
+    try {
+      const { stack } = synth({ 'zt:agents': 'deploy-bot' });
+      expect(stack.region).toBe('eu-west-1');
+    } finally {
+      for (const [k, v] of [
+        ['CDK_DEFAULT_ACCOUNT', saved.account],
+        ['CDK_DEFAULT_REGION', saved.region],
+      ] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
+});
+
 describe('when agents are named in context', () => {
   it('creates one AgentRole each, allowed POST /actions, outcomes and GET /keys only', () => {
     const { template } = synth({ 'zt:agents': 'deploy-bot' });
