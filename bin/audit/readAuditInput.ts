@@ -27,7 +27,7 @@ export interface AuditInputSink {
   unreadable(text: string): void;
 }
 
-/** Opens `path` (or the given stdin for `-`) as a stream; errors surface when reading. */
+/** Opens `path` (or the given stdin for `-`) as a stream, lazily; errors surface when reading. */
 export function openInput(
   path: string,
   stdin?: AsyncIterable<string | Uint8Array>,
@@ -36,7 +36,15 @@ export function openInput(
     if (!stdin) throw new Error('no standard input to read');
     return stdin;
   }
-  return createReadStream(path);
+  return lazyFile(path);
+}
+
+/**
+ * Opens the file only when iteration starts: a stream opened but never read (a run that stops at a
+ * usage error first) would emit its ENOENT with nobody listening and crash the process.
+ */
+async function* lazyFile(path: string): AsyncGenerator<string | Uint8Array> {
+  yield* createReadStream(path);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
