@@ -5,9 +5,8 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BrokerError } from '../../brokers/BrokerError.js';
 import { BWRAP_ACTION, createBwrapBroker, validateBwrapSpec } from '../../brokers/bwrap-local/index.js';
-import { type BrokerGateway, startBrokerGateway } from './emulatorFixture.js';
+import { type BrokerGateway, failure, startBrokerGateway } from './emulatorFixture.js';
 
 /** The bwrap broker for real: a real sandbox, a real emulator, a real signed chain. */
 
@@ -25,15 +24,6 @@ let work: string;
 /** A `bwrap` that leaves a marker on the host before handing over to the real one: proof of a launch. */
 let wrapper: string;
 let marker: string;
-
-async function failure(p: Promise<unknown>): Promise<BrokerError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(BrokerError);
-  return err as BrokerError;
-}
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'zt-bwrap-'));

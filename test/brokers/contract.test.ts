@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BrokerError } from '../../brokers/BrokerError.js';
 import type { DecisionClient } from '../../brokers/contract.js';
 import {
   assertOnlyKeys,
@@ -11,7 +10,7 @@ import {
 } from '../../brokers/contract.js';
 import { sha256Hex } from '../../core/canonical.js';
 import { ZeroTrustError } from '../../sdk/index.js';
-import { type BrokerGateway, startBrokerGateway } from './emulatorFixture.js';
+import { type BrokerGateway, failure, startBrokerGateway } from './emulatorFixture.js';
 
 /** The shared flow against the real emulator, with a backend that only counts its runs. */
 
@@ -40,15 +39,6 @@ function countingBackend(exitCode = 0): BrokerBackend<Spec> & { runs: Spec[] } {
       return { exitCode, timedOut: false, stdout: Buffer.from(spec.word), stderr: Buffer.alloc(0) };
     },
   };
-}
-
-async function failure(p: Promise<unknown>): Promise<BrokerError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(BrokerError);
-  return err as BrokerError;
 }
 
 let gw: BrokerGateway;

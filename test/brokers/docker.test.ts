@@ -3,14 +3,13 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BrokerError } from '../../brokers/BrokerError.js';
 import {
   createDockerBroker,
   DOCKER_ACTION,
   dockerRunArgs,
   validateDockerSpec,
 } from '../../brokers/docker-local/index.js';
-import { type BrokerGateway, startBrokerGateway } from './emulatorFixture.js';
+import { type BrokerGateway, failure, startBrokerGateway } from './emulatorFixture.js';
 
 /** The docker broker against a fake `docker` that records its argv and environment; the real emulator. */
 
@@ -52,15 +51,6 @@ async function calls(dir: string, kind: string): Promise<Array<{ argv: string[];
       env: await readFile(join(dir, f.replace(/\.argv$/, '.env')), 'utf8'),
     })),
   );
-}
-
-async function failure(p: Promise<unknown>): Promise<BrokerError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(BrokerError);
-  return err as BrokerError;
 }
 
 const envSource = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ZT_TOKEN: 's3cret', ZT_OTHER: 'leak' };

@@ -1,8 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type Emulator, startEmulator } from '../../local/emulator.js';
+import { expect } from 'vitest';
+import { BrokerError } from '../../brokers/BrokerError.js';
+import type { Emulator } from '../../local/emulator.js';
 import { GatewayClient, ZeroTrustClient } from '../../sdk/index.js';
+import { startTestEmulator } from '../helpers/emulator.js';
 
 /** A real emulator on loopback with one agent allowed `allowed`, and its pinned-key client. */
 export interface BrokerGateway {
@@ -14,8 +14,7 @@ export interface BrokerGateway {
 }
 
 export async function startBrokerGateway(actor: string, allowed: string[]): Promise<BrokerGateway> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'zt-broker-'));
-  const emulator = await startEmulator({ dataDir, port: 0, inMemory: true, log: null, checkpoints: false });
+  const emulator = await startTestEmulator();
   const admin = new GatewayClient({ endpoint: emulator.url, credentials: emulator.admin });
   const registered = await admin.registerAgent({ agentId: actor });
   if (!registered.credentials) throw new Error('the emulator minted no credentials');
@@ -30,9 +29,16 @@ export async function startBrokerGateway(actor: string, allowed: string[]): Prom
     client,
     admin,
     actor,
-    close: async () => {
-      await emulator.close();
-      await rm(dataDir, { recursive: true, force: true });
-    },
+    close: () => emulator.close(),
   };
+}
+
+/** The `BrokerError` a broker call rejects with (fails the test if it resolves or throws anything else). */
+export async function failure(p: Promise<unknown>): Promise<BrokerError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(BrokerError);
+  return err as BrokerError;
 }

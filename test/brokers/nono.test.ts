@@ -2,9 +2,8 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BrokerError } from '../../brokers/BrokerError.js';
 import { createNonoBroker, NONO_ACTION, nonoArgs, validateNonoSpec } from '../../brokers/nono-cli/index.js';
-import { type BrokerGateway, startBrokerGateway } from './emulatorFixture.js';
+import { type BrokerGateway, failure, startBrokerGateway } from './emulatorFixture.js';
 
 /** The nono broker against a fake `nono` that records its argv; the real emulator. */
 
@@ -28,15 +27,6 @@ async function fakeNono(status: number): Promise<{ path: string; dir: string }> 
   await writeFile(path, `${script}\n`);
   await chmod(path, 0o755);
   return { path, dir };
-}
-
-async function failure(p: Promise<unknown>): Promise<BrokerError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(BrokerError);
-  return err as BrokerError;
 }
 
 const envSource = { PATH: process.env['PATH'] ?? '/usr/bin:/bin' };

@@ -1,6 +1,3 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError, ZtError } from '../../core/errors.js';
 import type { Caller } from '../../core/Gateway.js';
 import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
@@ -10,8 +7,9 @@ import { InMemoryP256Signer } from '../../core/signing.js';
 import type { ApiGatewayProxyEvent } from '../../lambdas/apigw.js';
 import { createApiHandler } from '../../lambdas/http.js';
 import { type GatewayParts, wireGateway } from '../../lambdas/wiring.js';
-import { type Emulator, startEmulator } from '../../local/emulator.js';
+import type { Emulator } from '../../local/emulator.js';
 import type { AwsCredentials } from '../../sdk/signer.js';
+import { startTestEmulator } from '../helpers/emulator.js';
 import { send } from '../helpers/http.js';
 import { AGENTS, ALLOW, POLICIES, type Who } from './corpus.js';
 
@@ -218,13 +216,9 @@ export function apiGatewayEvent(
 export async function emulatorTarget(): Promise<
   Target & { emulator: Emulator; creds: Map<Who, AwsCredentials> }
 > {
-  const dataDir = await mkdtemp(join(tmpdir(), 'zt-contract-'));
-  const emulator = await startEmulator({ dataDir, port: 0, inMemory: true, log: null, checkpoints: false });
+  const emulator = await startTestEmulator();
   const creds = new Map<Who, AwsCredentials>();
-  creds.set('admin', {
-    accessKeyId: emulator.admin.accessKeyId,
-    secretAccessKey: emulator.admin.secretAccessKey,
-  });
+  creds.set('admin', emulator.adminCredentials);
   const mallory = await emulator.credentials.issue('mallory');
   creds.set('mallory', { accessKeyId: mallory.accessKeyId, secretAccessKey: mallory.secretAccessKey });
   const target = {
@@ -247,10 +241,7 @@ export async function emulatorTarget(): Promise<
       return { status: answer.status, body: answer.body };
     },
     records: () => emulator.parts.writer.page(0, 100_000),
-    close: async () => {
-      await emulator.close();
-      await rm(dataDir, { recursive: true, force: true });
-    },
+    close: () => emulator.close(),
   };
   return target;
 }

@@ -1,10 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Emulator, startEmulator } from '../../local/emulator.js';
+import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 
 // Requests signed by botocore (an implementation independent of ours) sent over real HTTP to the
 // emulator: accepted as they are, refused with 403 when one byte changes after signing.
@@ -47,18 +44,15 @@ async function sendSigned(s: Signed): Promise<{ status: number; body: { error?: 
 }
 
 describe.skipIf(MISSING)('when botocore signs requests for the emulator', () => {
-  let emulator: Emulator;
-  let dataDir: string;
+  let emulator: TestEmulator;
   let creds: { access_key: string; secret_key: string };
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'zt-boto-'));
-    emulator = await startEmulator({ dataDir, port: 0, inMemory: true, log: null, checkpoints: false });
+    emulator = await startTestEmulator();
     creds = { access_key: emulator.admin.accessKeyId, secret_key: emulator.admin.secretAccessKey };
   });
   afterAll(async () => {
     await emulator?.close();
-    await rm(dataDir, { recursive: true, force: true });
   });
 
   const body = JSON.stringify({ agentId: 'boto-agent', attributes: { team: 'x' } });

@@ -1,12 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyChain } from '../../core/ChainVerifier.js';
 import { canonicalize } from '../../core/canonical.js';
-import { type Emulator, startEmulator } from '../../local/emulator.js';
 import type { AwsCredentials } from '../../sdk/signer.js';
 import { validateResponse } from '../contract/openapiValidator.js';
+import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { send } from '../helpers/http.js';
 
 interface DecisionAnswer {
@@ -16,8 +13,7 @@ interface DecisionAnswer {
 }
 
 describe('when the emulator is attacked and loaded over real HTTP', () => {
-  let emulator: Emulator;
-  let dataDir: string;
+  let emulator: TestEmulator;
   let admin: AwsCredentials;
   let agent: AwsCredentials;
   const audit = async () => {
@@ -34,9 +30,8 @@ describe('when the emulator is attacked and loaded over real HTTP', () => {
   };
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'zt-e2e-'));
-    emulator = await startEmulator({ dataDir, port: 0, inMemory: true, log: null, checkpoints: false });
-    admin = { accessKeyId: emulator.admin.accessKeyId, secretAccessKey: emulator.admin.secretAccessKey };
+    emulator = await startTestEmulator();
+    admin = emulator.adminCredentials;
     const reg = await send(emulator.url, 'POST', '/agents', {
       credentials: admin,
       body: { agentId: 'worker' },
@@ -51,7 +46,6 @@ describe('when the emulator is attacked and loaded over real HTTP', () => {
   });
   afterAll(async () => {
     await emulator?.close();
-    await rm(dataDir, { recursive: true, force: true });
   });
 
   it('answers health without a signature and nothing else', async () => {

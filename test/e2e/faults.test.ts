@@ -1,11 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyChain } from '../../core/ChainVerifier.js';
 import type { KeyValueStore } from '../../core/ports.js';
-import { type Emulator, startEmulator } from '../../local/emulator.js';
 import type { AwsCredentials } from '../../sdk/signer.js';
+import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { send } from '../helpers/http.js';
 
 /** A store whose writes to the chain partition can be made to fail (before or after landing). */
@@ -40,8 +37,7 @@ class FaultyStore implements KeyValueStore {
 }
 
 describe('when the store or the signer fails during a decision', () => {
-  let emulator: Emulator;
-  let dataDir: string;
+  let emulator: TestEmulator;
   let faulty: FaultyStore;
   let admin: AwsCredentials;
   let agent: AwsCredentials;
@@ -60,19 +56,13 @@ describe('when the store or the signer fails during a decision', () => {
   };
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'zt-faults-'));
-    emulator = await startEmulator({
-      dataDir,
-      port: 0,
-      inMemory: true,
-      log: null,
-      checkpoints: false,
+    emulator = await startTestEmulator({
       wrapStore: (store) => {
         faulty = new FaultyStore(store);
         return faulty;
       },
     });
-    admin = { accessKeyId: emulator.admin.accessKeyId, secretAccessKey: emulator.admin.secretAccessKey };
+    admin = emulator.adminCredentials;
     const reg = await send(emulator.url, 'POST', '/agents', {
       credentials: admin,
       body: { agentId: 'worker' },
@@ -86,7 +76,6 @@ describe('when the store or the signer fails during a decision', () => {
   });
   afterAll(async () => {
     await emulator?.close();
-    await rm(dataDir, { recursive: true, force: true });
   });
 
   it('answers 503 without a record when the chain write fails, and never an allow', async () => {

@@ -1,27 +1,16 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startEmulator } from '../../local/emulator.js';
 import type { AwsCredentials } from '../../sdk/signer.js';
+import { startTestEmulator } from '../helpers/emulator.js';
 import { send } from '../helpers/http.js';
 
 describe('when requests are logged', () => {
   it('writes one structured line per request, with the decision, and never a secret, signature or credential', async () => {
     const lines: Array<Record<string, unknown>> = [];
-    const dataDir = await mkdtemp(join(tmpdir(), 'zt-logs-'));
-    const emulator = await startEmulator({
-      dataDir,
-      port: 0,
-      inMemory: true,
-      checkpoints: false,
+    const emulator = await startTestEmulator({
       log: (line) => lines.push(line as Record<string, unknown>),
     });
     try {
-      const admin = {
-        accessKeyId: emulator.admin.accessKeyId,
-        secretAccessKey: emulator.admin.secretAccessKey,
-      };
+      const admin = emulator.adminCredentials;
       const reg = await send(emulator.url, 'POST', '/agents', { credentials: admin, body: { agentId: 'w' } });
       const agent = (reg.body as { credentials: AwsCredentials }).credentials;
       const decision = await send(emulator.url, 'POST', '/actions', {
@@ -50,7 +39,6 @@ describe('when requests are logged', () => {
       expect(text).not.toMatch(/AWS4-HMAC-SHA256|Signature=/);
     } finally {
       await emulator.close();
-      await rm(dataDir, { recursive: true, force: true });
     }
   });
 });

@@ -1,0 +1,37 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Emulator, type EmulatorOptions, startEmulator } from '../../local/emulator.js';
+import type { AwsCredentials } from '../../sdk/signer.js';
+
+export interface TestEmulator extends Emulator {
+  /** The admin's SigV4 credentials (profile `zt-admin`). */
+  adminCredentials: AwsCredentials;
+}
+
+/**
+ * A real emulator on a free loopback port in a fresh temporary data dir, store in memory, quiet, no
+ * automatic checkpoints unless asked; `close()` also removes the data dir.
+ */
+export async function startTestEmulator(options: EmulatorOptions = {}): Promise<TestEmulator> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'zt-test-'));
+  const emulator = await startEmulator({
+    dataDir,
+    port: 0,
+    inMemory: true,
+    log: null,
+    checkpoints: false,
+    ...options,
+  });
+  return {
+    ...emulator,
+    adminCredentials: {
+      accessKeyId: emulator.admin.accessKeyId,
+      secretAccessKey: emulator.admin.secretAccessKey,
+    },
+    close: async () => {
+      await emulator.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
