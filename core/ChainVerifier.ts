@@ -8,7 +8,7 @@ import {
   RecordFormatError,
   validateAuditRecord,
 } from './recordParser.js';
-import { type AuditRecord, GENESIS_HASH, type KeyRecord } from './records.js';
+import { type AuditRecord, GENESIS_HASH, type KeyRecord, type RecordKind } from './records.js';
 import { keyIdOf, verifySignature } from './signing.js';
 
 /**
@@ -124,9 +124,17 @@ export interface ChainVerifierOptions {
 /** One entry of the input, as {@link ChainVerifierOptions.onEntry} sees it. */
 export interface ChainEntry {
   line: number;
-  /** The bytes of its Merkle leaf: the stored line, or the canonical text of a parsed record. */
-  text: string;
-  /** The record, when it passed the schema (it may still fail later steps). */
+  /**
+   * The bytes of its Merkle leaf: the stored line, or the canonical text of a parsed record; null for a
+   * line added with {@link ChainVerifier.addPrepared}, whose leaf hash was computed with it (`leafHash`).
+   */
+  text: string | null;
+  /** The RFC 6962 leaf hash of `text`, when it was computed elsewhere (a prepared line). */
+  leafHash?: Uint8Array;
+  /**
+   * The record, when it passed the schema (it may still fail later steps). For a prepared line, the
+   * reduced record of {@link prepareLine}: the fields the sequential steps and the reference checks read.
+   */
   record: AuditRecord | null;
 }
 
@@ -426,6 +434,26 @@ export class ChainVerifier {
     }
     this.#onEntry?.({ line: lineNo, text: parts.text, record: valid });
     this.#verifyRecord(valid, lineNo, parts.payload);
+  }
+
+  /**
+   * Adds one stored line that {@link prepareLine} (on a worker thread) took through every step that needs
+   * no sequential state: it parsed, passed the schema, is canonical, its hash matches, it is not a key
+   * record, and its signature verifies with the key its `kms_signature.key_id` names (an id is the hash of
+   * the key, so that fact holds whoever checked it). What remains runs here, exactly as {@link add} would:
+   * sequence, link, whether that key is trusted for this record (root, or a session key certified earlier
+   * for its time), and the key's use. `leaf` is the RFC 6962 leaf hash of the line, for `onEntry`.
+   */
+  addPrepared(record: AuditRecord, leaf: Uint8Array): void {
+    this.#assertOpen();
+    const lineNo = ++this.#line;
+    this.#entries++;
+    this.#onEntry?.({ line: lineNo, text: null, leafHash: leaf, record });
+    this.#checkPosition(record, lineNo);
+    if (this.#noTrust) return;
+    // The ECDSA check already passed; the payload is not needed to settle it.
+    const pending = this.#prepareSignature(record, lineNo, '');
+    if (pending) this.#settleSignature(pending, true);
   }
 
   /** Ends the input and returns the report. Further `add` calls throw; `finish` again returns the same report. */
@@ -783,6 +811,79 @@ export class ChainVerifier {
     };
     entry.windows.push({ notBefore, notAfter, certifiedAt: seq });
     this.#keys.set(entry.keyId, entry);
+  }
+}
+
+/** Fields a prepared record keeps beyond the base ones: what the reference checks read, per kind. */
+const PREPARED_FIELDS: Record<RecordKind, readonly string[]> = {
+  decision: ['actor', 'decision', 'policy_ids'],
+  outcome: [],
+  policy: ['policy_id', 'change'],
+  agent: ['agent_id', 'change'],
+  key: [],
+};
+
+/** What {@link prepareLine} found of one stored line. */
+export interface PreparedLine {
+  /**
+   * The reduced record (base fields the sequential steps read, `kms_signature.key_id`, and the fields of
+   * {@link PREPARED_FIELDS}) when the line passed every independent step; null when it did not or could not
+   * be decided here (then verify the line itself with {@link ChainVerifier.add}, which reports why).
+   */
+  record: AuditRecord | null;
+  /** For a readable `kind: key` line whose PEM is a P-256 key with the id it claims: that key. */
+  certifiedKey: { keyId: string; pem: string; publicKey: KeyObject } | null;
+}
+
+const NOT_PREPARED: PreparedLine = { record: null, certifiedKey: null };
+
+/**
+ * The per-line work of verification that needs no sequential state, for worker threads: parse, schema,
+ * canonical text, the canonical hash, and the ECDSA check under the key that `kms_signature.key_id` names,
+ * looked up in `keys` (key id -> key; any key whose id was computed from it, trusted or not: whether it
+ * may sign this record is decided in order by {@link ChainVerifier.addPrepared}). Only a line that passes
+ * all of them is prepared; anything else (a finding, a key record, a key `keys` does not hold) is left to
+ * {@link ChainVerifier.add}, so findings are exactly those of the inline path.
+ */
+export function prepareLine(text: string, keys: ReadonlyMap<string, KeyObject>): PreparedLine {
+  const inspected = inspectAuditRecord(text);
+  const record = inspected.record;
+  if (record === null || inspected.error !== null) return NOT_PREPARED;
+  if (record.kind === 'key') return { record: null, certifiedKey: certifiedKeyOf(record) };
+  const sig = record.kms_signature;
+  if (record.signing_key_id !== sig.key_id) return NOT_PREPARED;
+  const key = keys.get(sig.key_id);
+  if (key === undefined) return NOT_PREPARED;
+  // Encoded once for both: the hash and the ECDSA check cover the same bytes.
+  const payload = Buffer.from(inspected.payload, 'utf8');
+  if (sha256Hex(payload) !== record.current_hash) return NOT_PREPARED;
+  if (!verifySignature(key, payload, sig.signature)) return NOT_PREPARED;
+  const r = record as unknown as Record<string, unknown>;
+  const reduced: Record<string, unknown> = {
+    seq: record.seq,
+    chain: record.chain,
+    kind: record.kind,
+    timestamp: record.timestamp,
+    signing_key_id: record.signing_key_id,
+    previous_hash: record.previous_hash,
+    current_hash: record.current_hash,
+    kms_signature: { key_id: sig.key_id },
+  };
+  for (const field of PREPARED_FIELDS[record.kind]) reduced[field] = r[field];
+  return { record: reduced as unknown as AuditRecord, certifiedKey: null };
+}
+
+/** The key a key record certifies, when its PEM is a P-256 key whose id is `certified_key_id`. */
+function certifiedKeyOf(record: KeyRecord): PreparedLine['certifiedKey'] {
+  const pem = record.certified_public_key_pem;
+  try {
+    if (!PUBLIC_KEY_PEM.test(pem)) return null;
+    const publicKey = parseP256PublicKey(pem);
+    return keyIdOf(publicKey) === record.certified_key_id
+      ? { keyId: record.certified_key_id, pem, publicKey }
+      : null;
+  } catch {
+    return null;
   }
 }
 

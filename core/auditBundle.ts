@@ -213,6 +213,11 @@ export class AuditVerifier {
     this.chain.addRecord(record);
   }
 
+  /** A line already taken through its independent steps (see {@link ChainVerifier.addPrepared}). */
+  addPrepared(record: AuditRecord, leaf: Uint8Array): void {
+    this.chain.addPrepared(record, leaf);
+  }
+
   #finding(code: AuditCode, seq: number | null, line: number, message: string, step: number): void {
     this.#findings.push({ code, seq, line, message, step });
   }
@@ -287,7 +292,7 @@ export class AuditVerifier {
 
   #onEntry(entry: ChainEntry): void {
     if (this.#fromStart) {
-      this.#range.append(leafHash(entry.text));
+      this.#range.append(entry.leafHash ?? leafHash(entry.text ?? ''));
       const size = this.#range.size;
       if (this.#rootsAt.has(size)) {
         this.#rootsAt.set(size, this.#range.root().toString('base64'));

@@ -3,8 +3,10 @@ import type { ChainVerifier, DeferredSignatureCheck } from '../../core/ChainVeri
 
 /**
  * Runs the ECDSA checks of a {@link ChainVerifier} in `deferSignatures` mode on worker threads, one per
- * core. The verifier stays on the main thread (sequence, links, key table); only the pure check
- * (key, payload, signature) -> boolean crosses, in batches. At most `maxInFlight` batches per worker are
+ * core: for records that arrive parsed (a JSON array, a `GET /audit` page). JSON Lines go through
+ * `LinePool` instead, which moves the whole per-line work to the workers. The verifier stays on the
+ * main thread (sequence, links, key table); only the pure check (key, payload, signature) -> boolean
+ * crosses, in batches. At most `maxInFlight` batches per worker are
  * outstanding: {@link submit} waits beyond that, which is the back-pressure that keeps memory flat.
  *
  * The worker is an `eval` script (CommonJS, node:crypto only) so that it runs the same from the compiled

@@ -1,6 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 
 /**
  * Reads a verifier's input in any of the three forms `zt-audit verify` accepts, streaming JSONL:
@@ -55,23 +54,94 @@ function looksLikeResponse(value: Record<string, unknown>): boolean {
   return !Object.hasOwn(value, 'schema') && isObject(value['audit']);
 }
 
+/** A line break as `readline` reads one: `\r\n`, `\n` or a lone `\r`. */
+const BREAK = /\r\n|\r|\n/;
+
+/**
+ * The lines of `source`, a chunk's worth at a time, split exactly as `readline` with
+ * `crlfDelay: Infinity` splits them (a `\r\n` across two chunks is one break; no empty line after a final
+ * break), without its per-line overhead.
+ */
+export async function* lineBatches(source: AsyncIterable<string | Uint8Array>): AsyncGenerator<string[]> {
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
+  // The previous chunk ended with `\r`: a `\n` that starts this one belongs to that break.
+  let skipLf = false;
+  for await (const chunk of source) {
+    let text = typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer);
+    if (text.length === 0) continue;
+    if (skipLf) {
+      skipLf = false;
+      if (text.startsWith('\n')) text = text.slice(1);
+    }
+    text = rest + text;
+    const crAtEnd = text.endsWith('\r');
+    const lines = (crAtEnd ? text.slice(0, -1) : text).split(BREAK);
+    rest = lines.pop() as string;
+    if (crAtEnd) {
+      lines.push(rest);
+      rest = '';
+      skipLf = true;
+    }
+    if (lines.length > 0) yield lines;
+  }
+  let text = decoder.end();
+  if (skipLf && text.startsWith('\n')) text = text.slice(1);
+  text = rest + text;
+  if (text.length > 0) yield [text];
+}
+
+/** Reads lines one at a time (the head of the input) or hands all the rest over (the body). */
+class LineReader {
+  readonly #batches: AsyncIterator<string[]>;
+  #batch: string[] = [];
+  #at = 0;
+
+  constructor(source: AsyncIterable<string | Uint8Array>) {
+    this.#batches = lineBatches(source)[Symbol.asyncIterator]();
+  }
+
+  async next(): Promise<string | undefined> {
+    while (this.#at >= this.#batch.length) {
+      const next = await this.#batches.next();
+      if (next.done) return undefined;
+      this.#batch = next.value;
+      this.#at = 0;
+    }
+    return this.#batch[this.#at++];
+  }
+
+  /** Calls `each` on every remaining line in order, awaiting only the promises it returns. */
+  async each(each: (line: string) => void | Promise<void>): Promise<void> {
+    for (;;) {
+      while (this.#at < this.#batch.length) {
+        const pending = each(this.#batch[this.#at++] as string);
+        if (pending) await pending;
+      }
+      const next = await this.#batches.next();
+      if (next.done) return;
+      this.#batch = next.value;
+      this.#at = 0;
+    }
+  }
+}
+
 /** Feeds `sink` from `source`. Resolves when the input is exhausted; rejects on an I/O error. */
 export async function readAuditInput(
   source: AsyncIterable<string | Uint8Array>,
   sink: AuditInputSink,
 ): Promise<AuditInputFormat> {
-  const lines = createInterface({ input: Readable.from(source), crlfDelay: Number.POSITIVE_INFINITY });
-  const it = lines[Symbol.asyncIterator]();
+  const lines = new LineReader(source);
   let blankBefore = 0;
   let first: string | undefined;
   for (;;) {
-    const next = await it.next();
-    if (next.done) break;
-    if (next.value.trim() === '') {
+    const next = await lines.next();
+    if (next === undefined) break;
+    if (next.trim() === '') {
       blankBefore++;
       continue;
     }
-    first = next.value;
+    first = next;
     break;
   }
   if (first === undefined) {
@@ -95,11 +165,9 @@ export async function readAuditInput(
   // A JSON document: an array, or an object spread over several lines (pretty-printed: a lone `{`).
   if (head.startsWith('[') || head === '{') {
     const parts = [first];
-    for (;;) {
-      const next = await it.next();
-      if (next.done) break;
-      parts.push(next.value);
-    }
+    await lines.each((line) => {
+      parts.push(line);
+    });
     const text = parts.join('\n');
     let doc: unknown;
     try {
@@ -151,20 +219,12 @@ export async function readAuditInput(
     sink.start('array');
     for (const element of oneLine['records']) await sink.record(element);
     // Anything after it is not part of the page: read it as lines, so it is reported.
-    for (;;) {
-      const next = await it.next();
-      if (next.done) break;
-      await sink.line(next.value);
-    }
+    await lines.each((line) => sink.line(line));
     return 'array';
   }
   sink.start('jsonl');
   for (let i = 0; i < blankBefore; i++) await sink.line('');
   await sink.line(first);
-  for (;;) {
-    const next = await it.next();
-    if (next.done) break;
-    await sink.line(next.value);
-  }
+  await lines.each((line) => sink.line(line));
   return 'jsonl';
 }

@@ -10,8 +10,10 @@ import {
 } from '../../core/auditBundle.js';
 import { ChainVerifierOptionsError } from '../../core/ChainVerifier.js';
 import { HASH_PATTERN } from '../../core/recordParser.js';
+import type { AuditRecord } from '../../core/records.js';
 import { AuditInputError, AuditUsageError, loadPublicKeys, readJsonFile } from './auditFiles.js';
 import { formatReport } from './formatReport.js';
+import { type LineBatch, LinePool } from './LinePool.js';
 import { Progress } from './Progress.js';
 import { openInput, readAuditInput } from './readAuditInput.js';
 import { SignaturePool } from './SignaturePool.js';
@@ -65,6 +67,8 @@ async function exists(path: string): Promise<boolean> {
 
 /** Reports at this many records or more get a progress bar on a terminal and worker threads. */
 const LARGE = 2000;
+/** Lines per message to a worker thread. */
+const LINE_BATCH = 1024;
 
 /** Maps a report to the exit status: tamper evidence wins over incompleteness. */
 export function exitStatus(report: AuditReport): number {
@@ -75,7 +79,7 @@ export function exitStatus(report: AuditReport): number {
 
 /**
  * `zt-audit verify`: reads the input (a file, stdin or a bundle), the checkpoints and the keys file, runs
- * the core verifiers in one streaming pass (signatures on worker threads for large inputs), prints the
+ * the core verifiers in one streaming pass (the per-line work on worker threads for large inputs), prints the
  * findings and a summary (or the report as JSON), and returns the exit status: 0 valid, 1 tamper evidence,
  * 2 usage or I/O error, 3 incomplete or stale.
  */
@@ -167,6 +171,46 @@ export async function verifyCommand(args: VerifyArgs, io: AuditCliIo): Promise<n
     return pool.submit();
   };
 
+  // JSON Lines on worker threads: lines go out in batches, each line's independent steps run there and
+  // the sequential ones here, in order (LinePool). The first LARGE lines are held back: a smaller input
+  // is verified inline, without starting workers.
+  let linePool: LinePool | null = null;
+  let heldLines: string[] = [];
+  const applyLines = ({ entries: batch, leaves }: LineBatch): void => {
+    const verifier = current();
+    for (let i = 0; i < batch.length; i++) {
+      const entry = batch[i] as string | AuditRecord;
+      if (typeof entry === 'string') {
+        verifier.add(entry);
+        verifier.chain.settleQueuedInline();
+      } else {
+        verifier.addPrepared(entry, leaves.subarray(i * 32, i * 32 + 32));
+      }
+      entries++;
+      if (progress && entries % 4096 === 0) progress.update(entries);
+    }
+  };
+  const sendLines = async (): Promise<void> => {
+    linePool ??= await LinePool.create({ threads, roots: trustedRootKeys, apply: applyLines });
+    const held = heldLines;
+    heldLines = [];
+    for (let i = 0; i < held.length; i += LINE_BATCH) await linePool.send(held.slice(i, i + LINE_BATCH));
+  };
+  /** Everything held or in flight applied, before an entry of another form or the end. */
+  const flushLines = async (): Promise<void> => {
+    if (linePool === null) {
+      const held = heldLines;
+      heldLines = [];
+      for (const text of held) {
+        current().add(text);
+        await after();
+      }
+      return;
+    }
+    if (heldLines.length > 0) await sendLines();
+    await linePool.drain();
+  };
+
   let report: AuditReport;
   try {
     await readAuditInput(source, {
@@ -174,17 +218,24 @@ export async function verifyCommand(args: VerifyArgs, io: AuditCliIo): Promise<n
         audit = make(format === 'response' || format === 'record' ? single : undefined);
       },
       line: (text) => {
-        current().add(text);
-        return after();
+        if (threads <= 1) {
+          current().add(text);
+          return after();
+        }
+        heldLines.push(text);
+        if (heldLines.length < (linePool === null ? LARGE : LINE_BATCH)) return undefined;
+        return sendLines();
       },
-      record: (value) => {
+      record: async (value) => {
+        await flushLines();
         current().addRecord(value as Record<string, unknown>);
-        return after();
+        await after();
       },
       unreadable: (text) => {
         current().add(text);
       },
     });
+    await flushLines();
     const finalPool = pool as SignaturePool | null;
     if (finalPool) await finalPool.drain();
     current().chain.settleQueuedInline();
@@ -197,6 +248,7 @@ export async function verifyCommand(args: VerifyArgs, io: AuditCliIo): Promise<n
   } finally {
     progress?.end(entries);
     await (pool as SignaturePool | null)?.close();
+    await (linePool as LinePool | null)?.close();
   }
 
   const exit = exitStatus(report);

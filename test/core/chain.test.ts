@@ -1,16 +1,20 @@
 import { spawnSync } from 'node:child_process';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   ChainVerifier,
+  type ChainVerifierOptions,
   ChainVerifierOptionsError,
+  prepareLine,
   VERIFICATION_CODES,
   type VerificationReport,
   verifyChain,
 } from '../../core/ChainVerifier.js';
-import { canonicalize } from '../../core/canonical.js';
+import { canonicalize, sha256Hex } from '../../core/canonical.js';
+import { leafHash } from '../../core/merkle.js';
 import {
   BASE_RECORD_FIELDS,
   KIND_FIELDS,
@@ -18,8 +22,8 @@ import {
   RecordFormatError,
   validateAuditRecord,
 } from '../../core/recordParser.js';
-import { type AuditRecord, GENESIS_HASH, SIGNATURE_ALGORITHM } from '../../core/records.js';
-import { InMemoryP256Signer, recordSigningPayload } from '../../core/signing.js';
+import { type AuditRecord, GENESIS_HASH, type KeyRecord, SIGNATURE_ALGORITHM } from '../../core/records.js';
+import { InMemoryP256Signer, keyIdOf, recordSigningPayload } from '../../core/signing.js';
 import {
   ChainBuilder,
   cloneRecord,
@@ -704,5 +708,92 @@ describe('parseAuditRecord', () => {
     expect(KIND_FIELDS.outcome).toEqual(['decision_id', 'status', 'exit_code', 'output_sha256']);
     expect(VERIFICATION_CODES).toContain('SESSION_KEY_OUTSIDE_WINDOW');
     expect(GENESIS_HASH).toMatch(/^0{64}$/);
+  });
+});
+
+/** The worker-thread path: each line through prepareLine (keys learned as a worker learns them), then addPrepared or add. */
+function verifyPrepared(
+  lines: string[],
+  opts: ChainVerifierOptions,
+  extraKeys: KeyObject[] = [],
+): { report: VerificationReport; prepared: number; leaves: string[] } {
+  const keys = new Map<string, KeyObject>();
+  for (const key of [...opts.trustedRootKeys.map((pem) => createPublicKey(pem)), ...extraKeys]) {
+    keys.set(keyIdOf(key), key);
+  }
+  const leaves: string[] = [];
+  const verifier = new ChainVerifier({
+    ...opts,
+    onEntry: (e) => leaves.push(Buffer.from(e.leafHash ?? leafHash(e.text ?? '')).toString('hex')),
+  });
+  let prepared = 0;
+  for (const line of lines) {
+    const p = prepareLine(line, keys);
+    if (p.certifiedKey) keys.set(p.certifiedKey.keyId, p.certifiedKey.publicKey);
+    if (p.record) {
+      prepared++;
+      verifier.addPrepared(p.record, leafHash(line));
+    } else {
+      verifier.add(line);
+    }
+  }
+  return { report: verifier.finish(), prepared, leaves };
+}
+
+describe('prepared lines (the per-line steps run on worker threads)', () => {
+  it('give the same report and Merkle leaves as add, intact and tampered', async () => {
+    const chain = await makeChain({ count: 40, sessionKey: true, sessionWindowMs: 20_000 });
+    const stranger = InMemoryP256Signer.generate();
+    const foreign = at(chain.records, 30);
+    foreign.signing_key_id = stranger.keyId;
+    foreign.current_hash = sha256Hex(recordSigningPayload(foreign));
+    foreign.kms_signature = {
+      algorithm: SIGNATURE_ALGORITHM,
+      key_id: stranger.keyId,
+      signature: await stranger.sign(Buffer.from(recordSigningPayload(foreign), 'utf8')),
+    };
+    const changed = at(chain.records, 12);
+    changed.principal_arn = 'arn:aws:iam::123456789012:role/other';
+    const swapped = [...chain.lines];
+    [swapped[5], swapped[6]] = [swapped[6] as string, swapped[5] as string];
+    const variants: string[][] = [
+      chain.lines,
+      swapped,
+      chain.lines.filter((_, i) => i !== 8),
+      [...chain.lines.slice(0, 11), chain.lines[10] as string, ...chain.lines.slice(11)],
+      replaceRecord(chain.lines, 12, changed),
+      replaceRecord(chain.lines, 30, foreign),
+      [...chain.lines.slice(0, 3), '', '{not json', ...chain.lines.slice(3)],
+    ];
+    const opts = { trustedRootKeys: [chain.rootPem] };
+    for (const lines of variants) {
+      const inline: string[] = [];
+      const expected = verifyChain(lines, {
+        ...opts,
+        onEntry: (e) => inline.push(leafHash(e.text ?? '').toString('hex')),
+      });
+      const { report, prepared, leaves } = verifyPrepared(lines, opts, [
+        createPublicKey(stranger.publicKeyPem),
+      ]);
+      expect(report).toEqual(expected);
+      expect(leaves).toEqual(inline);
+      expect(prepared).toBeGreaterThan(lines.length / 2);
+    }
+    // The stranger's record verifies under its own key, but only the verifier decides whom to trust.
+    expect(summary(verifyPrepared(replaceRecord(chain.lines, 30, foreign), opts).report)).toEqual(
+      summary(verifyChain(replaceRecord(chain.lines, 30, foreign), opts)),
+    );
+  });
+
+  it('leave key records, and lines signed by a key the worker does not hold, to add', async () => {
+    const chain = await makeChain({ count: 10, sessionKey: true });
+    const roots = new Map([[keyIdOf(chain.rootPem), createPublicKey(chain.rootPem)]]);
+
+    const key = prepareLine(chain.lines[0] as string, roots);
+    const later = prepareLine(chain.lines[5] as string, roots);
+
+    expect(key.record).toBeNull();
+    expect(key.certifiedKey?.keyId).toBe((chain.records[0] as KeyRecord).certified_key_id);
+    expect(later).toEqual({ record: null, certifiedKey: null });
   });
 });
