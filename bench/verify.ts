@@ -1,6 +1,6 @@
 // `npm run bench:verify`: how fast `zt-audit verify` checks a signed chain, beside the crypto floor.
 //
-// Generates (untimed) a signed chain of ZT_BENCH_RECORDS records (default 750,000): a root-signed key
+// Generates (untimed) a signed chain of ZT_BENCH_RECORDS records (default 1,000,000): a root-signed key
 // record certifying a session key, an agent and a policy record, then decisions signed by the session
 // key, written as JSON Lines to a temp file, with a root-signed checkpoint over all of it. Then measures:
 //   - hash-chain only: parse, schema, canonical form, hash, sequence, links (no signature);
@@ -25,9 +25,9 @@ import { canonicalRecordParts } from '../core/recordParser.js';
 import { type AuditRecord, GENESIS_HASH, type KindFields, RECORD_SCHEMA, recordId } from '../core/records.js';
 import { InMemoryP256Signer } from '../core/signing.js';
 
-// 750,000 by default: 1,000,000 took 3m56s end to end on this shared 2-core machine (generation 93 s alone);
-// ZT_BENCH_RECORDS=1000000 for the full million.
-const N = Number(process.env['ZT_BENCH_RECORDS'] ?? 750_000);
+// 1,000,000 as issue 4 asks: about 4 minutes end to end on 2 cores (generation ~90 s of it, untimed);
+// ZT_BENCH_RECORDS=200000 for a quick run.
+const N = Number(process.env['ZT_BENCH_RECORDS'] ?? 1_000_000);
 const cores = availableParallelism();
 const START = Date.parse('2026-11-26T08:00:00.000Z');
 const ARN = 'arn:aws:sts::123456789012:assumed-role/zt-agent-ci/session-1';
