@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { ConflictError, ForbiddenError, NotFoundError, ValidationError, ZtError } from '../core/errors.js';
+import {
+  ConflictError,
+  ForbiddenError,
+  InfrastructureError,
+  NotFoundError,
+  ValidationError,
+  ZtError,
+} from '../core/errors.js';
 import type { Caller, Gateway } from '../core/Gateway.js';
 import { parseQueryInteger } from '../core/validate.js';
 import type { ApiGatewayProxyEvent, ApiGatewayProxyResult } from './apigw.js';
@@ -59,6 +66,8 @@ interface Reply {
   body?: unknown;
   raw?: string;
   decision?: 'allow' | 'deny';
+  /** The `Allow` header of a 405. */
+  allow?: string;
 }
 
 type RouteHandler = (ctx: Context) => Promise<Reply>;
@@ -188,8 +197,9 @@ export function createApiHandler(
       const matched = candidates.find((c) => c.route.method === method);
       if (!matched) {
         const allowed = [...new Set(candidates.map((c) => c.route.method))].join(', ');
-        throw Object.assign(
-          new ZtError('METHOD_NOT_ALLOWED', `method \`${method}\` is not allowed here; allowed: ${allowed}`),
+        throw new ZtError(
+          'METHOD_NOT_ALLOWED',
+          `method \`${method}\` is not allowed here; allowed: ${allowed}`,
           {
             allow: allowed,
           },
@@ -222,11 +232,7 @@ export function createApiHandler(
       'x-zt-trace-id': traceId,
       'cache-control': 'no-store',
     };
-    if (reply.status === 405 && reply.raw === undefined) {
-      const allow = (reply.body as { error: { allow?: string } }).error.allow;
-      if (allow) headers['allow'] = allow;
-      delete (reply.body as { error: { allow?: string } }).error.allow;
-    }
+    if (reply.allow) headers['allow'] = reply.allow;
     const line: RequestLogLine = {
       level: reply.status >= 500 ? 'error' : reply.status >= 400 && !reply.decision ? 'warn' : 'info',
       msg: 'request',
@@ -306,7 +312,7 @@ const STATUS_BY_CODE: Record<string, number> = {
 };
 
 function mapError(error: unknown, traceId: string): Reply {
-  if (error instanceof ZtError && !(error.constructor.name === 'InfrastructureError')) {
+  if (error instanceof ZtError && !(error instanceof InfrastructureError)) {
     const status =
       STATUS_BY_CODE[error.code] ??
       (error instanceof ValidationError
@@ -323,9 +329,11 @@ function mapError(error: unknown, traceId: string): Reply {
         ok: false,
         error: { code: error.code, message: error.message },
       };
+      if (error.code === 'METHOD_NOT_ALLOWED') {
+        // The allowed methods go in the `Allow` header (RFC 9110), not in the body.
+        return { status, body, allow: String(error.details?.['allow'] ?? '') };
+      }
       if (error.details) body.error['details'] = error.details;
-      const allow = (error as { allow?: string }).allow;
-      if (allow) body.error['allow'] = allow;
       return { status, body };
     }
   }

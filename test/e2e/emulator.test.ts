@@ -83,6 +83,16 @@ describe('when the emulator is attacked and loaded over real HTTP', () => {
     expect(sessions.every((k) => k.certificate?.kind === 'key')).toBe(true);
   });
 
+  it('answers a wrong method with 405 and the allowed methods in the Allow header', async () => {
+    const answer = await send(emulator.url, 'PATCH', '/agents', { credentials: admin, body: {} });
+    expect(answer.status).toBe(405);
+    expect(answer.headers.get('allow')).toBe('POST, GET');
+    expect((answer.body as { error: { code: string; allow?: string } }).error).toEqual({
+      code: 'METHOD_NOT_ALLOWED',
+      message: expect.stringContaining('PATCH'),
+    });
+  });
+
   it('refuses a forged signature with 403 and writes nothing', async () => {
     const before = (await audit()).length;
     const forged = await send(emulator.url, 'POST', '/actions', {
