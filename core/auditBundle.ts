@@ -360,8 +360,9 @@ export class AuditVerifier {
     let summary: CheckpointSummary | null = null;
     const byNewest = [...this.#checkpoints].sort((a, b) => b.size - a.size);
     const newest = byNewest[0];
-    if (this.#single) {
-      // One record: completeness is a property of a log (prove it with a receipt instead).
+    if (this.#single && this.#checkpoints.length === 0) {
+      // One record and no checkpoint: completeness is a property of a log (prove it with a receipt).
+      // Given a checkpoint, a lone record is checked against it like any log (a cut log is tampered).
     } else if (!this.#fromStart) {
       this.#finding(
         'CHECKPOINT_NOT_CHECKABLE',

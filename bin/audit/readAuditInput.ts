@@ -208,6 +208,8 @@ export async function readAuditInput(
   if (oneLineOk && isObject(oneLine) && looksLikeResponse(oneLine)) {
     sink.start('response', oneLine['audit']);
     await sink.record(oneLine['audit']);
+    // Anything after the response is not part of it: every non-blank line is reported, never skipped.
+    await lines.each((line) => (line.trim() === '' ? undefined : sink.unreadable(line)));
     return 'response';
   }
   if (

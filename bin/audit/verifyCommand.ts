@@ -137,7 +137,7 @@ export async function verifyCommand(args: VerifyArgs, io: AuditCliIo): Promise<n
     if (args.fromSeq !== undefined) {
       opts.fromSeq = args.fromSeq;
       opts.expectPrevious = args.expectPrevious;
-    } else if (isRecordLike(implied)) {
+    } else if (isRecordLike(implied) && args.bundle === undefined) {
       // A single record (a decision response): verify it alone, as the suffix that starts with it.
       opts.singleRecord = true;
       const { seq, previous_hash: previous } = implied;

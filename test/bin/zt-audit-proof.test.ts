@@ -96,6 +96,46 @@ describe('zt-audit verify with checkpoints, bundles and keys', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  describe('when a bundle is gutted into something that looks like a single record', () => {
+    it('refuses a decision-response first line followed by a tampered tail', async () => {
+      const [first, second] = chain.lines as [string, string];
+      const forged = `${JSON.stringify({ audit: JSON.parse(first) })}\n${second.replace('"seq":2', '"seq":9')}\nTOTAL GARBAGE`;
+      const b = await bundle();
+      writeFileSync(join(b, 'records.jsonl'), `${forged}\n`);
+
+      const result = await verify(b);
+
+      expect(result.code).toBe(1);
+      expect(codes(result).length).toBeGreaterThan(0);
+    });
+
+    it('refuses one pretty-printed record checked against a checkpoint over the whole log', async () => {
+      const b = await bundle();
+      writeFileSync(
+        join(b, 'records.jsonl'),
+        `${JSON.stringify(JSON.parse(chain.lines[0] as string), null, 2)}\n`,
+      );
+
+      const result = await verify(b);
+
+      expect(result.code).toBe(1);
+      expect(codes(result).map(([code]) => code)).toContain('LOG_TRUNCATED');
+    });
+
+    it('checks a lone decision response against a checkpoint given with --checkpoint', async () => {
+      const single = file(
+        'single.json',
+        JSON.stringify({ ok: true, audit: JSON.parse(chain.lines[0] as string) }),
+      );
+      const cp = file('cp-all.json', JSON.stringify(await checkpointOver(chain.lines, chain.rootSigner)));
+
+      const result = await run(['verify', single, '--public-key', rootPem, '--checkpoint', cp, '--json']);
+
+      expect(result.code).toBe(1);
+      expect(codes(result).map(([code]) => code)).toContain('LOG_TRUNCATED');
+    });
+  });
+
   describe('when the bundle is intact', () => {
     it('exits 0 and says the checkpoint covers the tail', async () => {
       const b = await bundle();
