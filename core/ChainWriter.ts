@@ -65,9 +65,14 @@ export class ChainWriter {
    * Builds, signs and durably writes one record. `signerFor(timestamp)` picks the key for the record's
    * timestamp (a session key must be certified for it). Resolves only after the conditional write
    * succeeded.
+   *
+   * `fields` may be a function of the attempt number, called in turn, after this process's earlier
+   * appends and again after every lost race: a decision is then re-evaluated against whatever another
+   * writer appended first (a disable, a policy delete), so the chain never holds an allow after the
+   * change that should have denied it.
    */
   append(
-    fields: KindFields,
+    fields: KindFields | ((attempt: number) => Promise<KindFields>),
     principalArn: string,
     signerFor: (timestamp: Date) => Promise<Signer>,
   ): Promise<AppendedRecord> {
@@ -78,7 +83,7 @@ export class ChainWriter {
   }
 
   async #appendNow(
-    fields: KindFields,
+    fieldsFor: KindFields | ((attempt: number) => Promise<KindFields>),
     principalArn: string,
     signerFor: (timestamp: Date) => Promise<Signer>,
   ): Promise<AppendedRecord> {
@@ -89,6 +94,7 @@ export class ChainWriter {
       } catch (cause) {
         throw new InfrastructureError('STORE_UNAVAILABLE', 'could not read the chain head', { cause });
       }
+      const fields = typeof fieldsFor === 'function' ? await fieldsFor(attempt) : fieldsFor;
       const now = this.clock.now();
       let signer: Signer;
       let record: AuditRecord;

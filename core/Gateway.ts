@@ -138,6 +138,8 @@ export class Gateway {
    * change increments after writing. A decision reads that counter (one small read) and reuses the
    * snapshot while it has not moved, so a change is seen by the very next decision in every process.
    */
+  /** Agent and policy changes made by this process: a queued decision re-evaluates when it moved. */
+  #epoch = 0;
   #config: { version: number; policies: StoredPolicy[]; agents: Map<string, StoredAgent | null> } | null =
     null;
 
@@ -160,8 +162,15 @@ export class Gateway {
     }
     let recorded = false;
     try {
-      const fields = await this.#evaluate(caller, request);
-      const appended = await this.#append(fields, caller.principalArn);
+      // Evaluated here, outside the chain's queue; evaluated again inside it when this process changed
+      // agents or policies meanwhile, or when another writer appended first (a lost race).
+      const epoch = this.#epoch;
+      const first = await this.#evaluate(caller, request);
+      const appended = await this.#append(
+        (attempt) =>
+          attempt === 1 && this.#epoch === epoch ? Promise.resolve(first) : this.#evaluate(caller, request),
+        caller.principalArn,
+      );
       recorded = true;
       if (idemKey !== null) {
         const done: IdempotencyItem = {
@@ -282,10 +291,14 @@ export class Gateway {
 
   /** Marks agents and policies changed, for every process's next decision. */
   #changed(): Promise<number> {
+    this.#epoch++;
     return this.deps.store.increment(P_META, 'config');
   }
 
-  async #append(fields: KindFields, principalArn: string): Promise<AppendedRecord> {
+  async #append(
+    fields: KindFields | ((attempt: number) => Promise<KindFields>),
+    principalArn: string,
+  ): Promise<AppendedRecord> {
     try {
       await this.deps.keys.ready();
     } catch (cause) {
@@ -321,6 +334,16 @@ export class Gateway {
         'DECISION_NOT_ALLOWED',
         `decision \`${decisionId}\` was a deny; nothing may run`,
       );
+    }
+    if (request.status === 'started') {
+      // INVARIANT: nothing starts for an agent that is no longer active, whatever allow it still holds.
+      const config = await this.#snapshot();
+      const agent = await this.#agentByPrincipal(config.agents, caller.principalArn);
+      if (agent?.status !== 'active' || agent.agentId !== decision.actor) {
+        throw new ForbiddenError(
+          `decision \`${decisionId}\` cannot be started: its agent is no longer active`,
+        );
+      }
     }
     const claimKey = `${decisionId}#${request.status === 'started' ? 'started' : 'final'}`;
     const claimed = await this.deps.store.putIfAbsent(P_OUTCOME, claimKey, request.status);

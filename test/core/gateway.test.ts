@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Caller } from '../../core/Gateway.js';
 import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
-import { systemClock } from '../../core/ports.js';
+import { type KeyValueStore, systemClock } from '../../core/ports.js';
 import type { DecisionRecord } from '../../core/records.js';
 import { InMemoryP256Signer } from '../../core/signing.js';
 import { type GatewayParts, wireGateway } from '../../lambdas/wiring.js';
@@ -105,5 +105,67 @@ describe('when two gateway instances share one store', () => {
     const after = await a.decide(agent, { actor: 'a', action: 'x.y' });
     expect(after.decision).toBe('deny');
     expect((after.record as DecisionRecord).reason).toBe('agent `a` is disabled');
+  });
+});
+
+describe('when an admin change races a decision', () => {
+  it('re-evaluates a decision that lost the chain write to a disable, so no allow is chained after it', async () => {
+    // Prepare: instance B's chain writes wait at a gate; A disables the agent meanwhile.
+    const store = new InMemoryKeyValueStore();
+    let gate: (() => void) | null = null;
+    const gated: KeyValueStore = {
+      get: (pk, sk) => store.get(pk, sk),
+      put: (pk, sk, data) => store.put(pk, sk, data),
+      replaceIf: (pk, sk, expected, data) => store.replaceIf(pk, sk, expected, data),
+      delete: (pk, sk) => store.delete(pk, sk),
+      query: (pk, options) => store.query(pk, options),
+      increment: (pk, sk) => store.increment(pk, sk),
+      putIfAbsent: async (pk, sk, data) => {
+        if (pk.startsWith('chain#') && gate === null && data.includes('"kind":"decision"')) {
+          await new Promise<void>((release) => {
+            gate = release;
+          });
+        }
+        return store.putIfAbsent(pk, sk, data);
+      },
+    };
+    const rootSigner = InMemoryP256Signer.generate();
+    const a = wireGateway({ store, rootSigner, clock: systemClock, gatewayPrincipal: 'gw-a' });
+    const b = wireGateway({ store: gated, rootSigner, clock: systemClock, gatewayPrincipal: 'gw-b' });
+    await a.gateway.registerAgent(admin, { agentId: 'a', principalArn: agentArn });
+    await a.gateway.allowPolicy(admin, { action: 'x.y', agentId: 'a' });
+    await b.keys.ready();
+    // Act: B evaluates (allow) and waits at the gate; A disables and returns; then B's write goes on.
+    const pending = b.gateway.decide(agent, { actor: 'a', action: 'x.y' });
+    while (gate === null) await new Promise((r) => setTimeout(r, 1));
+    await a.gateway.disableAgent(admin, 'a');
+    (gate as () => void)();
+    const answer = await pending;
+    // Assess: B lost the race, re-evaluated against the disable, and denied.
+    expect(answer.decision).toBe('deny');
+    expect((answer.record as DecisionRecord).reason).toBe('agent `a` is disabled');
+    const kinds = (await a.writer.page(0, 100)).map(
+      (l) => JSON.parse(l) as { kind: string; decision?: string },
+    );
+    expect(kinds.at(-1)).toMatchObject({ kind: 'decision', decision: 'deny' });
+  });
+
+  it('refuses to start an earlier allow once its agent is disabled', async () => {
+    const parts = wireGateway({
+      store: new InMemoryKeyValueStore(),
+      rootSigner: InMemoryP256Signer.generate(),
+      clock: systemClock,
+      gatewayPrincipal: 'gw',
+    });
+    await parts.gateway.registerAgent(admin, { agentId: 'a', principalArn: agentArn });
+    await parts.gateway.allowPolicy(admin, { action: 'x.y', agentId: 'a' });
+    const allow = await parts.gateway.decide(agent, { actor: 'a', action: 'x.y' });
+    expect(allow.decision).toBe('allow');
+    await parts.gateway.disableAgent(admin, 'a');
+    await expect(
+      parts.gateway.reportOutcome(agent, allow.record.id, { status: 'started' }),
+    ).rejects.toMatchObject({
+      code: 'FORBIDDEN',
+    });
   });
 });
