@@ -190,6 +190,7 @@ export function createApiHandler(
     let errorCode: string | undefined;
     try {
       const segments = splitPath(event.path || '/');
+      if (segments === null) throw new NotFoundError(`no route \`${event.path}\``);
       const candidates = routes
         .map((route) => ({ route, params: matchSegments(route.segments, segments) }))
         .filter((m): m is { route: Route; params: Record<string, string> } => m.params !== null);
@@ -255,17 +256,25 @@ function requireAdminRoute(caller: Caller): void {
   if (!caller.isAdmin) throw new ForbiddenError(`principal \`${caller.principalArn}\` is not an admin`);
 }
 
-function splitPath(path: string): string[] {
-  return path
-    .split('/')
-    .filter(Boolean)
-    .map((s) => {
-      try {
-        return decodeURIComponent(s);
-      } catch {
-        return s;
-      }
-    });
+/**
+ * The path's segments, decoded. Empty, `.` and `..` segments (raw or percent-encoded) match no route:
+ * SigV4 signs the normalised path, so routing on anything else would let a signature made for one
+ * path reach another.
+ */
+function splitPath(path: string): string[] | null {
+  const raw = path.split('/').slice(1);
+  const segments: string[] = [];
+  for (const s of raw) {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(s);
+    } catch {
+      return null;
+    }
+    if (decoded === '' || decoded === '.' || decoded === '..') return path === '/' ? [] : null;
+    segments.push(decoded);
+  }
+  return segments;
 }
 
 function matchSegments(template: string[], actual: string[]): Record<string, string> | null {
