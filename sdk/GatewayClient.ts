@@ -197,7 +197,7 @@ export class GatewayClient {
     return asObject(await this.call('GET', `/agents/${seg(agentId)}`)) as AgentInfo;
   }
 
-  /** `DELETE /agents/{agentId}`: disables the agent (its credentials stop working); answers the agent as it now is. */
+  /** `DELETE /agents/{agentId}`: disables the agent (later decisions are recorded denies; earlier allows can no longer be started); answers the agent as it now is. */
   async disableAgent(agentId: string): Promise<AgentInfo> {
     return asObject(await this.call('DELETE', `/agents/${seg(agentId)}`)) as AgentInfo;
   }

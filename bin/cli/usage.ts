@@ -43,7 +43,8 @@ writes them to its credentials file as profile zt-agent-<agentId>, and they are 
 --attr may repeat; a repeated key makes a list of strings.`,
   'agents list': 'Lists the registered agents.',
   'agents get': 'Shows one agent.',
-  'agents disable': 'Disables an agent: its credentials stop working and its later requests are denied.',
+  'agents disable':
+    'Disables an agent: its later requests are recorded denies and its earlier allows cannot be started.',
   'policies put':
     'Stores a Cedar policy read from FILE (- for stdin) under <policyId>, replacing any earlier one.',
   'policies allow':
