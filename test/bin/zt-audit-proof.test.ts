@@ -2,43 +2,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runZtAudit } from '../../bin/audit/runZtAudit.js';
 import type { AuditReport } from '../../core/auditBundle.js';
-import { type Checkpoint, signCheckpoint } from '../../core/checkpoint.js';
 import { leafHash, rootFromLeaves } from '../../core/merkle.js';
 import type { AuditReceipt } from '../../core/receipt.js';
 import type { AuditRecord, KeyRecord } from '../../core/records.js';
 import { InMemoryP256Signer, signRecord } from '../../core/signing.js';
 import { ChainBuilder, cloneRecord, type MadeChain, makeChain, toLine } from '../helpers/chainFactory.js';
-
-/** One hour after the test chains' first record. */
-const NOW = new Date('2026-11-26T09:00:19.000Z');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(argv: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runZtAudit(argv, {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    now: () => NOW,
-  });
-  return { code, stdout, stderr };
-}
-
-function checkpointOver(
-  lines: string[],
-  signer: InMemoryP256Signer,
-  size = lines.length,
-): Promise<Checkpoint> {
-  const root = rootFromLeaves(lines.slice(0, size).map((l) => leafHash(l)));
-  return signCheckpoint({ origin: 'zt-infra/main', size, root }, signer);
-}
+import { checkpointOver, type Run, run } from '../helpers/ztAudit.js';
 
 function keysOf(chain: MadeChain, rootPem = chain.rootPem, rootId = chain.rootSigner.keyId) {
   const cert = chain.records[0] as KeyRecord;
