@@ -10,7 +10,8 @@ import {
   ZtError,
 } from './errors.js';
 import type { KeyRing, PublicKeyInfo } from './KeyRing.js';
-import type { Clock, KeyValueStore } from './ports.js';
+import { assertPolicyId } from './PolicyEngine.js';
+import { type Clock, type KeyValueStore, scanPartition } from './ports.js';
 import type { AuditRecord, Decision, DecisionFields, DecisionRecord, KindFields } from './records.js';
 import {
   type AgentAttributes,
@@ -455,7 +456,7 @@ export class Gateway {
   async listAgents(caller: Caller): Promise<Agent[]> {
     requireAdmin(caller);
     const agents: Agent[] = [];
-    for await (const item of this.#scan(P_AGENT)) {
+    for await (const item of scanPartition(this.deps.store, P_AGENT)) {
       const agent = JSON.parse(item) as StoredAgent;
       if (!agent.pending) agents.push(agent);
     }
@@ -553,7 +554,8 @@ export class Gateway {
   async listPolicies(caller?: Caller): Promise<StoredPolicy[]> {
     if (caller) requireAdmin(caller);
     const policies: StoredPolicy[] = [];
-    for await (const item of this.#scan(P_POLICY)) policies.push(JSON.parse(item) as StoredPolicy);
+    for await (const item of scanPartition(this.deps.store, P_POLICY))
+      policies.push(JSON.parse(item) as StoredPolicy);
     return policies;
   }
 
@@ -602,27 +604,10 @@ export class Gateway {
   async publicKeys(): Promise<PublicKeyInfo[]> {
     return this.deps.keys.publicKeys();
   }
-
-  async *#scan(partition: string): AsyncGenerator<string> {
-    let after: string | undefined;
-    for (;;) {
-      const page = await this.deps.store.query(partition, { after, limit: 500 });
-      for (const item of page) yield item.data;
-      if (page.length < 500) return;
-      after = page[page.length - 1]?.sk;
-    }
-  }
 }
 
-function requireAdmin(caller: Caller): void {
+/** Refuses a non-admin caller (403), whatever IAM let through. */
+export function requireAdmin(caller: Caller): void {
   // INVARIANT: only admins change policy or agents or read the log, whatever IAM let through.
   if (!caller.isAdmin) throw new ForbiddenError(`principal \`${caller.principalArn}\` is not an admin`);
-}
-
-function assertPolicyId(policyId: string): void {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(policyId)) {
-    throw new ValidationError(
-      `policy id \`${policyId.slice(0, 140)}\` must be 1-128 letters, digits, \`.\`, \`_\` or \`-\`, starting with a letter or digit`,
-    );
-  }
 }

@@ -1,5 +1,5 @@
 import type { ChainWriter } from './ChainWriter.js';
-import type { Clock, KeyValueStore, Signer } from './ports.js';
+import { type Clock, type KeyValueStore, type Signer, scanPartition } from './ports.js';
 import type { KeyRecord } from './records.js';
 import { InMemoryP256Signer } from './signing.js';
 
@@ -130,13 +130,8 @@ export class KeyRing {
     };
     if (this.options.rootArn) root.arn = this.options.rootArn;
     const sessions: PublicKeyInfo[] = [];
-    let after: string | undefined;
-    for (;;) {
-      const page = await this.store.query(KEY_PARTITION, { after, limit: 500 });
-      for (const item of page) sessions.push(JSON.parse(item.data) as PublicKeyInfo);
-      if (page.length < 500) break;
-      after = page[page.length - 1]?.sk;
-    }
+    for await (const data of scanPartition(this.store, KEY_PARTITION))
+      sessions.push(JSON.parse(data) as PublicKeyInfo);
     sessions.sort((a, b) => (a.notBefore ?? '').localeCompare(b.notBefore ?? ''));
     return [root, ...sessions];
   }

@@ -66,7 +66,8 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 const MAX_RESOURCE = 1024;
 const MAX_REASON = 512;
 
-function assertPolicyId(policyId: unknown): asserts policyId is string {
+/** Throws a `ValidationError` unless `policyId` matches {@link POLICY_ID_PATTERN}. */
+export function assertPolicyId(policyId: unknown): asserts policyId is string {
   if (typeof policyId !== 'string' || !POLICY_ID_PATTERN.test(policyId)) {
     const shown = typeof policyId === 'string' ? `\`${policyId.slice(0, 140)}\`` : `a ${typeof policyId}`;
     throw new ValidationError(

@@ -35,6 +35,21 @@ export interface KeyValueStore {
   increment(pk: string, sk: string): Promise<number>;
 }
 
+/** Every item of a partition, in `sk` order, read a page at a time. */
+export async function* scanPartition(
+  store: KeyValueStore,
+  pk: string,
+  pageSize = 500,
+): AsyncGenerator<string> {
+  let after: string | undefined;
+  for (;;) {
+    const page = await store.query(pk, { after, limit: pageSize });
+    for (const item of page) yield item.data;
+    if (page.length < pageSize) return;
+    after = page[page.length - 1]?.sk;
+  }
+}
+
 /**
  * A P-256 signing key (`ECDSA_SHA_256`). `sign(message)` returns the base64 DER ECDSA signature over
  * SHA-256(message). For a record the message is its canonical JSON, so the signature is over the

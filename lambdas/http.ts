@@ -7,7 +7,7 @@ import {
   ValidationError,
   ZtError,
 } from '../core/errors.js';
-import type { Caller, Gateway } from '../core/Gateway.js';
+import { type Caller, type Gateway, requireAdmin } from '../core/Gateway.js';
 import { parseQueryInteger } from '../core/validate.js';
 import type { ApiGatewayProxyEvent, ApiGatewayProxyResult } from './apigw.js';
 import { normalizePrincipalArn } from './identity.js';
@@ -166,11 +166,11 @@ export function createApiHandler(
     return { status: 200, raw: `{"records":[${page.records.join(',')}],"next":${page.next ?? 'null'}}` };
   });
   add('GET', '/audit/checkpoint', async (ctx) => {
-    requireAdminRoute(caller(ctx));
+    requireAdmin(caller(ctx));
     return { status: 200, body: await deps.checkpoints.checkpoint() };
   });
   add('GET', '/audit/checkpoints', async (ctx) => {
-    requireAdminRoute(caller(ctx));
+    requireAdmin(caller(ctx));
     const after = parseQueryInteger(ctx.query['after'], 'after', {
       min: 0,
       max: Number.MAX_SAFE_INTEGER,
@@ -250,10 +250,6 @@ export function createApiHandler(
     deps.log?.(line);
     return { statusCode: reply.status, headers, body: reply.raw ?? JSON.stringify(reply.body) };
   };
-}
-
-function requireAdminRoute(caller: Caller): void {
-  if (!caller.isAdmin) throw new ForbiddenError(`principal \`${caller.principalArn}\` is not an admin`);
 }
 
 /**
