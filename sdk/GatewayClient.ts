@@ -1,3 +1,4 @@
+import type { PublicKeyInfo } from '../core/KeyRing.js';
 import type { AuditRecord } from '../core/records.js';
 import { type CredentialProvider, credentialProvider } from './credentials.js';
 import { GatewayError } from './errors.js';
@@ -131,14 +132,7 @@ export interface Checkpoint {
 }
 
 /** A public key the gateway signs records with (`GET /keys`). */
-export interface GatewayKey {
-  keyId: string;
-  role: 'root' | 'session';
-  publicKeyPem: string;
-  notBefore?: string;
-  notAfter?: string;
-  arn?: string;
-}
+export type GatewayKey = PublicKeyInfo;
 
 /**
  * The signed HTTP client of the gateway: one method per route of the contract (DESIGN.md), SigV4-signed
