@@ -154,12 +154,12 @@ export class Gateway {
    */
   async decide(caller: Caller, body: unknown): Promise<DecisionOutcome> {
     const request = parseDecisionRequest(body);
-    const requestHash = canonicalSha256(request);
-    let idemKey: string | null = null;
-    if (request.request_id !== undefined) {
-      const replay = await this.#claimIdempotency(caller, request.request_id, requestHash);
+    // Only an idempotent request (one with a request_id) needs the hash of the whole request.
+    const idem =
+      request.request_id === undefined ? null : { key: request.request_id, hash: canonicalSha256(request) };
+    if (idem) {
+      const replay = await this.#claimIdempotency(caller, idem.key, idem.hash);
       if (replay) return replay;
-      idemKey = request.request_id;
     }
     let recorded = false;
     try {
@@ -173,22 +173,22 @@ export class Gateway {
         caller.principalArn,
       );
       recorded = true;
-      if (idemKey !== null) {
+      if (idem) {
         const done: IdempotencyItem = {
           state: 'done',
-          request_sha256: requestHash,
+          request_sha256: idem.hash,
           seq: appended.record.seq,
         };
-        await this.deps.store.put(idemPartition(caller.principalArn), idemKey, JSON.stringify(done));
+        await this.deps.store.put(idemPartition(caller.principalArn), idem.key, JSON.stringify(done));
       }
       const record = appended.record as DecisionRecord;
       this.deps.events?.decision?.(record);
       return { decision: record.decision, record: JSON.parse(appended.text) as AuditRecord, replayed: false };
     } catch (error) {
-      if (idemKey !== null && !recorded) {
+      if (idem && !recorded) {
         // Nothing was recorded: release the claim so a retry can decide again. Once a record exists the
         // claim stays (a retry gets 409, never a second record); if the release fails it stays too.
-        await this.deps.store.delete(idemPartition(caller.principalArn), idemKey).catch(() => false);
+        await this.deps.store.delete(idemPartition(caller.principalArn), idem.key).catch(() => false);
       }
       throw error;
     }
