@@ -80,6 +80,7 @@ function timedStore(inner: KeyValueStore, stats: { current: StoreCallStats }): K
     delete: (pk, sk) => time('delete', pk, () => inner.delete(pk, sk)),
     query: (pk, options) => time('query', pk, () => inner.query(pk, options)),
     increment: (pk, sk) => time('increment', pk, () => inner.increment(pk, sk)),
+    transact: (ops) => time('transact', ops[0]?.pk ?? '', () => inner.transact(ops)),
   };
 }
 

@@ -1,5 +1,5 @@
 import { InfrastructureError } from './errors.js';
-import type { KeyValueStore } from './ports.js';
+import { type KeyValueStore, MAX_TRANSACTION_OPS, type TransactOp, type TransactResult } from './ports.js';
 
 /** DynamoDB's limits, enforced here too so a unit test cannot pass on what the real table refuses. */
 const MAX_ITEM_BYTES = 400 * 1024;
@@ -151,6 +151,10 @@ export class InMemoryKeyValueStore implements KeyValueStore {
 
   async delete(pk: string, sk: string): Promise<boolean> {
     checkKey(pk, sk);
+    return this.#remove(pk, sk);
+  }
+
+  #remove(pk: string, sk: string): boolean {
     const partition = this.#partitions.get(pk);
     if (!partition?.items.delete(sk)) return false;
     partition.sorted.splice(lowerBound(partition.sorted, sk), 1);
@@ -195,6 +199,42 @@ export class InMemoryKeyValueStore implements KeyValueStore {
     const n = (item?.n ?? 0) + 1;
     this.#write(pk, sk, { ...item, n });
     return n;
+  }
+
+  async transact(ops: readonly TransactOp[]): Promise<TransactResult> {
+    if (ops.length === 0 || ops.length > MAX_TRANSACTION_OPS) {
+      refuse(`a transaction holds 1 to ${MAX_TRANSACTION_OPS} operations, got ${ops.length}`);
+    }
+    const keys = new Set<string>();
+    for (const op of ops) {
+      if (op.op === 'delete' || op.op === 'check') checkKey(op.pk, op.sk);
+      else checkItem(op.pk, op.sk, op.data);
+      const key = JSON.stringify([op.pk, op.sk]);
+      // DynamoDB refuses two operations on one item in a transaction (ValidationException)
+      if (keys.has(key)) refuse('a transaction cannot hold two operations on the same item');
+      keys.add(key);
+    }
+    // Conditions first, all of them, then the writes: all or nothing, within one call.
+    for (const [index, op] of ops.entries()) {
+      const item = this.#partitions.get(op.pk)?.items.get(op.sk);
+      const holds =
+        op.op === 'putIfAbsent'
+          ? item === undefined
+          : op.op === 'replaceIf'
+            ? item?.data === op.expected
+            : op.op === 'check'
+              ? op.expected === null
+                ? item === undefined
+                : item?.data === op.expected
+              : true;
+      if (!holds) return { ok: false, failed: index };
+    }
+    for (const op of ops) {
+      // INVARIANT: no await between the checks and the last write, so nothing interleaves.
+      if (op.op === 'delete') this.#remove(op.pk, op.sk);
+      else if (op.op !== 'check') this.#write(op.pk, op.sk, { data: op.data });
+    }
+    return { ok: true };
   }
 
   #write(pk: string, sk: string, item: Item): void {

@@ -33,7 +33,28 @@ export interface KeyValueStore {
   ): Promise<Array<{ sk: string; data: string }>>;
   /** Atomically adds 1 to a counter item (created at 0) and returns the new value. */
   increment(pk: string, sk: string): Promise<number>;
+  /**
+   * Applies every write of `ops` or none (DynamoDB `TransactWriteItems`; one SQL transaction in an
+   * embedded store). Each conditional op (`putIfAbsent`, `replaceIf`, `check`) must hold for any write
+   * to happen; a `check` writes nothing. At most {@link MAX_TRANSACTION_OPS} ops, each on a distinct key.
+   * Returns `{ok: false, failed}` with the index of the first op whose condition did not hold; every
+   * other error (throttling, transport, a transaction conflict the store could not resolve) throws.
+   */
+  transact(ops: readonly TransactOp[]): Promise<TransactResult>;
 }
+
+export const MAX_TRANSACTION_OPS = 100;
+
+/** One operation of {@link KeyValueStore.transact}; conditions compare `data` exactly as stored. */
+export type TransactOp =
+  | { op: 'put'; pk: string; sk: string; data: string }
+  | { op: 'putIfAbsent'; pk: string; sk: string; data: string }
+  | { op: 'replaceIf'; pk: string; sk: string; expected: string; data: string }
+  | { op: 'delete'; pk: string; sk: string }
+  /** Holds when the item's `data` equals `expected`, or when `expected` is null and there is no item. */
+  | { op: 'check'; pk: string; sk: string; expected: string | null };
+
+export type TransactResult = { ok: true } | { ok: false; failed: number };
 
 /** Every item of a partition, in `sk` order, read a page at a time. */
 export async function* scanPartition(

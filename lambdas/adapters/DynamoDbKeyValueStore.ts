@@ -5,9 +5,11 @@ import {
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
+  type TransactWriteItem,
+  TransactWriteItemsCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import type { KeyValueStore } from '../../core/ports.js';
+import type { KeyValueStore, TransactOp, TransactResult } from '../../core/ports.js';
 import { TABLE_ATTRIBUTES, TABLE_KEY } from './tableDefinition.js';
 
 /**
@@ -24,6 +26,23 @@ const NAMES = {
 function isConditionalCheckFailed(error: unknown): boolean {
   // by name, not instanceof: two copies of the SDK in one process have two exception classes
   return error instanceof Error && error.name === 'ConditionalCheckFailedException';
+}
+
+/**
+ * The index of the first condition that failed in a cancelled transaction, from its cancellation
+ * reasons (one per item, in order; `None` for the items that were fine), or null when the transaction
+ * was cancelled for another reason (a conflicting transaction, throttling): those are errors.
+ */
+function failedCondition(error: unknown): number | null {
+  if (!(error instanceof Error) || error.name !== 'TransactionCanceledException') return null;
+  const reasons = (error as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons;
+  if (!reasons) return null;
+  const index = reasons.findIndex((r) => r.Code === 'ConditionalCheckFailed');
+  // Any other non-None reason (TransactionConflict, ThrottlingError) means the conditions were not judged.
+  if (index === -1 || reasons.some((r) => r.Code !== 'None' && r.Code !== 'ConditionalCheckFailed')) {
+    return null;
+  }
+  return index;
 }
 
 /** An item's value as the port sees it: its `data`, or for a counter item its value in decimal. */
@@ -180,6 +199,63 @@ export class DynamoDbKeyValueStore implements KeyValueStore {
       startKey = page.LastEvaluatedKey;
     } while (startKey !== undefined && result.length < limit);
     return result;
+  }
+
+  async transact(ops: readonly TransactOp[]): Promise<TransactResult> {
+    const items = ops.map((op): TransactWriteItem => {
+      const TableName = this.#tableName;
+      switch (op.op) {
+        case 'put':
+          return { Put: { TableName, Item: this.#item(op.pk, op.sk, op.data) } };
+        case 'putIfAbsent':
+          return {
+            Put: {
+              TableName,
+              Item: this.#item(op.pk, op.sk, op.data),
+              ConditionExpression: 'attribute_not_exists(#pk)',
+              ExpressionAttributeNames: NAMES.pk,
+            },
+          };
+        case 'replaceIf':
+          return {
+            Put: {
+              TableName,
+              Item: this.#item(op.pk, op.sk, op.data),
+              ConditionExpression: '#d = :expected',
+              ExpressionAttributeNames: NAMES.data,
+              ExpressionAttributeValues: { ':expected': { S: op.expected } },
+            },
+          };
+        case 'delete':
+          return { Delete: { TableName, Key: this.#key(op.pk, op.sk) } };
+        default:
+          return {
+            ConditionCheck:
+              op.expected === null
+                ? {
+                    TableName,
+                    Key: this.#key(op.pk, op.sk),
+                    ConditionExpression: 'attribute_not_exists(#pk)',
+                    ExpressionAttributeNames: NAMES.pk,
+                  }
+                : {
+                    TableName,
+                    Key: this.#key(op.pk, op.sk),
+                    ConditionExpression: '#d = :expected',
+                    ExpressionAttributeNames: NAMES.data,
+                    ExpressionAttributeValues: { ':expected': { S: op.expected } },
+                  },
+          };
+      }
+    });
+    try {
+      await this.#client.send(new TransactWriteItemsCommand({ TransactItems: items }));
+      return { ok: true };
+    } catch (error) {
+      const failed = failedCondition(error);
+      if (failed !== null) return { ok: false, failed };
+      throw error;
+    }
   }
 
   async increment(pk: string, sk: string): Promise<number> {

@@ -120,6 +120,7 @@ describe('when an admin change races a decision', () => {
       delete: (pk, sk) => store.delete(pk, sk),
       query: (pk, options) => store.query(pk, options),
       increment: (pk, sk) => store.increment(pk, sk),
+      transact: (ops) => store.transact(ops),
       putIfAbsent: async (pk, sk, data) => {
         if (pk.startsWith('chain#') && gate === null && data.includes('"kind":"decision"')) {
           await new Promise<void>((release) => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyChain } from '../../core/ChainVerifier.js';
-import type { KeyValueStore } from '../../core/ports.js';
+import type { KeyValueStore, TransactOp } from '../../core/ports.js';
 import type { AwsCredentials } from '../../sdk/signer.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { send } from '../helpers/http.js';
@@ -34,6 +34,7 @@ class FaultyStore implements KeyValueStore {
     return this.inner.query(pk, o);
   }
   increment = (pk: string, sk: string) => this.inner.increment(pk, sk);
+  transact = (ops: readonly TransactOp[]) => this.inner.transact(ops);
 }
 
 describe('when the store or the signer fails during a decision', () => {
