@@ -40,6 +40,8 @@ export const ROUTES: ReadonlyArray<{ method: string; path: string; group: RouteG
   { method: 'PUT', path: '/policies/{policyId}', group: 'admin' },
   { method: 'GET', path: '/policies/{policyId}', group: 'admin' },
   { method: 'DELETE', path: '/policies/{policyId}', group: 'admin' },
+  { method: 'PUT', path: '/schema', group: 'admin' },
+  { method: 'GET', path: '/schema', group: 'admin' },
   { method: 'GET', path: '/audit', group: 'audit' },
   { method: 'GET', path: '/audit/checkpoint', group: 'audit' },
   { method: 'GET', path: '/audit/checkpoints', group: 'audit' },

@@ -821,6 +821,7 @@ const PREPARED_FIELDS: Record<RecordKind, readonly string[]> = {
   policy: ['policy_id', 'change'],
   agent: ['agent_id', 'change'],
   key: [],
+  schema: [],
 };
 
 /** What {@link prepareLine} found of one stored line. */

@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { AppendedRecord, ChainWriter } from './ChainWriter.js';
-import { canonicalizeData, canonicalSha256, sha256Hex } from './canonical.js';
+import { canonicalize, canonicalizeData, canonicalSha256, sha256Hex } from './canonical.js';
+import {
+  BUILTIN_DECLARATIONS,
+  type Declarations,
+  type DeclaredAttribute,
+  declarationFor,
+  mergeDeclarations,
+} from './declarations.js';
 import {
   ConflictError,
   ForbiddenError,
@@ -22,6 +29,7 @@ import {
   parseDecisionRequest,
   parseOutcomeRequest,
   parsePutPolicyRequest,
+  parsePutSchemaRequest,
   parseRegisterAgentRequest,
 } from './requests.js';
 import { ID_PATTERN } from './validate.js';
@@ -66,6 +74,7 @@ export interface PolicyDiagnostic {
 
 /** Cedar behind an interface, so the core use cases stay testable and the engine swappable. */
 export interface PolicyEvaluator {
+  /** Decides one request; `params` are checked against `declarations` and read as `context.params`. */
   evaluate(
     policies: ReadonlyArray<{ policyId: string; cedar: string }>,
     request: {
@@ -74,10 +83,28 @@ export interface PolicyEvaluator {
       action: string;
       resource: string;
       context: Record<string, unknown>;
+      params: unknown;
     },
+    declarations: Declarations,
   ): EvaluationResult;
-  validate(policyId: string, cedar: string): { ok: true } | { ok: false; diagnostics: PolicyDiagnostic[] };
+  validate(
+    policyId: string,
+    cedar: string,
+    declarations: Declarations,
+  ): { ok: true } | { ok: false; diagnostics: PolicyDiagnostic[] };
   allowShorthand(input: AllowPolicyRequest): { policyId: string; cedar: string };
+  /** The schema's common context attributes, which a declaration may not redeclare. */
+  readonly commonContext: Readonly<Record<string, DeclaredAttribute>>;
+}
+
+/** The admin's declarations (`PUT /schema`) as stored, and the effective set decisions use. */
+export interface StoredSchema {
+  /** The admin's declarations only (the built-in ones are not repeated here). */
+  declarations: Declarations;
+  /** SHA-256 hex of the canonical JSON of `declarations`. */
+  sha256: string;
+  description?: string;
+  updatedAt: string | null;
 }
 
 /** Mints SigV4 credentials for an agent registered without a principal ARN (the emulator only). */
@@ -114,6 +141,17 @@ interface IdempotencyItem {
   seq?: number;
 }
 
+interface ConfigSnapshot {
+  version: number;
+  policies: StoredPolicy[];
+  schema: StoredSchema;
+  /** Built-in declarations with the admin's over them: what decisions and policy checks use. */
+  declarations: Declarations;
+  agents: Map<string, StoredAgent | null>;
+}
+
+const EMPTY_SCHEMA: StoredSchema = { declarations: {}, sha256: sha256Hex('{}'), updatedAt: null };
+
 interface StoredAgent extends Agent {
   /** Registration in progress: not yet an agent (its record is not written). */
   pending?: boolean;
@@ -141,8 +179,7 @@ export class Gateway {
    */
   /** Agent and policy changes made by this process: a queued decision re-evaluates when it moved. */
   #epoch = 0;
-  #config: { version: number; policies: StoredPolicy[]; agents: Map<string, StoredAgent | null> } | null =
-    null;
+  #config: ConfigSnapshot | null = null;
 
   constructor(private readonly deps: GatewayDeps) {}
 
@@ -253,13 +290,18 @@ export class Gateway {
     if (!agent) return deny(`principal \`${caller.principalArn}\` is not a registered agent`);
     if (agent.status !== 'active') return deny(`agent \`${agent.agentId}\` is disabled`);
     if (agent.agentId !== request.actor) return deny('actor does not match the authenticated principal');
-    const result = this.deps.policies.evaluate(config.policies, {
-      agentId: agent.agentId,
-      agentAttributes: agent.attributes,
-      action: request.action,
-      resource: request.resource,
-      context: request.context,
-    });
+    const result = this.deps.policies.evaluate(
+      config.policies,
+      {
+        agentId: agent.agentId,
+        agentAttributes: agent.attributes,
+        action: request.action,
+        resource: request.resource,
+        context: request.context,
+        params: request.params,
+      },
+      config.declarations,
+    );
     return { ...base, ...result };
   }
 
@@ -277,17 +319,24 @@ export class Gateway {
     return agent;
   }
 
-  async #snapshot(): Promise<{
-    version: number;
-    policies: StoredPolicy[];
-    agents: Map<string, StoredAgent | null>;
-  }> {
+  async #snapshot(): Promise<ConfigSnapshot> {
     const raw = await this.deps.store.get(P_META, 'config');
     const version = raw === null ? 0 : Number(raw);
     if (this.#config && this.#config.version === version) return this.#config;
-    const policies = await this.listPolicies();
-    this.#config = { version, policies, agents: new Map() };
+    const [policies, schema] = await Promise.all([this.listPolicies(), this.#readSchema()]);
+    this.#config = {
+      version,
+      policies,
+      schema,
+      declarations: mergeDeclarations(BUILTIN_DECLARATIONS, schema.declarations),
+      agents: new Map(),
+    };
     return this.#config;
+  }
+
+  async #readSchema(): Promise<StoredSchema> {
+    const raw = await this.deps.store.get(P_META, 'schema');
+    return raw === null ? EMPTY_SCHEMA : (JSON.parse(raw) as StoredSchema);
   }
 
   /** Marks agents and policies changed, for every process's next decision. */
@@ -516,6 +565,14 @@ export class Gateway {
   async allowPolicy(caller: Caller, body: unknown): Promise<StoredPolicy> {
     requireAdmin(caller);
     const request = parseAllowPolicyRequest(body);
+    if (request.params !== undefined) {
+      const config = await this.#snapshot();
+      if (!declarationFor(config.declarations, request.action)?.params) {
+        throw new ValidationError(
+          `action \`${request.action}\` declares no params shape, so a policy cannot read its params; declare one first (\`zt schema put\`, \`PUT /schema\`)`,
+        );
+      }
+    }
     const { policyId, cedar } = this.deps.policies.allowShorthand(request);
     return this.#storePolicy(caller, policyId, cedar, request.reason);
   }
@@ -526,7 +583,7 @@ export class Gateway {
     cedar: string,
     description?: string,
   ): Promise<StoredPolicy> {
-    const validation = this.deps.policies.validate(policyId, cedar);
+    const validation = this.deps.policies.validate(policyId, cedar, (await this.#snapshot()).declarations);
     if (!validation.ok) {
       const first = validation.diagnostics[0];
       const where = first ? ` at line ${first.line}, column ${first.column}: ${first.message}` : '';
@@ -584,6 +641,55 @@ export class Gateway {
       throw error;
     }
     return { policyId, deleted: true };
+  }
+
+  // ---------------------------------------------------------------- schema (admin)
+
+  /**
+   * Replaces the admin's declarations (the shape of actions' params and extra context attributes).
+   * Every stored policy must still validate against them, or nothing changes (400 naming the policy);
+   * the change is chained (`kind: schema`, the canonical text itself) before it takes effect.
+   */
+  async putSchema(caller: Caller, body: unknown): Promise<StoredSchema> {
+    requireAdmin(caller);
+    const request = parsePutSchemaRequest(body, Object.keys(this.deps.policies.commonContext));
+    const declarations = mergeDeclarations(BUILTIN_DECLARATIONS, request.declarations);
+    const broken: Array<{ policyId: string; diagnostics: PolicyDiagnostic[] }> = [];
+    for (const policy of await this.listPolicies()) {
+      const validation = this.deps.policies.validate(policy.policyId, policy.cedar, declarations);
+      if (!validation.ok) broken.push({ policyId: policy.policyId, diagnostics: validation.diagnostics });
+    }
+    const first = broken[0];
+    if (first) {
+      const d = first.diagnostics[0];
+      const where = d ? ` at line ${d.line}, column ${d.column}: ${d.message}` : '';
+      throw new ValidationError(
+        `these declarations would leave ${broken.length === 1 ? 'policy' : `${broken.length} policies, first`} \`${first.policyId}\` invalid${where}; change or delete it first`,
+        { policies: broken },
+        'POLICY_WOULD_BREAK',
+      );
+    }
+    const text = canonicalize(request.declarations);
+    const schema: StoredSchema = {
+      declarations: request.declarations,
+      sha256: sha256Hex(text),
+      updatedAt: this.deps.clock.now().toISOString(),
+    };
+    if (request.description !== undefined) schema.description = request.description;
+    // INVARIANT: the record (with the declarations themselves) is chained before they decide anything.
+    await this.#append(
+      { kind: 'schema', declarations: text, schema_sha256: schema.sha256 },
+      caller.principalArn,
+    );
+    await this.deps.store.put(P_META, 'schema', JSON.stringify(schema));
+    await this.#changed();
+    return schema;
+  }
+
+  /** The admin's declarations and the built-in ones. */
+  async getSchema(caller: Caller): Promise<StoredSchema & { builtin: Declarations }> {
+    requireAdmin(caller);
+    return { ...(await this.#readSchema()), builtin: BUILTIN_DECLARATIONS };
   }
 
   // ---------------------------------------------------------------- audit and keys

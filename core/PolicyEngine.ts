@@ -3,6 +3,7 @@ import {
   actionsNamed,
   type CedarSchema,
   cedar,
+  commonContextOf,
   DEFAULT_SCHEMA,
   type PolicyDiagnostic,
   parseStatements,
@@ -12,6 +13,13 @@ import {
   toCedarRecord,
   toDiagnostics,
 } from './cedar.js';
+import {
+  BUILTIN_DECLARATIONS,
+  checkRequest,
+  type Declarations,
+  type DeclaredAttribute,
+  declarationFor,
+} from './declarations.js';
 import { ValidationError } from './errors.js';
 import { ACTION_PATTERN, ID_PATTERN } from './validate.js';
 
@@ -35,6 +43,11 @@ export interface EvaluationRequest {
   action: string;
   resource: string;
   context: Record<string, unknown>;
+  /**
+   * The request's params. When the action's declaration has a params shape, they must fit it and
+   * policies read them as `context.params`; otherwise they are not evaluated (only hashed into the record).
+   */
+  params?: unknown;
 }
 
 export interface EvaluationResult {
@@ -59,6 +72,8 @@ export interface AllowPolicyInput {
   agentId?: string;
   resource?: string;
   reason?: string;
+  /** Exact values the request's params must carry: each becomes `context.params.<name> == <value>`. */
+  params?: Record<string, unknown>;
 }
 
 export const POLICY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -81,9 +96,11 @@ const at1 = (message: string): PolicyDiagnostic[] => [{ message, line: 1, column
 /**
  * Checks policy text before it is stored: it must parse, hold at least one static `permit`/`forbid`
  * (no templates), and validate (strict mode) against `schema` with every action the text names
- * declared for principal `Agent`, resource `Resource` and the schema's `Context`. So a wrong entity
+ * declared for principal `Agent`, resource `Resource` and the schema's `Context`, plus, for an action
+ * with a declaration, its declared context attributes and `context.params`. So a wrong entity
  * type (`principal == User::"x"`), an undeclared or unguarded attribute (`principal.team` without
- * `principal has team`) or a type error is refused; an unknown action name is not.
+ * `principal has team`), a param the action does not declare or a type error is refused; an unknown
+ * action name is not.
  *
  * @throws ValidationError when `policyId` does not match {@link POLICY_ID_PATTERN}.
  * @returns diagnostics with 1-based line and column (characters) into `cedarText`.
@@ -92,6 +109,7 @@ export function validatePolicy(
   policyId: string,
   cedarText: string,
   schema: CedarSchema = DEFAULT_SCHEMA,
+  declarations: Declarations = BUILTIN_DECLARATIONS,
 ): PolicyValidation {
   assertPolicyId(policyId);
   if (typeof cedarText !== 'string') return { ok: false, diagnostics: at1('policy text must be a string') };
@@ -116,7 +134,7 @@ export function validatePolicy(
     actionsNamed(json.json, actions);
   }
   const answer = cedar.validate({
-    schema: schemaWithActions(schema, actions),
+    schema: schemaWithActions(schema, actions, declarations),
     policies: { staticPolicies: cedarText },
     validationSettings: { mode: 'strict' },
   });
@@ -219,9 +237,26 @@ export function allowPolicy(input: AllowPolicyInput): CedarPolicy {
   }
   const resource = readOptional(fields, 'resource', MAX_RESOURCE);
   const reason = readOptional(fields, 'reason', MAX_REASON);
+  const params = fields['params'];
+  if (params !== undefined && (params === null || typeof params !== 'object' || Array.isArray(params))) {
+    throw new ValidationError(`\`params\` must be an object of exact values, got ${describe(params)}`);
+  }
+  const conditions =
+    params === undefined
+      ? []
+      : Object.entries(params as Record<string, unknown>).map(([name, value]) => {
+          const at = paramPath(name);
+          return `context.params has ${cedarString(name)} && ${at} == ${cedarLiteral(value, `params.${name}`)}`;
+        });
 
   const digest = sha256Hex(
-    canonicalize({ action, agentId: agentId ?? null, resource: resource ?? null }),
+    canonicalize({
+      action,
+      agentId: agentId ?? null,
+      resource: resource ?? null,
+      // absent from the hash when not given, so ids of allows made before params existed do not change
+      ...(params === undefined ? {} : { params }),
+    }),
   ).slice(0, 12);
   const readable = `allow-${action}${agentId === undefined ? '' : `-${agentId}`}`
     .replace(/[^A-Za-z0-9._-]/g, '-')
@@ -235,9 +270,45 @@ export function allowPolicy(input: AllowPolicyInput): CedarPolicy {
     `  principal${agentId === undefined ? '' : ` == Agent::${cedarString(agentId)}`},`,
     `  action == Action::${cedarString(action)},`,
     `  resource${resource === undefined ? '' : ` == Resource::${cedarString(resource)}`}`,
-    ');',
+    conditions.length === 0 ? ');' : ')',
   );
+  if (conditions.length > 0) lines.push(`when {\n  ${conditions.join(' &&\n  ')}\n};`);
   return { policyId, cedar: `${lines.join('\n')}\n` };
+}
+
+/** `context.params.name`, or `context.params["name"]` when the name is not an identifier. */
+function paramPath(name: string): string {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name)
+    ? `context.params.${name}`
+    : `context.params[${cedarString(name)}]`;
+}
+
+/**
+ * A JSON value as a Cedar literal: strings, safe integers, booleans, arrays as sets, objects as
+ * records. Null and non-integers have no Cedar form and are refused.
+ */
+function cedarLiteral(value: unknown, path: string, depth = 0): string {
+  if (depth > 8) throw new ValidationError(`\`${path}\` is nested deeper than 8 levels`);
+  if (typeof value === 'string') {
+    if (LONE_SURROGATE.test(value)) throw new ValidationError(`\`${path}\` is not valid Unicode`);
+    return cedarString(value);
+  }
+  if (typeof value === 'boolean') return String(value);
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value)) {
+      throw new ValidationError(`\`${path}\` must be an integer (Cedar has no other numbers), got ${value}`);
+    }
+    return String(value);
+  }
+  if (Array.isArray(value))
+    return `[${value.map((v, i) => cedarLiteral(v, `${path}[${i}]`, depth + 1)).join(', ')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value).map(
+      ([k, v]) => `${cedarString(k)}: ${cedarLiteral(v, `${path}.${k}`, depth + 1)}`,
+    );
+    return `{${entries.join(', ')}}`;
+  }
+  throw new ValidationError(`\`${path}\` is ${describe(value)}, which has no Cedar form`);
 }
 
 function describe(value: unknown): string {
@@ -375,8 +446,12 @@ export class PolicyEngine {
   readonly #slotPrefix = `zt-policy-engine-${++engineCount}-`;
   #nextSlot = 0;
 
+  /** The schema's common `Context` attributes: typed for every action, never redeclared by one. */
+  readonly commonContext: Readonly<Record<string, DeclaredAttribute>>;
+
   constructor(options: PolicyEngineOptions = {}) {
     this.schema = options.schema ?? DEFAULT_SCHEMA;
+    this.commonContext = commonContextOf(this.schema);
     this.#maxSlices = options.maxSlices ?? 4096;
     this.#sets = new LruCache(options.maxPolicySets ?? 4);
     this.#parsed = new LruCache(options.maxParsedPolicies ?? 8192);
@@ -384,9 +459,9 @@ export class PolicyEngine {
     this.#prepared = new LruCache(options.maxPreparedSets ?? 256, (_key, slot) => this.#freeSlots.push(slot));
   }
 
-  /** {@link validatePolicy} against this engine's schema. */
-  validate(policyId: string, cedarText: string): PolicyValidation {
-    return validatePolicy(policyId, cedarText, this.schema);
+  /** {@link validatePolicy} against this engine's schema and `declarations` (default: the built-in ones). */
+  validate(policyId: string, cedarText: string, declarations?: Declarations): PolicyValidation {
+    return validatePolicy(policyId, cedarText, this.schema, declarations);
   }
 
   /** {@link allowPolicy}. */
@@ -398,7 +473,11 @@ export class PolicyEngine {
    * Decides one request against the whole stored set. Never throws for bad request data: a context
    * or attribute Cedar cannot represent (a float, a null) is a deny with the error recorded.
    */
-  evaluate(policySet: ReadonlyArray<CedarPolicy>, request: EvaluationRequest): EvaluationResult {
+  evaluate(
+    policySet: ReadonlyArray<CedarPolicy>,
+    request: EvaluationRequest,
+    declarations: Declarations = BUILTIN_DECLARATIONS,
+  ): EvaluationResult {
     const set = this.#indexed(policySet);
     const result = (
       decision: 'allow' | 'deny',
@@ -417,7 +496,23 @@ export class PolicyEngine {
         set.errors,
       );
     }
-    const context = toCedarRecord(request.context, 'context');
+    // INVARIANT: what a policy can read is checked against its declared shape before Cedar sees it; a
+    // request that does not fit is a deny naming the field, so an allow approves exactly what runs.
+    const declared = declarationFor(declarations, request.action);
+    const misfit = checkRequest(declared ?? {}, this.commonContext, {
+      params: request.params ?? null,
+      context: request.context,
+    });
+    if (misfit !== null) {
+      return result(
+        'deny',
+        `the request does not fit the shape declared for \`${request.action}\`: ${misfit}`,
+      );
+    }
+    const context = toCedarRecord(
+      declared?.params ? { ...request.context, params: request.params } : request.context,
+      'context',
+    );
     if (!context.ok) return failed('the context is not valid Cedar data', [], [context.error]);
     const attributes = toCedarRecord(request.agentAttributes ?? {}, 'agent attributes');
     if (!attributes.ok)

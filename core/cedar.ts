@@ -1,5 +1,6 @@
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import schemaFile from '../infra/cedar/schema.cedarschema.json' with { type: 'json' };
+import { type Declarations, type DeclaredAttribute, declarationFor } from './declarations.js';
 
 /**
  * Thin, pure helpers over `@cedar-policy/cedar-wasm`: splitting stored policy text into statements,
@@ -17,6 +18,14 @@ export type CedarSchema = cedar.SchemaJson<string>;
  * common type `Context`, with no actions (those come from the policies, see {@link schemaWithActions}).
  */
 export const DEFAULT_SCHEMA: CedarSchema = deepFreeze(schemaFile) as unknown as CedarSchema;
+
+/** The attributes of the schema's common `Context` type (empty when it has none). */
+export function commonContextOf(schema: CedarSchema): Readonly<Record<string, DeclaredAttribute>> {
+  const context = schema['']?.commonTypes?.['Context'] as
+    | { type?: string; attributes?: Record<string, DeclaredAttribute> }
+    | undefined;
+  return context?.type === 'Record' && context.attributes ? context.attributes : {};
+}
 
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object') {
@@ -157,19 +166,39 @@ export const PLACEHOLDER_ACTION = '*';
 
 /**
  * The schema with `actions` declared: each applies to principal `Agent`, resource `Resource` and
- * context `Context` (the common type, when the schema has one; an empty record otherwise). Actions
- * the schema already declares are kept as they are.
+ * context `Context` (the common type, when the schema has one; an empty record otherwise). An action
+ * with a declaration (see `declarations.ts`) gets the common attributes plus its declared context
+ * attributes and, when it declares params, a required `params` attribute of the declared shape.
+ * Actions the schema already declares are kept as they are.
  */
-export function schemaWithActions(base: CedarSchema, actions: Iterable<string>): CedarSchema {
+export function schemaWithActions(
+  base: CedarSchema,
+  actions: Iterable<string>,
+  declarations: Declarations = {},
+): CedarSchema {
   const schema = structuredClone(base) as CedarSchema;
   const ns = schema[''] ?? { entityTypes: {}, actions: {} };
   schema[''] = ns;
   ns.actions ??= {};
   const context: cedar.Type<string> =
     ns.commonTypes && 'Context' in ns.commonTypes ? { type: 'Context' } : { type: 'Record', attributes: {} };
+  const common = commonContextOf(base);
   for (const action of [PLACEHOLDER_ACTION, ...actions]) {
     if (Object.hasOwn(ns.actions, action)) continue;
-    ns.actions[action] = { appliesTo: { principalTypes: ['Agent'], resourceTypes: ['Resource'], context } };
+    const declared = action === PLACEHOLDER_ACTION ? undefined : declarationFor(declarations, action);
+    const actionContext: cedar.Type<string> = declared
+      ? ({
+          type: 'Record',
+          attributes: {
+            ...common,
+            ...declared.context,
+            ...(declared.params ? { params: { ...declared.params, required: true } } : {}),
+          },
+        } as cedar.Type<string>)
+      : context;
+    ns.actions[action] = {
+      appliesTo: { principalTypes: ['Agent'], resourceTypes: ['Resource'], context: actionContext },
+    };
   }
   return schema;
 }

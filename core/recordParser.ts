@@ -68,6 +68,7 @@ export const KIND_FIELDS = {
   policy: ['policy_id', 'change', 'cedar', 'policy_sha256'],
   agent: ['agent_id', 'change', 'bound_principal_arn'],
   key: ['certified_key_id', 'certified_public_key_pem', 'not_before', 'not_after'],
+  schema: ['declarations', 'schema_sha256'],
 } as const satisfies Record<RecordKind, readonly string[]>;
 
 export const RECORD_KINDS = Object.keys(KIND_FIELDS) as RecordKind[];
@@ -256,6 +257,10 @@ function checkKindFields(r: Obj, kind: RecordKind): void {
       nonEmpty(r, 'certified_public_key_pem', $);
       timestamp(r, 'not_before', $);
       timestamp(r, 'not_after', $);
+      return;
+    case 'schema':
+      str(r, 'declarations', $);
+      hash(r, 'schema_sha256', $);
       return;
   }
 }

@@ -8,7 +8,7 @@ export const RECORD_SCHEMA = 'zt.audit.v1';
 export const GENESIS_HASH = '0'.repeat(64);
 export const SIGNATURE_ALGORITHM = 'ECDSA_SHA_256';
 
-export type RecordKind = 'decision' | 'outcome' | 'policy' | 'agent' | 'key';
+export type RecordKind = 'decision' | 'outcome' | 'policy' | 'agent' | 'key' | 'schema';
 export type Decision = 'allow' | 'deny';
 export type OutcomeStatus = 'started' | 'succeeded' | 'failed';
 
@@ -87,14 +87,35 @@ export interface KeyFields {
   not_after: string;
 }
 
-export type KindFields = DecisionFields | OutcomeFields | PolicyFields | AgentFields | KeyFields;
+export interface SchemaFields {
+  kind: 'schema';
+  /** The admin's declarations (`PUT /schema`) as canonical JSON text, so the log can replay decisions. */
+  declarations: string;
+  /** SHA-256 hex of `declarations`. */
+  schema_sha256: string;
+}
+
+export type KindFields =
+  | DecisionFields
+  | OutcomeFields
+  | PolicyFields
+  | AgentFields
+  | KeyFields
+  | SchemaFields;
 
 export type DecisionRecord = RecordBase & DecisionFields;
 export type OutcomeRecord = RecordBase & OutcomeFields;
 export type PolicyRecord = RecordBase & PolicyFields;
 export type AgentRecord = RecordBase & AgentFields;
 export type KeyRecord = RecordBase & KeyFields;
-export type AuditRecord = DecisionRecord | OutcomeRecord | PolicyRecord | AgentRecord | KeyRecord;
+export type SchemaRecord = RecordBase & SchemaFields;
+export type AuditRecord =
+  | DecisionRecord
+  | OutcomeRecord
+  | PolicyRecord
+  | AgentRecord
+  | KeyRecord
+  | SchemaRecord;
 
 /** A record before hashing and signing. */
 export type UnsignedRecord = Omit<RecordBase, 'current_hash' | 'kms_signature'> & KindFields;

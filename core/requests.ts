@@ -1,3 +1,4 @@
+import { type Declarations, parseDeclarations } from './declarations.js';
 import { ValidationError } from './errors.js';
 import type { OutcomeStatus } from './records.js';
 import {
@@ -39,6 +40,11 @@ export function parseDecisionRequest(body: unknown): DecisionRequest {
     context: readPlainObject(o, 'context') ?? {},
     params: o['params'] ?? null,
   };
+  if (Object.hasOwn(request.context, 'params')) {
+    throw new ValidationError('`context.params` is reserved: send the parameters as `params`', {
+      path: 'context.params',
+    });
+  }
   const requestId = readString(o, 'request_id', { pattern: REQUEST_ID_PATTERN, maxLength: 128 });
   if (requestId !== undefined) request.request_id = requestId;
   return request;
@@ -138,10 +144,12 @@ export interface AllowPolicyRequest {
   agentId?: string;
   resource?: string;
   reason?: string;
+  /** Exact values of params (each `context.params.<name> == <value>`); needs a declared params shape. */
+  params?: JsonObject;
 }
 
 export function parseAllowPolicyRequest(body: unknown): AllowPolicyRequest {
-  const o = readObject(body, ['action', 'agentId', 'resource', 'reason']);
+  const o = readObject(body, ['action', 'agentId', 'resource', 'reason', 'params']);
   const request: AllowPolicyRequest = {
     action: requireString(o, 'action', { pattern: ACTION_PATTERN, maxLength: 200 }),
   };
@@ -151,5 +159,24 @@ export function parseAllowPolicyRequest(body: unknown): AllowPolicyRequest {
   if (agentId !== undefined) request.agentId = agentId;
   if (resource !== undefined) request.resource = resource;
   if (reason !== undefined) request.reason = reason;
+  const params = readPlainObject(o, 'params');
+  if (params !== undefined) {
+    if (Object.keys(params).length === 0) throw new ValidationError('`params` must name at least one param');
+    request.params = params;
+  }
   return request;
+}
+
+/** `PUT /schema` */
+export interface PutSchemaRequest {
+  declarations: Declarations;
+  description?: string;
+}
+
+export function parsePutSchemaRequest(body: unknown, commonContext: readonly string[]): PutSchemaRequest {
+  const o = readObject(body, ['declarations', 'description']);
+  if (o['declarations'] === undefined) throw new ValidationError('`declarations` is required');
+  const declarations = parseDeclarations(o['declarations'], commonContext);
+  const description = readString(o, 'description', { maxLength: 1024 });
+  return description === undefined ? { declarations } : { declarations, description };
 }

@@ -33,6 +33,8 @@ export const ROUTE_GROUPS = {
     'PUT /policies/{policyId}',
     'GET /policies/{policyId}',
     'DELETE /policies/{policyId}',
+    'PUT /schema',
+    'GET /schema',
   ],
   audit: ['GET /audit', 'GET /audit/checkpoint', 'GET /audit/checkpoints'],
 } as const satisfies Record<string, readonly string[]>;

@@ -131,6 +131,12 @@ export function createApiHandler(
     body: await g.deletePolicy(caller(ctx), ctx.params['policyId'] as string),
   }));
 
+  add('PUT', '/schema', async (ctx) => {
+    const schema = await g.putSchema(caller(ctx), ctx.body());
+    return { status: 200, body: schema };
+  });
+  add('GET', '/schema', async (ctx) => ({ status: 200, body: await g.getSchema(caller(ctx)) }));
+
   add('POST', '/actions', async (ctx) => {
     const { decision, record } = await g.decide(caller(ctx), ctx.body());
     const r = record as { actor: string; action: string; resource: string; reason: string };

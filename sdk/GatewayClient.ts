@@ -62,6 +62,25 @@ export interface AllowPolicyInput {
   agentId?: string;
   resource?: string;
   reason?: string;
+  /** Exact param values (`context.params.<name> == <value>`); the action needs a declared params shape. */
+  params?: Record<string, unknown>;
+}
+
+/** `PUT /schema` body: the shape of actions' params and extra context attributes (see README). */
+export interface PutSchemaInput {
+  declarations: Record<string, unknown>;
+  description?: string;
+}
+
+/** `PUT /schema` and `GET /schema` answers. */
+export interface SchemaInfo {
+  declarations: Record<string, unknown>;
+  sha256: string;
+  updatedAt: string | null;
+  description?: string;
+  /** Only on `GET /schema`: the declarations that ship with the gateway (the brokers' actions). */
+  builtin?: Record<string, unknown>;
+  [field: string]: unknown;
 }
 
 /** A stored policy as the gateway describes it. */
@@ -204,6 +223,16 @@ export class GatewayClient {
   /** `POST /policies/allow`: one narrow `permit` from an action (and optionally an agent and a resource). */
   async allowPolicy(input: AllowPolicyInput): Promise<AllowPolicyResult> {
     return asObject(await this.call('POST', '/policies/allow', input)) as AllowPolicyResult;
+  }
+
+  /** `PUT /schema`: replaces the admin's declarations (400 with the policies they would break). */
+  async putSchema(input: PutSchemaInput): Promise<SchemaInfo> {
+    return asObject(await this.call('PUT', '/schema', input)) as SchemaInfo;
+  }
+
+  /** `GET /schema`: the admin's declarations and the built-in ones. */
+  async getSchema(): Promise<SchemaInfo> {
+    return asObject(await this.call('GET', '/schema')) as SchemaInfo;
   }
 
   /** `GET /policies` */

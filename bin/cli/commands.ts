@@ -129,15 +129,57 @@ export const COMMANDS: Record<string, Command> = {
     const agentId = str(ctx, 'agent');
     const resource = str(ctx, 'resource');
     const reason = str(ctx, 'reason');
+    const paramsJson = str(ctx, 'params-json');
+    let params: Record<string, unknown> | undefined;
+    if (paramsJson !== undefined) {
+      params = parseJsonObject(paramsJson, '--params-json');
+    }
     const result = await ctx.client.allowPolicy({
       action,
       ...(agentId !== undefined ? { agentId } : {}),
       ...(resource !== undefined ? { resource } : {}),
       ...(reason !== undefined ? { reason } : {}),
+      ...(params !== undefined ? { params } : {}),
     });
     if (ctx.json) return printJson(ctx, result);
     ctx.out(`created policy \`${cell(result.policyId)}\` (sha256 ${cell(result.sha256)}):\n`);
     ctx.out(`${String(result.cedar ?? '').trimEnd()}\n`);
+  },
+
+  async 'schema put'(ctx) {
+    const [file] = ctx.positionals;
+    let text: string;
+    try {
+      text = await ctx.readInput(file!);
+    } catch (err) {
+      throw new LocalFileError(`cannot read \`${file}\`: ${(err as Error).message}`);
+    }
+    let declarations: Record<string, unknown>;
+    try {
+      declarations = parseJsonObject(text, file!);
+    } catch (err) {
+      throw new LocalFileError((err as Error).message);
+    }
+    const description = str(ctx, 'description');
+    const result = await ctx.client.putSchema({
+      declarations,
+      ...(description !== undefined ? { description } : {}),
+    });
+    if (ctx.json) return printJson(ctx, result);
+    const count = Object.keys(result.declarations).length;
+    ctx.out(`stored ${count} declaration${count === 1 ? '' : 's'} (sha256 ${cell(result.sha256)})\n`);
+  },
+
+  async 'schema get'(ctx) {
+    const result = await ctx.client.getSchema();
+    if (ctx.json) return printJson(ctx, result);
+    const rows = [
+      ...Object.keys(result.builtin ?? {}).map((key) => [cell(key), 'built-in']),
+      ...Object.keys(result.declarations).map((key) => [cell(key), 'admin']),
+    ];
+    if (rows.length === 0) return ctx.out('no declarations\n');
+    ctx.out(table(['ACTION', 'FROM'], rows));
+    ctx.out(`\n${JSON.stringify({ ...result.builtin, ...result.declarations }, null, 2)}\n`);
   },
 
   async 'policies list'(ctx) {
@@ -223,6 +265,20 @@ export const COMMANDS: Record<string, Command> = {
     ctx.out(result.ok === true ? 'ok\n' : `not ok: ${JSON.stringify(result)}\n`);
   },
 };
+
+/** A JSON object given on the command line or in a file, or a usage error saying what is wrong. */
+function parseJsonObject(text: string, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`\`${what}\` is not valid JSON: ${(err as Error).message.toLowerCase()}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new UsageError(`\`${what}\` must be a JSON object`);
+  }
+  return value as Record<string, unknown>;
+}
 
 function isNodeFsError(err: unknown): err is Error & { code: string } {
   if (!(err instanceof Error) || err instanceof GatewayError) return false;

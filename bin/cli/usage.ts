@@ -25,10 +25,15 @@ export const COMMAND_LINES: Record<string, Record<string, string>> = {
   },
   policies: {
     put: 'zt policies put <policyId> --file FILE|- [--description TEXT]',
-    allow: 'zt policies allow --action ACTION [--agent ID] [--resource R] [--reason TEXT]',
+    allow:
+      'zt policies allow --action ACTION [--agent ID] [--resource R] [--reason TEXT] [--params-json JSON]',
     list: 'zt policies list',
     get: 'zt policies get <policyId>',
     delete: 'zt policies delete <policyId>',
+  },
+  schema: {
+    put: 'zt schema put <FILE|-> [--description TEXT]',
+    get: 'zt schema get',
   },
   audit: {
     export: 'zt audit export (--out FILE | --bundle DIR [--after SEQ]) [--page-size N]',
@@ -47,8 +52,16 @@ writes them to its credentials file as profile zt-agent-<agentId>, and they are 
     'Disables an agent: its later requests are recorded denies and its earlier allows cannot be started.',
   'policies put':
     'Stores a Cedar policy read from FILE (- for stdin) under <policyId>, replacing any earlier one.',
-  'policies allow':
-    'Creates one narrow Cedar permit for an action, optionally for one agent and one resource.',
+  'policies allow': `Creates one narrow Cedar permit for an action, optionally for one agent and one resource.
+--params-json pins exact param values, e.g. '{"program": "/usr/bin/echo"}': each becomes
+\`context.params.<name> == <value>\` (the action needs a declared params shape, see \`zt schema\`).`,
+  'schema put': `Replaces the declarations read from FILE (- for stdin): a JSON object mapping an action id, or a
+prefix written \`<prefix>.*\`, to the Cedar type of its params and of extra context attributes, e.g.
+  {"payments.refund": {"params": {"type": "Record", "attributes": {"amount": {"type": "Long"}}}}}
+Policies then read them as context.params (\`when { context.params.amount <= 100 }\`), and a request whose
+params do not fit is a recorded deny naming the field. Refused when a stored policy would no longer validate.`,
+  'schema get':
+    "Shows the declarations: the built-in ones (the brokers' actions) and the ones put by an admin.",
   'policies list': 'Lists the stored policies.',
   'policies get': 'Shows one policy with its Cedar text.',
   'policies delete': 'Removes a policy.',

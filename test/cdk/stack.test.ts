@@ -373,6 +373,8 @@ describe('when the stack is synthesized with no extra context', () => {
         'POST/agents',
         'POST/policies/allow',
         'PUT/policies/*',
+        'GET/schema',
+        'PUT/schema',
       ].sort(),
     );
   });

@@ -20,6 +20,8 @@ const ROUTES: ReadonlyArray<readonly [method: string, path: string]> = [
   ['GET', '/policies'],
   ['GET', '/policies/{policyId}'],
   ['DELETE', '/policies/{policyId}'],
+  ['PUT', '/schema'],
+  ['GET', '/schema'],
   ['POST', '/actions'],
   ['POST', '/actions/{id}/outcome'],
   ['GET', '/audit'],

@@ -553,7 +553,7 @@ describe('when the allow shorthand is used', () => {
 describe('when the gateway wires it', () => {
   it('implements PolicyEvaluator', () => {
     const evaluator: PolicyEvaluator = new PolicyEngine();
-    expect(evaluator.validate('hello', HELLO.cedar).ok).toBe(true);
+    expect(evaluator.validate('hello', HELLO.cedar, {}).ok).toBe(true);
     expect(evaluator.allowShorthand({ action: 'a.b' }).cedar).toMatch(/permit/);
   });
 });

@@ -86,6 +86,12 @@ export function sampleFields(kind: RecordKind, i: number, lastDecisionId: string
         not_after: new Date(DEFAULT_START.getTime() + 3_600_000).toISOString(),
       };
     }
+    case 'schema': {
+      const declarations = canonicalize({
+        'payments.refund': { params: { type: 'Record', attributes: { amount: { type: 'Long' } } } },
+      });
+      return { kind: 'schema', declarations, schema_sha256: sha256Hex(declarations) };
+    }
   }
 }
 

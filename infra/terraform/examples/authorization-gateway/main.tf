@@ -27,6 +27,8 @@ locals {
     "PUT /policies/{policyId}"    = "admin"
     "GET /policies/{policyId}"    = "admin"
     "DELETE /policies/{policyId}" = "admin"
+    "PUT /schema"                 = "admin"
+    "GET /schema"                 = "admin"
     "GET /audit"                  = "audit"
     "GET /audit/checkpoint"       = "audit"
     "GET /audit/checkpoints"      = "audit"
