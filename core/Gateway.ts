@@ -93,6 +93,12 @@ export interface PolicyEvaluator {
     declarations: Declarations,
   ): { ok: true } | { ok: false; diagnostics: PolicyDiagnostic[] };
   allowShorthand(input: AllowPolicyRequest): { policyId: string; cedar: string };
+  /** Ids of the stored policies with a statement that can apply to (action, agent): what could decide it. */
+  applicablePolicyIds(
+    policies: ReadonlyArray<{ policyId: string; cedar: string }>,
+    action: string,
+    agentId: string,
+  ): string[];
   /** The schema's common context attributes, which a declaration may not redeclare. */
   readonly commonContext: Readonly<Record<string, DeclaredAttribute>>;
 }
@@ -165,7 +171,12 @@ export interface GatewayDeps {
   clock: Clock;
   issuer?: CredentialIssuer;
   events?: GatewayEvents;
+  /** How long an allow may wait for its `started` outcome before it expires. Default 60 000 ms. */
+  startWindowMs?: number;
 }
+
+/** Default of {@link GatewayDeps.startWindowMs}. */
+export const DEFAULT_START_WINDOW_MS = 60_000;
 
 /**
  * The use cases behind every route. Callers are already authenticated; this class authorises them,
@@ -369,8 +380,10 @@ export class Gateway {
   // ---------------------------------------------------------------- outcomes
 
   /**
-   * Records the outcome of an allowed action. `started` is accepted once per decision, which makes an
-   * allow single-use before anything runs; a final status (`succeeded`/`failed`) is accepted once.
+   * Records the outcome of an allowed action. `started` is accepted once per decision, within the start
+   * window after the allow, while its agent is active and nothing that could decide it changed; that
+   * makes an allow single-use before anything runs. A final status (`succeeded`/`failed`) is accepted
+   * once, and only after `started`.
    */
   async reportOutcome(caller: Caller, decisionId: string, body: unknown): Promise<AuditRecord> {
     const request: OutcomeRequest = parseOutcomeRequest(body);
@@ -386,14 +399,13 @@ export class Gateway {
       );
     }
     if (request.status === 'started') {
-      // INVARIANT: nothing starts for an agent that is no longer active, whatever allow it still holds.
-      const config = await this.#snapshot();
-      const agent = await this.#agentByPrincipal(config.agents, caller.principalArn);
-      if (agent?.status !== 'active' || agent.agentId !== decision.actor) {
-        throw new ForbiddenError(
-          `decision \`${decisionId}\` cannot be started: its agent is no longer active`,
-        );
-      }
+      await this.#checkStillAllowed(caller, decision);
+    } else if ((await this.deps.store.get(P_OUTCOME, `${decisionId}#started`)) === null) {
+      // INVARIANT: outcomes are ordered: nothing finishes that was never claimed as started.
+      throw new ConflictError(
+        'OUTCOME_NOT_STARTED',
+        `decision \`${decisionId}\` has no \`started\` outcome; report \`started\` before \`${request.status}\``,
+      );
     }
     const claimKey = `${decisionId}#${request.status === 'started' ? 'started' : 'final'}`;
     const claimed = await this.deps.store.putIfAbsent(P_OUTCOME, claimKey, request.status);
@@ -423,6 +435,54 @@ export class Gateway {
     } catch (error) {
       await this.deps.store.delete(P_OUTCOME, claimKey).catch(() => false);
       throw error;
+    }
+  }
+
+  /**
+   * What `started` re-checks: the allow is young enough, its agent is still active, and no policy that
+   * could decide its (action, agent) was written or deleted after it, nor the declarations of its action.
+   */
+  async #checkStillAllowed(caller: Caller, decision: DecisionRecord): Promise<void> {
+    const decidedAt = Date.parse(decision.timestamp);
+    const window = this.deps.startWindowMs ?? DEFAULT_START_WINDOW_MS;
+    // INVARIANT: an allow not claimed within the start window is dead; an old answer cannot start anything.
+    if (this.deps.clock.now().getTime() - decidedAt > window) {
+      throw new ConflictError(
+        'DECISION_EXPIRED',
+        `decision \`${decision.id}\` was not started within ${window / 1000} s of the allow; ask again`,
+      );
+    }
+    const config = await this.#snapshot();
+    // INVARIANT: nothing starts for an agent that is no longer active, whatever allow it still holds.
+    const agent = await this.#agentByPrincipal(config.agents, caller.principalArn);
+    if (agent?.status !== 'active' || agent.agentId !== decision.actor) {
+      throw new ForbiddenError(
+        `decision \`${decision.id}\` cannot be started: its agent is no longer active`,
+      );
+    }
+    // INVARIANT: an allow starts only under the policies it was decided by. A cited policy that is gone, or
+    // any policy that can apply to this (action, agent) written at or after the decision (a replaced permit,
+    // a new forbid), or changed declarations for the action, make it stale: the agent must ask again.
+    const byId = new Map(config.policies.map((p) => [p.policyId, p]));
+    const gone = decision.policy_ids.filter((id) => !byId.has(id));
+    const changed = this.deps.policies
+      .applicablePolicyIds(config.policies, decision.action, decision.actor)
+      .filter((id) => Date.parse(byId.get(id)?.updatedAt ?? '') >= decidedAt);
+    const schemaChanged =
+      config.schema.updatedAt !== null &&
+      Date.parse(config.schema.updatedAt) >= decidedAt &&
+      declarationFor(config.declarations, decision.action) !== undefined;
+    if (gone.length > 0 || changed.length > 0 || schemaChanged) {
+      const what =
+        gone.length > 0
+          ? `policy \`${gone[0]}\` it was allowed by is gone`
+          : changed.length > 0
+            ? `policy \`${changed[0]}\` changed after it`
+            : `the declarations of \`${decision.action}\` changed after it`;
+      throw new ConflictError(
+        'DECISION_STALE',
+        `decision \`${decision.id}\` cannot be started: ${what}; ask again`,
+      );
     }
   }
 

@@ -575,6 +575,15 @@ export class PolicyEngine {
     return result('deny', noMatch);
   }
 
+  /** Ids of the stored policies with a statement whose scope can match (action, agent), sorted. */
+  applicablePolicyIds(policySet: ReadonlyArray<CedarPolicy>, action: string, agentId: string): string[] {
+    const set = this.#indexed(policySet);
+    return uniqueSorted([
+      ...set.erroredPolicyIds,
+      ...this.#slice(set, action, agentId).statements.map((s) => s.policyId),
+    ]);
+  }
+
   /** The indexed set for this array: by identity when its contents are unchanged, else by hash. */
   #indexed(policySet: ReadonlyArray<CedarPolicy>): IndexedSet {
     const memo = this.#byArray.get(policySet);

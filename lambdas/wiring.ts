@@ -18,6 +18,8 @@ export interface GatewayWiring {
   issuer?: CredentialIssuer;
   events?: GatewayEvents;
   sessionTtlMs?: number;
+  /** How long an allow may wait for `started` (default 60 s). */
+  startWindowMs?: number;
 }
 
 export interface GatewayParts {
@@ -44,6 +46,7 @@ export function wireGateway(w: GatewayWiring): GatewayParts {
     clock: w.clock,
     ...(w.issuer ? { issuer: w.issuer } : {}),
     ...(w.events ? { events: w.events } : {}),
+    ...(w.startWindowMs !== undefined ? { startWindowMs: w.startWindowMs } : {}),
   });
   const checkpointer = new Checkpointer({
     store: w.store,

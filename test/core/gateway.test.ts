@@ -71,6 +71,7 @@ describe('when admins change agents and policies', () => {
     await parts.gateway.allowPolicy(admin, { action: 'x.y', agentId: 'a' });
     const allow = await parts.gateway.decide(agent, { actor: 'a', action: 'x.y', params: { n: 1.5 } });
     expect((allow.record as DecisionRecord).params_sha256).toMatch(/^[0-9a-f]{64}$/);
+    await parts.gateway.reportOutcome(agent, allow.record.id, { status: 'started' });
     await parts.gateway.reportOutcome(agent, allow.record.id, { status: 'failed', exit_code: 2 });
     await expect(
       parts.gateway.reportOutcome(agent, allow.record.id, { status: 'succeeded', exit_code: 0 }),
