@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyChain } from '../../core/ChainVerifier.js';
-import { CASES, type ContractCase } from './corpus.js';
+import { CASES, type ContractCase, POLICIES } from './corpus.js';
 import { validateResponse } from './openapiValidator.js';
 import { coreTarget, emulatorTarget, handlerTarget, seed, type Target } from './targets.js';
 
@@ -71,8 +71,8 @@ describe.each(targets)('when the contract corpus is replayed against %s', (_name
     const report = verifyChain(lines, { trustedRootKeys: [target.rootPem] });
     expect(report.findings).toEqual([]);
     expect(report.ok).toBe(true);
-    // seed: 3 agents + 1 disable + 5 policies + 1 allow, plus a key record, plus one per decision case
+    // seed: 3 agents + 1 disable + 1 schema + the policies + 1 allow, plus a key record, plus one per decision case
     const decisions = CASES.filter((c) => c.expect.decision).length;
-    expect(report.records).toBe(1 + 3 + 1 + 5 + 1 + decisions);
+    expect(report.records).toBe(1 + 3 + 1 + 1 + POLICIES.length + 1 + decisions);
   });
 });

@@ -30,6 +30,11 @@ export const POLICIES: Array<{ policyId: string; cedar: string }> = [
       'permit (principal == Agent::"bob", action == Action::"mcp.github.create_issue", resource)\nwhen { context has purpose && context.purpose == "triage" };',
   },
   {
+    policyId: 'alice-small-refunds',
+    cedar:
+      'permit (principal == Agent::"alice", action == Action::"payments.refund", resource)\nwhen { context.params.amount <= 100 && context.params.currency == "EUR" };',
+  },
+  {
     policyId: 'report-alice',
     cedar: 'permit (principal == Agent::"alice", action == Action::"report.generate", resource);',
   },
@@ -41,6 +46,16 @@ export const POLICIES: Array<{ policyId: string; cedar: string }> = [
       'permit (principal, action == Action::"report.generate", resource)\nwhen { context has count && context.count + 9223372036854775807 > 0 };',
   },
 ];
+
+/** Declarations written before the policies (`PUT /schema`): refunds have typed params. */
+export const DECLARATIONS = {
+  'payments.refund': {
+    params: {
+      type: 'Record',
+      attributes: { amount: { type: 'Long' }, currency: { type: 'String' } },
+    },
+  },
+};
 
 /** The narrow-policy shorthand used by the five-minute story. */
 export const ALLOW = { action: 'hello-world.say_hello', agentId: 'alice', reason: 'demo' };
@@ -132,6 +147,54 @@ export const CASES: ContractCase[] = [
     path: '/actions',
     body: act('bob', 'mcp.github.create_issue', { context: { purpose: 'other' } }),
     expect: { status: 403, decision: 'deny', reasonIncludes: 'no policy permits' },
+  },
+  {
+    name: 'a policy reading params allows what fits it',
+    as: 'alice',
+    method: 'POST',
+    path: '/actions',
+    body: act('alice', 'payments.refund', { params: { amount: 100, currency: 'EUR' } }),
+    expect: { status: 200, decision: 'allow', policyIds: ['alice-small-refunds'] },
+  },
+  {
+    name: 'a policy reading params denies an amount over its limit',
+    as: 'alice',
+    method: 'POST',
+    path: '/actions',
+    body: act('alice', 'payments.refund', { params: { amount: 101, currency: 'EUR' } }),
+    expect: { status: 403, decision: 'deny', reasonIncludes: 'no policy permits' },
+  },
+  {
+    name: 'params of the wrong type are a recorded deny naming the field',
+    as: 'alice',
+    method: 'POST',
+    path: '/actions',
+    body: act('alice', 'payments.refund', { params: { amount: '1', currency: 'EUR' } }),
+    expect: { status: 403, decision: 'deny', reasonIncludes: '`params.amount` must be a Long' },
+  },
+  {
+    name: 'a params field the declaration does not name is a recorded deny',
+    as: 'alice',
+    method: 'POST',
+    path: '/actions',
+    body: act('alice', 'payments.refund', { params: { amount: 1, currency: 'EUR', to_account: 'x' } }),
+    expect: { status: 403, decision: 'deny', reasonIncludes: '`params.to_account` is not declared' },
+  },
+  {
+    name: 'params cannot be smuggled in as context.params',
+    as: 'alice',
+    method: 'POST',
+    path: '/actions',
+    body: act('alice', 'payments.refund', { context: { params: { amount: 1, currency: 'EUR' } } }),
+    expect: { status: 400, code: 'VALIDATION_FAILED' },
+  },
+  {
+    name: 'an agent cannot change the declarations',
+    as: 'alice',
+    method: 'PUT',
+    path: '/schema',
+    body: { declarations: {} },
+    expect: { status: 403, code: 'FORBIDDEN' },
   },
   {
     name: 'a policy that errors while evaluated denies, and the error is recorded',

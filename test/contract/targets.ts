@@ -11,7 +11,7 @@ import type { Emulator } from '../../local/emulator.js';
 import type { AwsCredentials } from '../../sdk/signer.js';
 import { startTestEmulator } from '../helpers/emulator.js';
 import { send } from '../helpers/http.js';
-import { AGENTS, ALLOW, POLICIES, type Who } from './corpus.js';
+import { AGENTS, ALLOW, DECLARATIONS, POLICIES, type Who } from './corpus.js';
 
 export interface Answer {
   status: number;
@@ -58,6 +58,7 @@ export async function seed(target: Target): Promise<void> {
     await ok({ as: 'admin', method: 'POST', path: '/agents', body }, 201);
   }
   await ok({ as: 'admin', method: 'DELETE', path: '/agents/carol' }, 200);
+  await ok({ as: 'admin', method: 'PUT', path: '/schema', body: { declarations: DECLARATIONS } }, 200);
   for (const p of POLICIES)
     await ok({ as: 'admin', method: 'PUT', path: `/policies/${p.policyId}`, body: { cedar: p.cedar } }, 200);
   await ok({ as: 'admin', method: 'POST', path: '/policies/allow', body: ALLOW }, 201);
@@ -108,6 +109,8 @@ export function coreTarget(
           return { status: 201, body: await g.allowPolicy(caller, body) };
         if (method === 'PUT' && seg[0] === 'policies')
           return { status: 200, body: await g.putPolicy(caller, seg[1] as string, body) };
+        if (method === 'PUT' && path === '/schema')
+          return { status: 200, body: await g.putSchema(caller, body) };
         if (method === 'DELETE' && seg[0] === 'policies')
           return { status: 200, body: await g.deletePolicy(caller, seg[1] as string) };
         if (method === 'GET' && path === '/audit')
