@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,8 +19,9 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import { checkpointPartition, heartbeatPartition, merklePartition } from '../core/Checkpointer.js';
+import { checkpointOrigin } from '../core/checkpoint.js';
 import { TABLE_KEY } from '../lambdas/adapters/tableDefinition.js';
-import { AgentRole } from './AgentRole.js';
+import { AGENT_ROUTES, AgentRole } from './AgentRole.js';
 import { acknowledge, executeApiFinding, logicalIdOf } from './nag.js';
 
 /** Route groups: one function each, so each gets only the permissions its routes need. */
@@ -53,12 +55,29 @@ export const OPEN_ROUTE = 'GET /health';
 /** Who may reach the API at all, in its resource policy (IAM authorization applies in every case). */
 export type ApiAccess = 'account' | { organizationId: string } | 'any';
 
+/** The routes of the admin principals: every admin and audit route, and `GET /keys`. */
+export const ADMIN_ROUTES: ReadonlyArray<{ method: string; path: string }> = ROUTES.filter(
+  (r) => r.group !== 'decisions',
+).concat([{ method: 'GET', path: '/keys', group: 'decisions' }]);
+
 export interface ZtInfraStackProps extends StackProps {
-  /** Extra admin principals (role or user ARNs) besides the stack's admin role. */
+  /**
+   * Extra admin principals (IAM role or user ARNs) besides the stack's admin role: named in the API's
+   * resource policy on the admin routes, and in the handlers' `ADMIN_PRINCIPAL_ARNS`.
+   */
   readonly adminPrincipalArns?: string[];
   /** Agents to create roles for (`AgentRole`), one per id. */
   readonly agentIds?: string[];
-  /** Resource policy: callers of this account (default), of an organization, or any (IAM still applies). */
+  /**
+   * Agent principals made outside the stack (IAM role or user ARNs, e.g. in another account of the
+   * organization): named in the API's resource policy on the agent routes only. Register each one as an
+   * agent (`zt agents register <id> --principal-arn <arn>`).
+   */
+  readonly agentPrincipalArns?: string[];
+  /**
+   * Which accounts' principals may reach the API at all: this account (default), an organization, or any.
+   * An explicit Deny on top of the route-scoped Allows; it never widens them.
+   */
   readonly apiAccess?: ApiAccess;
   /** Days each checkpoint object is locked in COMPLIANCE mode. Default 365. */
   readonly checkpointRetentionDays?: number;
@@ -75,6 +94,57 @@ export interface ZtInfraStackProps extends StackProps {
 }
 
 const STAGE = 'v1';
+
+/** An IAM role or user ARN: what a resource policy may name as a principal (no wildcard, no account root). */
+const PRINCIPAL_ARN = /^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)\/[\w+=,.@/-]+$/;
+
+function checkPrincipalArns(name: string, arns: readonly string[]): void {
+  for (const arn of arns) {
+    if (!PRINCIPAL_ARN.test(arn)) {
+      throw new Error(
+        `${name} must be IAM role or user ARNs (arn:aws:iam::<account>:role/<name>), got \`${arn}\``,
+      );
+    }
+  }
+}
+
+/**
+ * The `execute-api` resource of one route in the API's own resource policy (`execute-api:/<stage>/<method>
+ * <path>`, a path parameter as `*`). The short form names this API without referring to it, which the
+ * policy, a property of the API itself, could not do without a circular reference.
+ */
+export function routeResource(method: string, path: string): string {
+  return `execute-api:/${STAGE}/${method}${path.replace(/\{[^}]+\}/g, '*')}`;
+}
+
+/**
+ * The output name of each agent's role ARN: `AgentRoleArn` + the id without `.`, `_` and `-` (what
+ * CloudFormation allows in a logical id). Ids that would share a name (`a.b`, `a-b`, `ab`) each get the
+ * first 8 hex digits of SHA-256 of the id appended, so every name is unique and does not depend on the order
+ * of the list; ids that share their name with no other keep the plain one.
+ */
+export function agentOutputNames(agentIds: readonly string[]): Map<string, string> {
+  const plain = (id: string) => `AgentRoleArn${id.replace(/[^A-Za-z0-9]/g, '')}`;
+  const count = new Map<string, number>();
+  for (const id of agentIds) count.set(plain(id), (count.get(plain(id)) ?? 0) + 1);
+  const names = new Map<string, string>();
+  for (const id of agentIds) {
+    const name = plain(id);
+    names.set(
+      id,
+      (count.get(name) ?? 0) > 1
+        ? `${name}${createHash('sha256').update(id).digest('hex').slice(0, 8)}`
+        : name,
+    );
+  }
+  const seen = new Set<string>();
+  for (const [id, name] of names) {
+    // a suffixed name that equals another agent's plain name (a 1 in 4 billion chance) is refused, not merged
+    if (seen.has(name)) throw new Error(`agent ids give the same output name \`${name}\`, got \`${id}\``);
+    seen.add(name);
+  }
+  return names;
+}
 
 /** What the key policy lets the account's IAM policies grant on the root key (no `kms:*`, no grants). */
 export const ROOT_KEY_DELEGATED_ACTIONS = [
@@ -169,6 +239,12 @@ export class ZtInfraStack extends Stack {
   readonly adminRole: iam.Role;
   readonly agentRoles: AgentRole[] = [];
   readonly alarmTopic: sns.Topic;
+  /**
+   * The origin line of this deployment's checkpoints, `zt-infra/<partition>/<account>/<region>/<stack>/<chain>`
+   * (tokens where the stack is environment-agnostic): unique per deployment, so witnesses and monitors tell
+   * two logs apart.
+   */
+  readonly checkpointOrigin: string;
 
   constructor(scope: Construct, id: string, props: ZtInfraStackProps = {}) {
     super(scope, id, props);
@@ -181,6 +257,16 @@ export class ZtInfraStack extends Stack {
     const chain = props.chain ?? 'main';
     const metricsNamespace = 'ZtInfra';
     const service = this.stackName;
+    checkPrincipalArns('adminPrincipalArns', props.adminPrincipalArns ?? []);
+    checkPrincipalArns('agentPrincipalArns', props.agentPrincipalArns ?? []);
+    const agentIds = props.agentIds ?? [];
+    const repeated = agentIds.find((id, i) => agentIds.indexOf(id) !== i);
+    if (repeated !== undefined) throw new Error(`agentIds must not repeat an id, got \`${repeated}\` twice`);
+    const agentOutputs = agentOutputNames(agentIds);
+    this.checkpointOrigin = checkpointOrigin(
+      [this.partition, this.account, this.region, this.stackName],
+      chain,
+    );
 
     // ------------------------------------------------------------------ data
     this.table = new dynamodb.Table(this, 'Table', {
@@ -243,7 +329,7 @@ export class ZtInfraStack extends Stack {
       TABLE_NAME: this.table.tableName,
       ROOT_KEY_ARN: this.rootKey.keyArn,
       CHAIN: chain,
-      CHECKPOINT_ORIGIN: `zt-infra/${chain}`,
+      CHECKPOINT_ORIGIN: this.checkpointOrigin,
       SERVICE_NAME: service,
       METRICS_NAMESPACE: metricsNamespace,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -381,6 +467,8 @@ export class ZtInfraStack extends Stack {
     });
     const throttle = props.throttle ?? { rateLimit: 100, burstLimit: 200 };
     this.api = new apigw.RestApi(this, 'Api', {
+      // two stacks in one account and region are told apart by name
+      restApiName: service,
       description: 'zt-infra authorization gateway (SigV4 / AWS_IAM)',
       endpointTypes: [apigw.EndpointType.REGIONAL],
       cloudWatchRole: true,
@@ -407,7 +495,6 @@ export class ZtInfraStack extends Stack {
         dataTraceEnabled: false,
         metricsEnabled: true,
       },
-      policy: apiResourcePolicy(props.apiAccess ?? 'account', this.account),
     });
     acknowledge(
       this.api,
@@ -481,9 +568,7 @@ export class ZtInfraStack extends Stack {
     );
 
     // ------------------------------------------------------------------ callers
-    const adminRoutes = ROUTES.filter((r) => r.group !== 'decisions').concat([
-      { method: 'GET', path: '/keys', group: 'decisions' },
-    ]);
+    const adminRoutes = ADMIN_ROUTES;
     const arnPath = (path: string) => path.replace(/\{[^}]+\}/g, '*');
     this.adminRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
@@ -498,10 +583,22 @@ export class ZtInfraStack extends Stack {
         `the \`*\` is the path parameter of ${r.method} ${r.path}, one route, not a wildcard over routes`,
       );
     }
-    for (const agentId of props.agentIds ?? []) {
+    for (const agentId of agentIds) {
       this.agentRoles.push(
         new AgentRole(this, `Agent-${agentId}`, { agentId, api: this.api, stageName: STAGE }),
       );
+    }
+    // INVARIANT: the resource policy allows no more than the callers' own IAM policies: each route only to
+    // the principals whose role grants it (plus the configured ARNs, whose policies live elsewhere), and
+    // no principal but `*` on GET /health. Within one account API Gateway allows a call that either policy
+    // allows, so an Allow for `*` here would make every narrow grant above meaningless.
+    for (const statement of apiResourcePolicy({
+      access: props.apiAccess ?? 'account',
+      account: this.account,
+      admins: adminArns,
+      agents: [...this.agentRoles.map((a) => a.roleArn), ...(props.agentPrincipalArns ?? [])],
+    })) {
+      this.api.addToResourcePolicy(statement);
     }
 
     // ------------------------------------------------------------------ checkpoints every minute
@@ -540,7 +637,7 @@ export class ZtInfraStack extends Stack {
     new CfnOutput(this, 'RootKeyArn', { value: this.rootKey.keyArn });
     new CfnOutput(this, 'AdminRoleArn', { value: this.adminRole.roleArn });
     for (const agent of this.agentRoles) {
-      new CfnOutput(this, `AgentRoleArn-${agent.agentId}`, {
+      new CfnOutput(this, agentOutputs.get(agent.agentId) as string, {
         value: agent.roleArn,
         description: `role of agent ${agent.agentId}; register it with this ARN`,
       });
@@ -548,6 +645,10 @@ export class ZtInfraStack extends Stack {
     new CfnOutput(this, 'TableName', { value: this.table.tableName });
     new CfnOutput(this, 'CheckpointBucketName', { value: this.checkpointBucket.bucketName });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
+    new CfnOutput(this, 'CheckpointOrigin', {
+      value: this.checkpointOrigin,
+      description: "origin line of this log's checkpoints (and key name of their signatures)",
+    });
   }
 
   #alarms(o: {
@@ -568,6 +669,8 @@ export class ZtInfraStack extends Stack {
       });
     const alarm = (id: string, props: cloudwatch.AlarmProps) => {
       const a = new cloudwatch.Alarm(this, id, {
+        // named after the stack: two stacks in one account never share an alarm name
+        alarmName: `${o.service}-${id.replace(/Alarm$/, '')}`,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         ...props,
       });
@@ -685,36 +788,67 @@ export class ZtInfraStack extends Stack {
 }
 
 /**
- * The API's resource policy. IAM authorization applies to every method but health whatever this says;
- * this narrows who can reach the API at all, so a principal of another account with a wide identity
- * policy is turned away before any Lambda runs.
+ * The API's resource policy, route by route. IAM authorization applies to every method but health whatever
+ * this says; within one account a call is allowed when the caller's IAM policy *or* this policy allows it,
+ * so this policy allows only what the callers' roles already grant: the admin routes to the admin
+ * principals, the agent routes to the agent principals, `GET /health` to anyone. Across accounts both must
+ * allow, which is how a configured principal of another account gets in (and nobody else). `access` adds an
+ * explicit Deny for principals outside this account or organization, whatever an Allow says.
  */
-function apiResourcePolicy(access: ApiAccess, account: string): iam.PolicyDocument | undefined {
-  if (access === 'any') return undefined;
-  const condition =
-    access === 'account'
-      ? { StringNotEquals: { 'aws:PrincipalAccount': account } }
-      : { StringNotEquals: { 'aws:PrincipalOrgID': access.organizationId } };
-  return new iam.PolicyDocument({
-    statements: [
-      new iam.PolicyStatement({
-        sid: 'AllowInvoke',
-        principals: [new iam.AnyPrincipal()],
-        actions: ['execute-api:Invoke'],
-        resources: ['execute-api:/*'],
-      }),
+function apiResourcePolicy(o: {
+  access: ApiAccess;
+  account: string;
+  admins: string[];
+  agents: string[];
+}): iam.PolicyStatement[] {
+  const invoke = (
+    sid: string,
+    principals: iam.IPrincipal[],
+    routes: ReadonlyArray<{ method: string; path: string }>,
+  ) =>
+    new iam.PolicyStatement({
+      sid,
+      principals,
+      actions: ['execute-api:Invoke'],
+      resources: routes.map((r) => routeResource(r.method, r.path)),
+    });
+  const [method, path] = OPEN_ROUTE.split(' ') as [string, string];
+  const statements = [
+    // health needs no signature, so it has no principal to name
+    invoke('AllowHealth', [new iam.AnyPrincipal()], [{ method, path }]),
+    invoke(
+      'AllowAdminRoutes',
+      o.admins.map((arn) => new iam.ArnPrincipal(arn)),
+      ADMIN_ROUTES,
+    ),
+  ];
+  if (o.agents.length > 0) {
+    statements.push(
+      invoke(
+        'AllowAgentRoutes',
+        o.agents.map((arn) => new iam.ArnPrincipal(arn)),
+        AGENT_ROUTES.map((r) => ({ method: r.method, path: r.path })),
+      ),
+    );
+  }
+  if (o.access !== 'any') {
+    statements.push(
       new iam.PolicyStatement({
         sid: 'DenyOutsiders',
         effect: iam.Effect.DENY,
         principals: [new iam.AnyPrincipal()],
         actions: ['execute-api:Invoke'],
         // health stays open to anyone (it needs no signature, so it has no principal account)
-        notResources: [`execute-api:/${STAGE}/GET/health`],
+        notResources: [routeResource(method, path)],
         resources: [],
-        conditions: condition,
+        conditions:
+          o.access === 'account'
+            ? { StringNotEquals: { 'aws:PrincipalAccount': o.account } }
+            : { StringNotEquals: { 'aws:PrincipalOrgID': o.access.organizationId } },
       }),
-    ],
-  });
+    );
+  }
+  return statements;
 }
 
 /** API Gateway's own refusals in the contract's error shape (`{ok: false, error: {code, message}}`). */

@@ -9,7 +9,10 @@ import { type ApiAccess, ZtInfraStack, type ZtInfraStackProps } from './ZtInfraS
  * - `zt:stackName`: default `ZtInfra`
  * - `zt:adminPrincipalArns`: comma-separated extra admin ARNs (the stack's admin role is always one)
  * - `zt:agents`: comma-separated agent ids, one `AgentRole` each
- * - `zt:apiAccess`: `account` (default), `any`, or an organization id `o-...`
+ * - `zt:agentPrincipalArns`: comma-separated agent role ARNs made outside the stack (e.g. in another
+ *   account), let through the API's resource policy on the agent routes only
+ * - `zt:apiAccess`: `account` (default), `any`, or an organization id `o-...`: whose principals may reach
+ *   the API at all (an explicit Deny for the others)
  * - `zt:checkpointRetentionDays`: Object Lock COMPLIANCE days, default 365
  * - `zt:alarmEmail`: subscribe an address to the alarm topic
  *
@@ -45,6 +48,7 @@ export function buildApp(app: App = new App()): { app: App; stack: ZtInfraStack 
     apiAccess,
     ...(list('zt:adminPrincipalArns') ? { adminPrincipalArns: list('zt:adminPrincipalArns') } : {}),
     ...(list('zt:agents') ? { agentIds: list('zt:agents') } : {}),
+    ...(list('zt:agentPrincipalArns') ? { agentPrincipalArns: list('zt:agentPrincipalArns') } : {}),
     ...(retention ? { checkpointRetentionDays: Number(retention) } : {}),
     ...(ctx('zt:alarmEmail') ? { alarmEmail: ctx('zt:alarmEmail') } : {}),
     env: { account: process.env['CDK_DEFAULT_ACCOUNT'], region: process.env['CDK_DEFAULT_REGION'] },

@@ -68,6 +68,28 @@ export function defaultCheckpointOrigin(chain: string): string {
   return `zt-infra/${chain}`;
 }
 
+/** One segment of an origin: non-empty, no `/`, no Unicode space, `+` or control character. */
+const ORIGIN_SEGMENT = /^[^\s\p{Z}+/\p{Cc}]+$/u;
+
+/**
+ * The origin (and key name) of one log's checkpoints: `zt-infra/<scope...>/<chain>`. The scope names where
+ * the log lives: in the cloud `[partition, account, region, stackName]`, in the emulator `['local', <data
+ * dir id>]`. Two logs never share an origin, so a witness or monitor that keeps state per origin (the
+ * newest size and root it saw) cannot mistake one deployment's checkpoints for another's.
+ *
+ * Throws `CHECKPOINT_MALFORMED` when a segment is empty or holds `/`, a space, `+` or a control character.
+ */
+export function checkpointOrigin(scope: readonly string[], chain: string): string {
+  for (const segment of [...scope, chain]) {
+    if (typeof segment !== 'string' || !ORIGIN_SEGMENT.test(segment)) {
+      throw new CheckpointMalformedError(
+        `origin segments must be non-empty, without \`/\`, spaces, \`+\` or control characters, got \`${segment}\``,
+      );
+    }
+  }
+  return ['zt-infra', ...scope, chain].join('/');
+}
+
 /** The signed-note signature line prefix: U+2014 EM DASH, then a space. */
 const SIGNATURE_PREFIX = '\u2014 ';
 /** c2sp.org/signed-note: verifiers must accept at least 16 signatures; more is refused as abuse. */

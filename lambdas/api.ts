@@ -7,12 +7,12 @@ import { KmsSigner } from './adapters/KmsSigner.js';
 import type { ApiGatewayProxyEvent, ApiGatewayProxyResult } from './apigw.js';
 import { createApiHandler } from './http.js';
 import { Metrics } from './metrics.js';
-import { wireGateway } from './wiring.js';
+import { requiredCheckpointOrigin, wireGateway } from './wiring.js';
 
 /**
  * Lambda entry for every API route. Configuration comes from the environment at cold start:
- * `TABLE_NAME`, `ROOT_KEY_ARN`, `ADMIN_PRINCIPAL_ARNS` (comma-separated role ARNs), optional
- * `CHAIN`, `CHECKPOINT_ORIGIN`, `GATEWAY_PRINCIPAL_ARN`, `ROUTE_GROUP`, `SERVICE_NAME` and
+ * `TABLE_NAME`, `ROOT_KEY_ARN`, `ADMIN_PRINCIPAL_ARNS` (comma-separated role ARNs), `CHECKPOINT_ORIGIN`,
+ * optional `CHAIN`, `GATEWAY_PRINCIPAL_ARN`, `ROUTE_GROUP`, `SERVICE_NAME` and
  * `METRICS_NAMESPACE`. A missing setting fails the cold start, so nothing is answered but a 503.
  *
  * In the cloud one function serves each route group (`ROUTE_GROUP`), so each gets only the permissions
@@ -82,6 +82,8 @@ async function init() {
     client: new DynamoDBClient(region ? { region } : {}),
     tableName: required('TABLE_NAME'),
   });
+  // read before anything is called: a deployment without its origin must not sign at all
+  const origin = requiredCheckpointOrigin(process.env);
   const rootArn = required('ROOT_KEY_ARN');
   const rootSigner = await KmsSigner.create(new KMSClient(region ? { region } : {}), rootArn);
   const chain = process.env['CHAIN'] ?? 'main';
@@ -96,7 +98,7 @@ async function init() {
     gatewayPrincipal:
       process.env['GATEWAY_PRINCIPAL_ARN'] ?? `lambda:${process.env['AWS_LAMBDA_FUNCTION_NAME'] ?? 'zt'}`,
     chain,
-    origin: process.env['CHECKPOINT_ORIGIN'] ?? `zt-infra/${chain}`,
+    origin,
     rootArn,
     events: metrics.gatewayEvents(),
   });

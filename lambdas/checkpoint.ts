@@ -7,7 +7,7 @@ import { DynamoDbKeyValueStore } from './adapters/DynamoDbKeyValueStore.js';
 import { KmsSigner } from './adapters/KmsSigner.js';
 import { type ArchiveResult, S3CheckpointArchive } from './adapters/S3CheckpointArchive.js';
 import { Metrics } from './metrics.js';
-import { wireGateway } from './wiring.js';
+import { requiredCheckpointOrigin, wireGateway } from './wiring.js';
 
 /**
  * Scheduled checkpoint function (EventBridge, every minute). Signs a checkpoint over the chain's head
@@ -15,7 +15,7 @@ import { wireGateway } from './wiring.js';
  * still refreshed, so "idle" and "dead" are told apart), then archives it to the Object Lock bucket.
  *
  * Configuration from the environment at cold start: `TABLE_NAME`, `ROOT_KEY_ARN`, `CHECKPOINT_BUCKET`,
- * `CHECKPOINT_RETENTION_DAYS`, optional `CHAIN`, `CHECKPOINT_ORIGIN`, `METRICS_NAMESPACE`, `SERVICE_NAME`.
+ * `CHECKPOINT_RETENTION_DAYS`, `CHECKPOINT_ORIGIN`, optional `CHAIN`, `METRICS_NAMESPACE`, `SERVICE_NAME`.
  * A failure throws: the invocation is reported as an error (the Lambda `Errors` metric) and counted in
  * `CheckpointFailures`; the next minute tries again.
  */
@@ -64,6 +64,8 @@ async function init(): Promise<CheckpointRunDeps> {
     client: new DynamoDBClient(region ? { region } : {}),
     tableName: required('TABLE_NAME'),
   });
+  // read before anything is called: a deployment without its origin must not sign at all
+  const origin = requiredCheckpointOrigin(process.env);
   const rootArn = required('ROOT_KEY_ARN');
   const rootSigner = await KmsSigner.create(new KMSClient(region ? { region } : {}), rootArn);
   const parts = wireGateway({
@@ -72,7 +74,7 @@ async function init(): Promise<CheckpointRunDeps> {
     clock: systemClock,
     gatewayPrincipal: process.env['GATEWAY_PRINCIPAL_ARN'] ?? 'lambda:checkpoint',
     chain,
-    origin: process.env['CHECKPOINT_ORIGIN'] ?? `zt-infra/${chain}`,
+    origin,
     rootArn,
   });
   const retentionDays = Number(required('CHECKPOINT_RETENTION_DAYS'));

@@ -12,7 +12,11 @@ export interface GatewayWiring {
   /** The gateway's own principal, written on key records (the function role, or the emulator). */
   gatewayPrincipal: string;
   chain?: string;
-  /** Checkpoint origin line, e.g. `zt-infra/main`. */
+  /**
+   * Checkpoint origin line, unique to this log (`checkpointOrigin` in core): the Lambda functions take it
+   * from `CHECKPOINT_ORIGIN` (`requiredCheckpointOrigin`), the emulator from its data dir's id. Default
+   * `zt-infra/<chain>`, for tests only.
+   */
   origin?: string;
   rootArn?: string;
   issuer?: CredentialIssuer;
@@ -57,4 +61,19 @@ export function wireGateway(w: GatewayWiring): GatewayParts {
     readPage: (after, limit) => writer.page(after, limit),
   });
   return { gateway, writer, keys, checkpointer };
+}
+
+/**
+ * The checkpoint origin a Lambda function was deployed with (`CHECKPOINT_ORIGIN`, set by the stack to
+ * `zt-infra/<partition>/<account>/<region>/<stack>/<chain>`). Missing, it fails the cold start rather than
+ * sign under the fixed `zt-infra/<chain>` every deployment would share.
+ */
+export function requiredCheckpointOrigin(env: Record<string, string | undefined>): string {
+  const origin = env['CHECKPOINT_ORIGIN'];
+  if (!origin) {
+    throw new Error(
+      'environment variable CHECKPOINT_ORIGIN is required: the origin that tells this log from every other',
+    );
+  }
+  return origin;
 }

@@ -3,6 +3,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import express, { type Request, type Response } from 'express';
+import { checkpointOrigin } from '../core/checkpoint.js';
 import { type Clock, type KeyValueStore, systemClock } from '../core/ports.js';
 import type { ApiGatewayProxyEvent } from '../lambdas/apigw.js';
 import { createApiHandler, MAX_BODY_BYTES, type RequestLogLine } from '../lambdas/http.js';
@@ -15,6 +16,7 @@ import {
   LocalCredentialStore,
   type LocalIdentity,
 } from './LocalCredentialStore.js';
+import { loadOrCreateLogId, newLogId } from './logIdentity.js';
 import { loadOrCreateRootKey } from './rootKey.js';
 import { verifySigV4 } from './SigV4Verifier.js';
 
@@ -70,6 +72,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const credentialsFile = join(dataDir, 'aws-credentials');
   const credentials = await LocalCredentialStore.open(credentialsFile);
   const { signer: rootSigner } = await loadOrCreateRootKey(join(dataDir, 'signing-key.pem'));
+  // The log's checkpoint origin comes from the data dir's own id (an in-memory log is a new log each run).
+  const logId = options.inMemory ? newLogId() : await loadOrCreateLogId(join(dataDir, 'log-id'));
   const embedded = await startEmbeddedStore(options.inMemory ? {} : { path: join(dataDir, 'store') });
   const store = options.wrapStore ? options.wrapStore(embedded.store) : embedded.store;
 
@@ -78,6 +82,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     rootSigner,
     clock,
     gatewayPrincipal: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/zt-emulator`,
+    origin: checkpointOrigin(['local', logId], 'main'),
     issuer: credentials,
     ...(options.sessionTtlMs ? { sessionTtlMs: options.sessionTtlMs } : {}),
   });

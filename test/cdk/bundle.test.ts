@@ -11,6 +11,12 @@ const work = mkdtempSync(join(tmpdir(), 'zt-bundle-'));
 
 /** Imports a bundle in a fresh `node` (no vitest, no node_modules next to it) and prints its exports. */
 async function importInFreshNode(entry: string, env: Record<string, string> = {}, invoke?: unknown) {
+  const lines = await runInFreshNode(entry, env, invoke);
+  return JSON.parse(lines.pop() as string);
+}
+
+/** As `importInFreshNode`, but every stdout line: the function's own log lines, then the result. */
+async function runInFreshNode(entry: string, env: Record<string, string> = {}, invoke?: unknown) {
   const script = [
     `const m = await import(${JSON.stringify(entry)});`,
     invoke === undefined
@@ -26,7 +32,7 @@ async function importInFreshNode(entry: string, env: Record<string, string> = {}
     },
     timeout: 30_000,
   });
-  return JSON.parse(stdout.trim().split('\n').pop() as string);
+  return stdout.trim().split('\n');
 }
 
 describe('when the functions are bundled for real (local esbuild, as cdk synth does)', () => {
@@ -67,6 +73,7 @@ describe('when the functions are bundled for real (local esbuild, as cdk synth d
         TABLE_NAME: 'zt',
         ROOT_KEY_ARN: 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
         ADMIN_PRINCIPAL_ARNS: 'arn:aws:iam::111122223333:role/Admin',
+        CHECKPOINT_ORIGIN: 'zt-infra/aws/111122223333/us-east-1/ZtInfra/main',
         ROUTE_GROUP: 'decisions',
         AWS_REGION: 'us-east-1',
         AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
@@ -94,5 +101,39 @@ describe('when the functions are bundled for real (local esbuild, as cdk synth d
       ok: false,
       error: { code: 'SERVICE_UNAVAILABLE', trace_id: 'r-1' },
     });
+  });
+
+  it('refuses to start without CHECKPOINT_ORIGIN rather than sign under an origin every deployment shares', async () => {
+    for (const name of ['Decisions', 'Checkpoint']) {
+      const lines = await runInFreshNode(
+        (bundles[name] as BuiltBundle).entry,
+        {
+          TABLE_NAME: 'zt',
+          ROOT_KEY_ARN: 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+          ADMIN_PRINCIPAL_ARNS: 'arn:aws:iam::111122223333:role/Admin',
+          CHECKPOINT_BUCKET: 'bucket',
+          CHECKPOINT_RETENTION_DAYS: '1',
+          AWS_REGION: 'us-east-1',
+          AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+          AWS_SECRET_ACCESS_KEY: 'secret',
+          AWS_ENDPOINT_URL_KMS: 'http://127.0.0.1:9',
+          AWS_MAX_ATTEMPTS: '1',
+        },
+        name === 'Decisions'
+          ? {
+              resource: '/keys',
+              path: '/keys',
+              httpMethod: 'GET',
+              headers: {},
+              requestContext: { requestId: 'r-2' },
+            }
+          : {},
+      ).catch((error: { stdout?: string; stderr?: string }) => [
+        `${error.stdout ?? ''}${error.stderr ?? ''}`,
+      ]);
+      // the decisions function answers 503 and logs why; the checkpoint function's invocation fails
+      expect(lines.join('\n'), name).toMatch(/CHECKPOINT_ORIGIN is required/);
+      expect(lines.join('\n'), name).not.toMatch(/127\.0\.0\.1:9|ECONNREFUSED/);
+    }
   });
 });

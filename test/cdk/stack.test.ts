@@ -1,9 +1,18 @@
 import { App, type Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { AGENT_ROUTES } from '../../cdk/AgentRole.js';
 import { buildApp } from '../../cdk/app.js';
-import { ROOT_KEY_DELEGATED_ACTIONS, ROUTES } from '../../cdk/ZtInfraStack.js';
+import {
+  agentOutputNames,
+  ROOT_KEY_DELEGATED_ACTIONS,
+  ROUTES,
+  ZtInfraStack,
+} from '../../cdk/ZtInfraStack.js';
+import { formatCheckpointBody, signCheckpoint, verifyCheckpoint } from '../../core/checkpoint.js';
+import { InMemoryP256Signer } from '../../core/signing.js';
 import { ROUTE_GROUPS } from '../../lambdas/api.js';
 
 type Json = Record<string, unknown>;
@@ -68,6 +77,78 @@ function statements(
   }
   return out;
 }
+
+/** The statements of the API's resource policy. */
+function apiPolicy(template: Template): Statement[] {
+  return statements(template)
+    .filter((x) => x.type === 'AWS::ApiGateway::RestApi')
+    .map((x) => x.s);
+}
+
+/** The principals a statement names, flattened (`*`, a literal ARN, or `<RoleId.Arn>`). */
+function principalsOf(s: Statement): string[] {
+  if (s.Principal === '*') return ['*'];
+  return asArray((s.Principal as { AWS?: unknown } | undefined)?.AWS).map(flat);
+}
+
+/** IAM ARN matching: `*` any run of characters, `?` one. */
+function arnMatches(pattern: string, value: string): boolean {
+  const re = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
+  return new RegExp(`^${re}$`).test(value);
+}
+
+/** A concrete request path for a route (path parameters filled in). */
+const concrete = (path: string) => path.replace(/\{[^}]+\}/g, 'x-1').replace(/\*/g, 'x-1');
+
+/**
+ * What the resource policy alone says about `principal` (a flattened principal as in `principalsOf`, or
+ * `anonymous`) calling `METHOD path` from the stack's own account: `deny` (an explicit Deny applies),
+ * `allow` (an Allow names it, or `*`), `silent` (only the caller's own IAM policy can let it in).
+ */
+function resourcePolicySays(policy: Statement[], principal: string, method: string, path: string) {
+  const resource = `execute-api:/v1/${method}${concrete(path)}`;
+  const applies = (s: Statement) => {
+    const names = principalsOf(s);
+    if (!names.includes('*') && !names.includes(principal)) return false;
+    if (s.Resource !== undefined)
+      return asArray(s.Resource)
+        .map(flat)
+        .some((r) => arnMatches(r, resource));
+    return !asArray(s.NotResource)
+      .map(flat)
+      .some((r) => arnMatches(r, resource));
+  };
+  // the account/organization Deny is conditional on being an outsider; these callers are insiders
+  if (policy.some((s) => s.Effect === 'Deny' && !s.Condition && applies(s))) return 'deny';
+  return policy.some((s) => s.Effect === 'Allow' && applies(s)) ? 'allow' : 'silent';
+}
+
+/** The `execute-api:Invoke` routes a role's own IAM policies allow, as `METHOD/path` with `*` parameters. */
+function iamRoutesOf(template: Template, roleId: string): string[] {
+  return statements(template)
+    .filter(
+      (x) =>
+        x.roles.includes(roleId) &&
+        x.s.Effect === 'Allow' &&
+        asArray(x.s.Action).includes('execute-api:Invoke'),
+    )
+    .flatMap((x) => asArray(x.s.Resource).map(flat))
+    .map((r) => r.replace(/^.*\/v1\//, ''));
+}
+
+const roleIdOf = (template: Template, prefix: string) =>
+  Object.keys(template.findResources('AWS::IAM::Role')).find((id) => id.startsWith(prefix)) as string;
+
+/** Every route of the API, and some that are none (they reach the catch-all methods). */
+const PROBES = [
+  ...ROUTES.map((r) => ({ method: r.method, path: r.path })),
+  { method: 'PATCH', path: '/agents' },
+  { method: 'GET', path: '/nothing/here' },
+  { method: 'POST', path: '/' },
+];
 
 describe('when the stack is synthesized with no extra context', () => {
   let template: Template;
@@ -411,6 +492,281 @@ describe('when the stack is synthesized with no extra context', () => {
     const outputs = Object.keys(template.toJSON()['Outputs']);
     for (const name of ['ApiEndpoint', 'Region', 'RootKeyArn', 'AdminRoleArn', 'AlarmTopicArn']) {
       expect(outputs).toContain(name);
+    }
+  });
+});
+
+describe('when the API resource policy is read from the attacker side', () => {
+  const extraAdmin = 'arn:aws:iam::111122223333:role/SecurityTeam';
+  const extraAgent = 'arn:aws:iam::444455556666:role/ci-runner';
+  let template: Template;
+  let policy: Statement[];
+  let adminRole: string;
+  let agentRole: string;
+  beforeAll(() => {
+    ({ template } = synth({
+      'zt:agents': 'deploy-bot',
+      'zt:adminPrincipalArns': extraAdmin,
+      'zt:agentPrincipalArns': extraAgent,
+    }));
+    policy = apiPolicy(template);
+    adminRole = `<${roleIdOf(template, 'AdminRole')}.Arn>`;
+    agentRole = `<${roleIdOf(template, 'AgentdeploybotRole')}.Arn>`;
+  });
+
+  it('allows no `*` principal (and no account root) on any route but GET /health', () => {
+    expect(policy.length).toBeGreaterThan(0);
+    for (const s of policy.filter((x) => x.Effect === 'Allow')) {
+      const names = principalsOf(s);
+      for (const name of names) expect(name, JSON.stringify(s)).not.toMatch(/:root$/);
+      if (names.includes('*')) {
+        expect(s.NotResource, JSON.stringify(s)).toBeUndefined();
+        expect(asArray(s.Resource).map(flat), JSON.stringify(s)).toEqual(['execute-api:/v1/GET/health']);
+      }
+    }
+    expect(resourcePolicySays(policy, 'anonymous', 'GET', '/health')).toBe('allow');
+  });
+
+  it('lets an agent role reach only the agent routes through it, never an admin or audit route', () => {
+    const agentRoutes = AGENT_ROUTES.map((r) => `${r.method} ${concrete(r.path)}`);
+    for (const probe of PROBES) {
+      const said = resourcePolicySays(policy, agentRole, probe.method, probe.path);
+      const isAgentRoute = agentRoutes.includes(`${probe.method} ${concrete(probe.path)}`);
+      const open = `${probe.method} ${probe.path}` === 'GET /health';
+      expect(said, `${probe.method} ${probe.path}`).toBe(isAgentRoute || open ? 'allow' : 'silent');
+    }
+  });
+
+  it('gives a principal it does not name nothing but GET /health (only its own IAM policy could let it in)', () => {
+    for (const other of ['arn:aws:iam::111122223333:role/SomeoneElse', 'anonymous']) {
+      for (const probe of PROBES) {
+        const open = `${probe.method} ${probe.path}` === 'GET /health';
+        expect(resourcePolicySays(policy, other, probe.method, probe.path), `${other} ${probe.path}`).toBe(
+          open ? 'allow' : 'silent',
+        );
+      }
+    }
+  });
+
+  it('allows each stack role no route its own IAM policy does not grant', () => {
+    for (const [principal, roleId] of [
+      [adminRole, roleIdOf(template, 'AdminRole')],
+      [agentRole, roleIdOf(template, 'AgentdeploybotRole')],
+    ] as const) {
+      const granted = iamRoutesOf(template, roleId);
+      expect(granted.length).toBeGreaterThan(0);
+      for (const probe of PROBES.filter((p) => `${p.method} ${p.path}` !== 'GET /health')) {
+        if (resourcePolicySays(policy, principal, probe.method, probe.path) !== 'allow') continue;
+        const request = `${probe.method}${concrete(probe.path)}`;
+        expect(
+          granted.some((g) => arnMatches(g, request)),
+          `${roleId}: ${probe.method} ${probe.path} allowed by the resource policy only`,
+        ).toBe(true);
+      }
+    }
+  });
+
+  it('lets the admin role and the configured admin ARN reach exactly the admin routes through it', () => {
+    for (const admin of [adminRole, extraAdmin]) {
+      const reached = PROBES.filter(
+        (p) => resourcePolicySays(policy, admin, p.method, p.path) === 'allow',
+      ).map((p) => `${p.method} ${p.path}`);
+      expect(reached.sort()).toEqual(
+        [
+          ...ROUTES.filter((r) => r.group !== 'decisions').map((r) => `${r.method} ${r.path}`),
+          'GET /keys',
+          'GET /health',
+        ].sort(),
+      );
+    }
+  });
+
+  it('lets the configured agent ARN (a role of another account) reach the agent routes only', () => {
+    const reached = PROBES.filter(
+      (p) => resourcePolicySays(policy, extraAgent, p.method, p.path) === 'allow',
+    ).map((p) => `${p.method} ${p.path}`);
+    expect(reached.sort()).toEqual(
+      ['POST /actions', 'POST /actions/{id}/outcome', 'GET /keys', 'GET /health'].sort(),
+    );
+  });
+
+  it('still turns away every principal outside the account, whatever an Allow names', () => {
+    const deny = policy.filter((s) => s.Effect === 'Deny');
+    expect(deny).toHaveLength(1);
+    expect(principalsOf(deny[0] as Statement)).toEqual(['*']);
+    expect(deny[0]?.NotResource).toBe('execute-api:/v1/GET/health');
+    expect(deny[0]?.Condition).toEqual({
+      StringNotEquals: { 'aws:PrincipalAccount': { Ref: 'AWS::AccountId' } },
+    });
+  });
+
+  it('refuses a configured principal that is not an IAM role or user ARN (a wildcard, an account root)', () => {
+    for (const arn of [
+      '*',
+      'arn:aws:iam::111122223333:root',
+      'arn:aws:iam::111122223333:role/*',
+      '111122223333',
+    ]) {
+      expect(() => synth({ 'zt:agentPrincipalArns': arn }), arn).toThrow(
+        /agentPrincipalArns must be IAM role or user ARNs/,
+      );
+      expect(() => synth({ 'zt:adminPrincipalArns': arn }), arn).toThrow(
+        /adminPrincipalArns must be IAM role or user ARNs/,
+      );
+    }
+  });
+
+  it('keeps the logical ids of the resources a rename would replace (the chain, its key, its callers)', () => {
+    const ids = Object.keys(template.toJSON()['Resources'] as Json);
+    for (const id of [
+      'TableCD117FA1',
+      'RootKeyEC9149F6',
+      'CheckpointBucketDFE4871A',
+      'CheckpointAccessLogs685A2620',
+      'ApiF70053CD',
+      'AdminRole38563C57',
+      'AgentdeploybotRole17D9FCBC',
+      'AlarmTopicD01E77F9',
+      'DecisionsFunctionLogsE5A9FF5F',
+      'ApiAccessLogsE9DF007D',
+    ]) {
+      expect(ids, id).toContain(id);
+    }
+    expect(Object.keys(template.toJSON()['Outputs'] as Json)).toContain('AgentRoleArndeploybot');
+  });
+
+  it('redeploys the stage when the policy changes (an undeployed policy would leave the old one in force)', () => {
+    const deployment = (t: Template) => Object.keys(t.findResources('AWS::ApiGateway::Deployment'));
+    const { template: withoutExtraAgent } = synth({
+      'zt:agents': 'deploy-bot',
+      'zt:adminPrincipalArns': extraAdmin,
+    });
+    expect(deployment(withoutExtraAgent)).toHaveLength(1);
+    expect(deployment(withoutExtraAgent)).not.toEqual(deployment(template));
+  });
+});
+
+describe('when the API is opened to any account (zt:apiAccess=any)', () => {
+  it('drops only the outsider Deny: the route-scoped Allows stay, `*` still reaches GET /health only', () => {
+    const { template } = synth({ 'zt:apiAccess': 'any', 'zt:agents': 'deploy-bot' });
+    const policy = apiPolicy(template);
+    expect(policy.filter((s) => s.Effect === 'Deny')).toEqual([]);
+    const agentRole = `<${roleIdOf(template, 'AgentdeploybotRole')}.Arn>`;
+    const adminRole = `<${roleIdOf(template, 'AdminRole')}.Arn>`;
+    expect(resourcePolicySays(policy, agentRole, 'POST', '/actions')).toBe('allow');
+    expect(resourcePolicySays(policy, agentRole, 'PUT', '/policies/{policyId}')).toBe('silent');
+    expect(resourcePolicySays(policy, adminRole, 'PUT', '/policies/{policyId}')).toBe('allow');
+    for (const probe of PROBES.filter((p) => `${p.method} ${p.path}` !== 'GET /health')) {
+      expect(resourcePolicySays(policy, 'anonymous', probe.method, probe.path)).toBe('silent');
+    }
+  });
+});
+
+describe('when agent ids differ only in `.` or `-`', () => {
+  it('synthesizes, each agent with its own output, the plain name kept by an id that collides with none', () => {
+    const { template } = synth({ 'zt:agents': 'a.b,a-b,deploy-bot' });
+    const outputs = template.toJSON()['Outputs'] as Record<string, { Value: unknown; Description: string }>;
+    const agentOutputs = Object.keys(outputs).filter((k) => k.startsWith('AgentRoleArn'));
+    expect(agentOutputs).toHaveLength(3);
+    expect(agentOutputs).toContain('AgentRoleArndeploybot');
+    const suffixed = agentOutputs.filter((k) => /^AgentRoleArnab[0-9a-f]{8}$/.test(k));
+    expect(suffixed).toHaveLength(2);
+    // each output names the role tagged with its own agent id
+    const roles = template.findResources('AWS::IAM::Role');
+    for (const name of agentOutputs) {
+      const value = outputs[name]?.Value as { 'Fn::GetAtt': [string, string] };
+      const roleId = value['Fn::GetAtt'][0];
+      const tags = (roles[roleId] as { Properties: { Tags: Array<{ Key: string; Value: string }> } })
+        .Properties.Tags;
+      const tag = tags.find((t) => t.Key === 'zt:agentId')?.Value as string;
+      expect(outputs[name]?.Description).toContain(`agent ${tag};`);
+      expect(agentOutputNames(['a.b', 'a-b', 'deploy-bot']).get(tag)).toBe(name);
+    }
+  });
+
+  it('names each agent the same whatever the order of the list, and refuses an id listed twice', () => {
+    const one = agentOutputNames(['a.b', 'a-b', 'ab', 'x']);
+    const two = agentOutputNames(['x', 'ab', 'a-b', 'a.b']);
+    expect(Object.fromEntries(one)).toEqual(Object.fromEntries(two));
+    expect(new Set(one.values()).size).toBe(4);
+    expect(one.get('x')).toBe('AgentRoleArnx');
+    expect(() => synth({ 'zt:agents': 'deploy-bot,deploy-bot' })).toThrow(
+      /must not repeat an id, got `deploy-bot` twice/,
+    );
+  });
+});
+
+describe('when two stacks are deployed in one account', () => {
+  it('names the API and every alarm after the stack, so none is shared', () => {
+    const names = (stackName: string) => {
+      const { template } = synth({ 'zt:stackName': stackName });
+      const api = Object.values(template.findResources('AWS::ApiGateway::RestApi'))[0]?.['Properties'][
+        'Name'
+      ];
+      const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map(
+        (a) => a['Properties']['AlarmName'] as string,
+      );
+      return { api, alarms };
+    };
+    const a = names('ZtTeamA');
+    const b = names('ZtTeamB');
+    expect(a.api).toBe('ZtTeamA');
+    expect(b.api).toBe('ZtTeamB');
+    expect(a.alarms).toHaveLength(8);
+    for (const n of a.alarms) expect(n).toMatch(/^ZtTeamA-[A-Za-z0-9]+$/);
+    for (const n of b.alarms) expect(n).toMatch(/^ZtTeamB-[A-Za-z0-9]+$/);
+    expect(new Set(a.alarms).size).toBe(8);
+    expect(a.alarms.filter((n) => b.alarms.includes(n))).toEqual([]);
+  });
+});
+
+describe('when checkpoint origins are derived for deployments', () => {
+  /** The CHECKPOINT_ORIGIN each function of a stack is given, flattened (`<AWS::Partition>` for refs). */
+  const originsOf = (stack: ZtInfraStack) =>
+    [...Object.values(stack.functions), stack.checkpointFunction].map((fn) => {
+      const env = stack.resolve((fn.node.defaultChild as lambda.CfnFunction).environment) as {
+        variables: Record<string, unknown>;
+      };
+      return flat(env.variables['CHECKPOINT_ORIGIN']);
+    });
+
+  it('gives every function the origin of its own deployment: partition, account, region, stack name, chain', () => {
+    const { template } = synth();
+    const fns = Object.values(template.findResources('AWS::Lambda::Function'));
+    expect(fns).toHaveLength(4);
+    for (const fn of fns) {
+      expect(flat(fn['Properties']['Environment']['Variables']['CHECKPOINT_ORIGIN'])).toBe(
+        'zt-infra/<AWS::Partition>/<AWS::AccountId>/<AWS::Region>/ZtInfra/main',
+      );
+    }
+    expect(flat(template.toJSON()['Outputs']['CheckpointOrigin']['Value'])).toBe(
+      'zt-infra/<AWS::Partition>/<AWS::AccountId>/<AWS::Region>/ZtInfra/main',
+    );
+  });
+
+  it('gives two stacks that differ in name, account or region two origins, each a valid note origin', async () => {
+    const deployments = [
+      ['ZtInfra', '111122223333', 'eu-west-1'],
+      ['ZtOther', '111122223333', 'eu-west-1'],
+      ['ZtInfra', '444455556666', 'eu-west-1'],
+      ['ZtInfra', '111122223333', 'us-east-1'],
+    ] as const;
+    const origins = deployments.map(([name, account, region]) => {
+      const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+      const stack = new ZtInfraStack(app, name, { env: { account, region } });
+      const each = originsOf(stack);
+      expect(new Set(each).size, `${name} ${account} ${region}: one origin for all four functions`).toBe(1);
+      expect(each[0]).toBe(`zt-infra/<AWS::Partition>/${account}/${region}/${name}/main`);
+      return each[0] as string;
+    });
+    expect(new Set(origins).size).toBe(deployments.length);
+    // as deployed (partition `aws`), each signs and verifies as a C2SP checkpoint under its own name
+    const key = InMemoryP256Signer.generate();
+    for (const origin of origins.map((o) => o.replace('<AWS::Partition>', 'aws'))) {
+      expect(() => formatCheckpointBody(origin, 1, Buffer.alloc(32))).not.toThrow();
+      const cp = await signCheckpoint({ origin, size: 1, root: Buffer.alloc(32, 1) }, key);
+      expect(cp.note.split('\n')[0]).toBe(origin);
+      expect(verifyCheckpoint(cp, [key.publicKeyPem]).ok).toBe(true);
     }
   });
 });

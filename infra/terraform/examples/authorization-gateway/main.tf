@@ -54,7 +54,23 @@ locals {
 
   signer_role_arns = concat([for g in local.groups : aws_iam_role.fn[g].arn], [aws_iam_role.checkpoint.arn])
   admin_arns       = concat([aws_iam_role.admin.arn], var.admin_principal_arns)
+  agent_arns       = concat([for id, r in aws_iam_role.agent : r.arn], var.agent_principal_arns)
   arn_path         = { for k, _ in local.routes : k => replace(split(" ", k)[1], "/\\{[^}]+\\}/", "*") }
+
+  # The routes each caller may invoke, as execute-api ARNs: one list for the roles' IAM policies and the
+  # API's resource policy alike (admin: admin and audit routes and GET /keys; agent: decisions, outcomes, keys).
+  route_arn = { for k, _ in local.routes : k => "${aws_api_gateway_rest_api.this.execution_arn}/${local.stage}/${split(" ", k)[0]}${local.arn_path[k]}" }
+
+  admin_route_arns = concat(
+    [for k, g in local.routes : local.route_arn[k] if g != "decisions"],
+    [local.route_arn["GET /keys"]],
+  )
+
+  agent_route_arns = [
+    local.route_arn["POST /actions"],
+    local.route_arn["POST /actions/{id}/outcome"],
+    local.route_arn["GET /keys"],
+  ]
 }
 
 # ---------------------------------------------------------------- data
@@ -306,11 +322,13 @@ resource "aws_iam_role_policy" "checkpoint" {
 }
 
 locals {
+  # CHECKPOINT_ORIGIN is unique per deployment, so witnesses and monitors tell two logs apart (the CDK
+  # stack puts its stack name where this puts var.name)
   common_env = {
     TABLE_NAME                                       = aws_dynamodb_table.this.name
     ROOT_KEY_ARN                                     = aws_kms_key.root.arn
     CHAIN                                            = local.chain
-    CHECKPOINT_ORIGIN                                = "zt-infra/${local.chain}"
+    CHECKPOINT_ORIGIN                                = "zt-infra/${data.aws_partition.current.partition}/${local.account}/${var.region}/${var.name}/${local.chain}"
     SERVICE_NAME                                     = var.name
     METRICS_NAMESPACE                                = "ZtInfra"
     NODE_OPTIONS                                     = "--enable-source-maps"
@@ -399,28 +417,56 @@ resource "aws_api_gateway_rest_api" "this" {
   }
 }
 
-resource "aws_api_gateway_rest_api_policy" "account_only" {
+# Route by route, as in the CDK stack: within one account API Gateway allows a call that the caller's IAM
+# policy OR this policy allows, so this policy allows only what the callers' roles already grant; no
+# principal but "*" on GET /health. The Deny turns away every principal outside this account.
+resource "aws_api_gateway_rest_api_policy" "this" {
   rest_api_id = aws_api_gateway_rest_api.this.id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AllowInvoke"
-        Effect    = "Allow"
-        Principal = "*"
-        Action    = "execute-api:Invoke"
-        Resource  = "${aws_api_gateway_rest_api.this.execution_arn}/*"
-      },
-      {
-        Sid         = "DenyOutsiders"
-        Effect      = "Deny"
-        Principal   = "*"
-        Action      = "execute-api:Invoke"
-        NotResource = "${aws_api_gateway_rest_api.this.execution_arn}/${local.stage}/GET/health"
-        Condition   = { StringNotEquals = { "aws:PrincipalAccount" = local.account } }
-      },
-    ]
+    Statement = concat(
+      [
+        {
+          Sid       = "AllowHealth"
+          Effect    = "Allow"
+          Principal = "*"
+          Action    = "execute-api:Invoke"
+          Resource  = local.route_arn["GET /health"]
+        },
+        {
+          Sid       = "AllowAdminRoutes"
+          Effect    = "Allow"
+          Principal = { AWS = local.admin_arns }
+          Action    = "execute-api:Invoke"
+          Resource  = local.admin_route_arns
+        },
+      ],
+      [
+        for arns in [local.agent_arns] : {
+          Sid       = "AllowAgentRoutes"
+          Effect    = "Allow"
+          Principal = { AWS = arns }
+          Action    = "execute-api:Invoke"
+          Resource  = local.agent_route_arns
+        } if length(arns) > 0
+      ],
+      [
+        {
+          Sid         = "DenyOutsiders"
+          Effect      = "Deny"
+          Principal   = "*"
+          Action      = "execute-api:Invoke"
+          NotResource = local.route_arn["GET /health"]
+          Condition   = { StringNotEquals = { "aws:PrincipalAccount" = local.account } }
+        },
+      ],
+    )
   })
+}
+
+moved {
+  from = aws_api_gateway_rest_api_policy.account_only
+  to   = aws_api_gateway_rest_api_policy.this
 }
 
 resource "aws_api_gateway_resource" "d1" {
@@ -483,7 +529,8 @@ resource "aws_lambda_permission" "api" {
 resource "aws_api_gateway_deployment" "this" {
   rest_api_id = aws_api_gateway_rest_api.this.id
   triggers = {
-    redeploy = sha1(jsonencode([local.routes, aws_api_gateway_rest_api_policy.account_only.policy]))
+    # a policy change takes effect only when the stage is redeployed
+    redeploy = sha1(jsonencode([local.routes, aws_api_gateway_rest_api_policy.this.policy]))
   }
   lifecycle {
     create_before_destroy = true
@@ -548,14 +595,7 @@ resource "aws_iam_role_policy" "admin" {
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
-      {
-        Effect = "Allow"
-        Action = "execute-api:Invoke"
-        Resource = concat(
-          [for k, g in local.routes : "${aws_api_gateway_rest_api.this.execution_arn}/${local.stage}/${split(" ", k)[0]}${local.arn_path[k]}" if g != "decisions"],
-          ["${aws_api_gateway_rest_api.this.execution_arn}/${local.stage}/GET/keys"],
-        )
-      },
+      { Effect = "Allow", Action = "execute-api:Invoke", Resource = local.admin_route_arns },
       { Effect = "Allow", Action = "kms:GetPublicKey", Resource = aws_kms_key.root.arn },
     ]
   })
@@ -574,15 +614,7 @@ resource "aws_iam_role_policy" "agent" {
   name     = "agent-routes"
   role     = aws_iam_role.agent[each.key].id
   policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect = "Allow"
-      Action = "execute-api:Invoke"
-      Resource = [
-        "${aws_api_gateway_rest_api.this.execution_arn}/${local.stage}/POST/actions",
-        "${aws_api_gateway_rest_api.this.execution_arn}/${local.stage}/POST/actions/*/outcome",
-        "${aws_api_gateway_rest_api.this.execution_arn}/${local.stage}/GET/keys",
-      ]
-    }]
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Action = "execute-api:Invoke", Resource = local.agent_route_arns }]
   })
 }

@@ -21,9 +21,23 @@ variable "checkpoint_bundle_dir" {
 }
 
 variable "admin_principal_arns" {
-  description = "Extra admin principals besides the admin role created here."
+  description = "Extra admin principals (IAM role or user ARNs) besides the admin role created here: named in the API's resource policy on the admin routes."
   type        = list(string)
   default     = []
+  validation {
+    condition     = alltrue([for a in var.admin_principal_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[\\w+=,.@/-]+$", a))])
+    error_message = "admin_principal_arns must be IAM role or user ARNs (arn:aws:iam::<account>:role/<name>)."
+  }
+}
+
+variable "agent_principal_arns" {
+  description = "Agent principals made elsewhere (IAM role or user ARNs): named in the API's resource policy on the agent routes only. Register each one as an agent."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for a in var.agent_principal_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[\\w+=,.@/-]+$", a))])
+    error_message = "agent_principal_arns must be IAM role or user ARNs (arn:aws:iam::<account>:role/<name>)."
+  }
 }
 
 variable "agent_ids" {
