@@ -1,6 +1,7 @@
 import { type StdioNull, type StdioPipe, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants } from 'node:os';
+import type { Duplex } from 'node:stream';
 
 /** Options of {@link runProcess}. */
 export interface RunProcessOptions {
@@ -72,10 +73,13 @@ export function runProcess(argv: readonly string[], options: RunProcessOptions):
       return;
     }
     extra.forEach((data, i) => {
-      const pipe = child.stdio[3 + i];
-      if (typeof data === 'number' || pipe === null || pipe === undefined || !('end' in pipe)) return;
+      // A 'pipe' entry past stdio 2 is a duplex socket.
+      const pipe = child.stdio[3 + i] as Duplex | null | undefined;
+      if (typeof data === 'number' || pipe === null || pipe === undefined) return;
       // A child that exits before reading everything closes its end: that is its failure, not ours.
       pipe.on('error', () => undefined);
+      // Anything the child writes back is dropped, and its end of file seen, so 'close' is not held up.
+      pipe.resume();
       pipe.end(data);
     });
     const out = capture(max);

@@ -115,6 +115,29 @@ describe.runIf(hasBwrap)('when the sandboxed command tries to take back privileg
   );
 });
 
+describe.runIf(hasBwrap)('when one broker runs several commands', () => {
+  it('probes the sandbox once, before the first, and keeps the passing verdict', async () => {
+    // Prepare: a bwrap that logs each launch's command, then hands over to the real one
+    const log = join(marks, 'launches.log');
+    const wrapper = join(work, 'bwrap-log.sh');
+    await writeFile(
+      wrapper,
+      `#!/bin/sh\nfor a in "$@"; do [ "$a" = -- ] && seen=1 && continue; [ -n "$seen" ] && printf '%s ' "$a"; done >> '${log}'\necho >> '${log}'\nexec bwrap "$@"\n`,
+    );
+    await chmod(wrapper, 0o755);
+    const broker = createBwrapBroker({ client: gw.client, actor: ACTOR, bwrapPath: wrapper });
+    // Act
+    await broker.run({ command: ['/usr/bin/echo', 'one'] });
+    await broker.run({ command: ['/usr/bin/echo', 'two'] });
+    // Assess
+    const launches = (await readFile(log, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => l.trim());
+    expect(launches).toEqual(['/usr/bin/cat /proc/self/status', '/usr/bin/echo one', '/usr/bin/echo two']);
+  });
+});
+
 describe.runIf(hasBwrap)('when the sandbox would leave the command privileges', () => {
   it('refuses with SANDBOX_UNSAFE after the probe, reports failed, and never starts the command', async () => {
     // Prepare: a "bwrap" that runs the command on the host with no sandbox at all, as the broker's user
