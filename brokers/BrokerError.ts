@@ -1,10 +1,12 @@
 import type { ZeroTrustErrorCode } from '../sdk/ZeroTrustClient.js';
 
 /**
- * Why a broker ran nothing (or could not record what it ran). Every code but `OUTCOME_NOT_RECORDED` means
- * the process was never started.
+ * Why a broker ran nothing. No code means the approved command was started.
  *
- * - `INVALID_SPEC`: the execution spec failed validation; the gateway was never asked.
+ * - `INVALID_OPTIONS`: the broker was constructed with unsafe or malformed options (e.g. an `allowedEnv`
+ *   name that steers the dynamic loader or an interpreter).
+ * - `INVALID_SPEC`: the execution spec failed validation (including an `env` name outside the operator's
+ *   allowlist, or a program file that cannot be read and hashed); the gateway was never asked.
  * - `DENIED`: a verified deny.
  * - `DECISION_FAILED`: no verified decision (timeout, 5xx, bad signature ...); `zeroTrustCode` says which.
  * - `DECISION_MISMATCH`: the allow is for another actor, action or resource than this broker runs, or the
@@ -13,9 +15,15 @@ import type { ZeroTrustErrorCode } from '../sdk/ZeroTrustClient.js';
  * - `DECISION_STALE`: the allow was issued more than the allowed age ago (or in the future).
  * - `ALREADY_STARTED`: the `started` claim got 409: the allow was already used.
  * - `CLAIM_FAILED`: the `started` claim failed for another reason.
- * - `EXECUTION_ERROR`: the process could not be started (e.g. the sandbox binary is missing).
+ * - `SANDBOX_UNSAFE`: after the claim, the sandbox's preflight probe found capabilities, uid 0 or gid 0
+ *   inside (or could not tell); reported `failed`, the command was not started.
+ * - `PROGRAM_MISMATCH`: after the claim, the program file no longer hashes to the approved
+ *   `programSha256`; reported `failed`, the command was not started.
+ * - `EXECUTION_ERROR`: after the claim, the process could not be started (e.g. the sandbox binary is
+ *   missing); reported `failed`.
  */
 export type BrokerErrorCode =
+  | 'INVALID_OPTIONS'
   | 'INVALID_SPEC'
   | 'DENIED'
   | 'DECISION_FAILED'
@@ -24,6 +32,8 @@ export type BrokerErrorCode =
   | 'DECISION_STALE'
   | 'ALREADY_STARTED'
   | 'CLAIM_FAILED'
+  | 'SANDBOX_UNSAFE'
+  | 'PROGRAM_MISMATCH'
   | 'EXECUTION_ERROR';
 
 /** Extra facts a {@link BrokerError} may carry. */

@@ -1,4 +1,4 @@
-import { canonicalSha256, sha256Hex } from '../core/canonical.js';
+import { canonicalSha256 } from '../core/canonical.js';
 import type { DecisionRecord } from '../core/records.js';
 import type {
   DecisionRequest,
@@ -18,7 +18,7 @@ import { BrokerError } from './BrokerError.js';
  *   3. check again, against the spec about to run: same actor/action/resource, `params_sha256` equal to
  *      `canonicalSha256(spec)`, issued within the last `maxDecisionAgeMs` (60 s)
  *   4. claim the allow with a `started` outcome; a 409 means it was used, and nothing runs
- *   5. run, then report `succeeded` (exit 0) or `failed` with the exit code and the SHA-256 of stdout
+ *   5. run, then report `succeeded` (exit 0) or `failed` with the exit code and the SHA-256 of all of stdout
  */
 
 /** The part of {@link ZeroTrustClient} a broker needs. */
@@ -28,8 +28,11 @@ export type DecisionClient = Pick<ZeroTrustClient, 'decide' | 'reportOutcome'>;
 export interface ExecutionResult {
   exitCode: number | null;
   timedOut: boolean;
+  /** The captured part of stdout (backends bound it, 1 MiB by default). */
   stdout: Buffer;
   stderr: Buffer;
+  /** SHA-256 hex of the whole stdout stream, not only of the captured part. */
+  stdoutSha256: string;
 }
 
 /** What makes a broker: how to validate a spec, and how to run a valid one. */
@@ -37,11 +40,17 @@ export interface BrokerBackend<S> {
   /** Short name, used in messages. */
   readonly name: string;
   /**
-   * Returns the spec as it will be run (a fresh, plain JSON value), or throws a {@link BrokerError} with
-   * `INVALID_SPEC`. Must refuse unknown fields: whatever is not checked must not be approved.
+   * Returns the canonical spec, as it will be run and as it is sent as `params` (a fresh, plain JSON value
+   * with no null and no floats, so Cedar can read it), or throws a {@link BrokerError} with `INVALID_SPEC`.
+   * Must refuse unknown fields: whatever is not checked must not be approved. May read the host (e.g. to
+   * hash the program file), hence the promise.
    */
-  validate(input: unknown): S;
-  /** Runs a validated, approved spec. Rejects only when it cannot start at all. */
+  validate(input: unknown): S | Promise<S>;
+  /**
+   * Runs a validated, approved, claimed spec. Rejects only when it did not start the command: with a
+   * {@link BrokerError} to say why (`SANDBOX_UNSAFE`, `PROGRAM_MISMATCH`), any other error being reported
+   * as `EXECUTION_ERROR`.
+   */
   execute(spec: S): Promise<ExecutionResult>;
 }
 
@@ -77,7 +86,7 @@ export interface Approval<S> {
 export interface BrokerRunResult extends ExecutionResult {
   recordId: string;
   status: 'succeeded' | 'failed';
-  /** SHA-256 hex of the captured stdout, as reported. */
+  /** SHA-256 hex of all of stdout (also past the captured part), as reported. */
   outputSha256: string;
   /** False when the final outcome could not be recorded. */
   outcomeRecorded: boolean;
@@ -102,7 +111,7 @@ export class Broker<S> {
 
   /** Validates, then asks; resolves with a verified allow for exactly the validated spec. Runs nothing. */
   async authorize(input: unknown): Promise<Approval<S>> {
-    const spec = this.#validate(input);
+    const spec = await this.#validate(input);
     const paramsSha256 = canonicalSha256(spec);
     const request: DecisionRequest = {
       actor: this.#options.actor,
@@ -132,9 +141,10 @@ export class Broker<S> {
   }
 
   /**
-   * Runs `input` under `approval`: validates it again, checks the allow against it, claims, runs, reports.
-   * The spec run is the one validated here, never `approval.spec`, so an allow for one spec cannot run
-   * another.
+   * Runs `input` (the same input given to {@link Broker.authorize}) under `approval`: validates it again,
+   * checks the allow against it, claims, runs, reports. The spec run is the one validated here, never
+   * `approval.spec`, so an allow for one spec cannot run another, and a program file that changed since the
+   * approval changes the spec (its `programSha256`) and is refused with `PARAMS_MISMATCH`.
    */
   async execute(approval: Approval<S>, input: unknown): Promise<BrokerRunResult> {
     // INVARIANT: only an approval made by authorize() from a verified answer is acted on; a hand-built
@@ -142,7 +152,7 @@ export class Broker<S> {
     if (!this.#issued.has(approval)) {
       throw new BrokerError('DECISION_MISMATCH', 'the approval was not issued by this broker');
     }
-    const spec = this.#validate(input);
+    const spec = await this.#validate(input);
     const record = approval.decision.record;
     this.#checkRecord(record, canonicalSha256(spec));
 
@@ -164,14 +174,18 @@ export class Broker<S> {
     try {
       result = await this.#backend.execute(spec);
     } catch (err) {
+      // The claim is spent; the chain says the run failed, and the error says why nothing started.
       await this.#report(record.id, { status: 'failed', exit_code: null, output_sha256: null });
+      if (err instanceof BrokerError) {
+        throw new BrokerError(err.code, err.message, { cause: err, recordId: record.id });
+      }
       throw new BrokerError('EXECUTION_ERROR', `${this.#backend.name} could not start: ${describe(err)}`, {
         cause: err,
         recordId: record.id,
       });
     }
     const status = result.exitCode === 0 && !result.timedOut ? 'succeeded' : 'failed';
-    const outputSha256 = sha256Hex(result.stdout);
+    const outputSha256 = result.stdoutSha256;
     const outcomeRecorded = await this.#report(record.id, {
       status,
       exit_code: result.exitCode,
@@ -180,15 +194,15 @@ export class Broker<S> {
     return { ...result, recordId: record.id, status, outputSha256, outcomeRecorded };
   }
 
-  /** {@link Broker.authorize} then {@link Broker.execute} of the same validated spec. */
+  /** {@link Broker.authorize} then {@link Broker.execute} of the same input. */
   async run(input: unknown): Promise<BrokerRunResult> {
     const approval = await this.authorize(input);
-    return this.execute(approval, approval.spec);
+    return this.execute(approval, input);
   }
 
-  #validate(input: unknown): S {
+  async #validate(input: unknown): Promise<S> {
     try {
-      return this.#backend.validate(input);
+      return await this.#backend.validate(input);
     } catch (err) {
       if (err instanceof BrokerError) throw err;
       throw new BrokerError('INVALID_SPEC', `the ${this.#backend.name} spec is invalid: ${describe(err)}`, {
@@ -270,10 +284,14 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return proto === Object.prototype || proto === null;
 }
 
-/** A string with no NUL, CR or LF (which would split or truncate an argument or a log line). */
+/**
+ * A string with no NUL, CR or LF (which would split or truncate an argument or a log line) and no lone
+ * surrogate (which canonical JSON cannot represent).
+ */
 export function assertSafeString(value: unknown, where: string): string {
   if (typeof value !== 'string') invalidSpec(`${where} must be a string, got ${typeof value}`);
   if (/[\0\r\n]/.test(value)) invalidSpec(`${where} must not contain NUL, CR or LF`);
+  if (/\p{Cs}/u.test(value)) invalidSpec(`${where} must be well-formed Unicode (no lone surrogate)`);
   return value;
 }
 

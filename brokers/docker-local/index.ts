@@ -1,8 +1,10 @@
-export type { DockerBackendOptions, DockerSpec } from './DockerBroker.js';
+export type { DockerBackendOptions, DockerInput, DockerSpec } from './DockerBroker.js';
 export {
   createDockerBroker,
   DOCKER_ACTION,
+  DOCKER_PARAMS_SHAPE,
   dockerBackend,
+  dockerEnvFile,
   dockerRunArgs,
   validateDockerSpec,
 } from './DockerBroker.js';

@@ -1,8 +1,16 @@
-export type { NonoBackendOptions, NonoFlags, NonoNetwork, NonoSpec } from './NonoBroker.js';
+export type {
+  NonoBackendOptions,
+  NonoFlags,
+  NonoInput,
+  NonoNetwork,
+  NonoNetworkInput,
+  NonoSpec,
+} from './NonoBroker.js';
 export {
   createNonoBroker,
   DEFAULT_NONO_FLAGS,
   NONO_ACTION,
+  NONO_PARAMS_SHAPE,
   nonoArgs,
   nonoBackend,
   validateNonoSpec,

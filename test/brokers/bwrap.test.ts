@@ -1,35 +1,50 @@
-import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BWRAP_ACTION, createBwrapBroker, validateBwrapSpec } from '../../brokers/bwrap-local/index.js';
+import {
+  BWRAP_ACTION,
+  bwrapBackend,
+  createBwrapBroker,
+  validateBwrapSpec,
+} from '../../brokers/bwrap-local/index.js';
+import { bwrapWorkDir, hasBwrap, isRoot, warnIfNoBwrap } from './bwrapSandbox.js';
 import { type BrokerGateway, failure, startBrokerGateway } from './emulatorFixture.js';
+import { recordingClient } from './recordingClient.js';
 
 /** The bwrap broker for real: a real sandbox, a real emulator, a real signed chain. */
 
 const ACTOR = 'broker-bwrap';
-const probe = spawnSync('bwrap', ['--ro-bind', '/', '/', '--unshare-all', '--', '/usr/bin/true']);
-const hasBwrap = probe.status === 0;
-if (!hasBwrap) {
-  console.warn(
-    'bwrap broker tests skipped: bubblewrap is missing or cannot create namespaces here (apt-get install -y bubblewrap)',
-  );
-}
+warnIfNoBwrap('bwrap.test.ts');
+
+const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
 let gw: BrokerGateway;
 let work: string;
-/** A `bwrap` that leaves a marker on the host before handing over to the real one: proof of a launch. */
+let marks: string;
+/** A `bwrap` that records its argv on the host before handing over to the real one: proof of a launch. */
 let wrapper: string;
 let marker: string;
+let n = 0;
+
+/** Writes an executable script in a fresh directory and returns its path. */
+async function script(body: string, mode = 0o755): Promise<string> {
+  n += 1;
+  const dir = join(work, `prog-${n}`);
+  await mkdir(dir);
+  const path = join(dir, 'prog');
+  await writeFile(path, `#!/bin/sh\n${body}\n`);
+  await chmod(path, mode);
+  return path;
+}
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'zt-bwrap-'));
-  marker = join(work, 'launched');
+  ({ work, marks } = await bwrapWorkDir('zt-bwrap-'));
+  marker = join(marks, 'launched');
   wrapper = join(work, 'bwrap-wrapper.sh');
-  await writeFile(wrapper, `#!/bin/sh\ntouch '${marker}'\nexec bwrap "$@"\n`);
+  await writeFile(wrapper, `#!/bin/sh\nprintf '%s\\n' "$@" > '${marker}'\nexec bwrap "$@"\n`);
   await chmod(wrapper, 0o755);
   if (hasBwrap) gw = await startBrokerGateway(ACTOR, [BWRAP_ACTION]);
 });
@@ -41,17 +56,70 @@ afterAll(async () => {
 
 describe('when the bwrap spec is invalid', () => {
   it.each([
-    [{ command: ['echo', 'hi'] }],
-    [{ command: ['/usr/bin/../bin/sh'] }],
-    [{ command: ['/usr/bin/echo', 'a\0b'] }],
-    [{ command: [] }],
-    [{ command: ['/usr/bin/true'], env: ['LD_PRELOAD'] }],
-    [{ command: ['/usr/bin/true'], env: ['A', 'A'] }],
-    [{ command: ['/usr/bin/true'], timeoutMs: 0 }],
-    [{ command: ['/usr/bin/true'], network: true }],
-  ])('refuses %j with INVALID_SPEC', (spec) => {
-    expect(() => validateBwrapSpec(spec)).toThrowError(
-      expect.objectContaining({ code: 'INVALID_SPEC' }) as unknown as Error,
+    ['a relative program', { command: ['echo', 'hi'] }],
+    ['a `..` segment', { command: ['/usr/bin/../bin/sh'] }],
+    ['a NUL in an argument', { command: ['/usr/bin/echo', 'a\0b'] }],
+    ['a lone surrogate in an argument', { command: ['/usr/bin/echo', 'a\ud800b'] }],
+    ['no command', { command: [] }],
+    ['a program under /proc', { command: ['/proc/self/exe'] }],
+    ['a missing program', { command: ['/usr/bin/zt-no-such-program'] }],
+    ['a directory as program', { command: ['/usr/bin'] }],
+    ['a program that is not executable', { command: ['/etc/passwd'] }],
+    ['a zero timeout', { command: ['/usr/bin/true'], timeoutMs: 0 }],
+    ['an unknown field', { command: ['/usr/bin/true'], network: true }],
+  ])('refuses %s with INVALID_SPEC', async (_, spec) => {
+    await expect(validateBwrapSpec(spec)).rejects.toMatchObject({ code: 'INVALID_SPEC' });
+  });
+});
+
+describe('when the spec is valid', () => {
+  it('makes the canonical spec a policy can read: program, its sha256, the argv as one string, sorted env', async () => {
+    const spec = await validateBwrapSpec(
+      { command: ['/usr/bin/echo', 'a b', '"q"'], env: ['ZT_B', 'ZT_A'], timeoutMs: 500 },
+      { allowedEnv: ['ZT_A', 'ZT_B'] },
+    );
+    expect(spec).toEqual({
+      program: '/usr/bin/echo',
+      programSha256: sha256(await readFile('/usr/bin/echo')),
+      argv: '["/usr/bin/echo","a b","\\"q\\""]',
+      env: ['ZT_A', 'ZT_B'],
+      network: 'none',
+      timeoutMs: 500,
+    });
+  });
+});
+
+describe('when a spec names a variable outside the operator allowlist', () => {
+  it('refuses with INVALID_SPEC and never asks the gateway', async () => {
+    // Prepare: a broker secret in the broker's environment, and a client that records every call
+    const client = recordingClient();
+    const broker = createBwrapBroker({
+      client,
+      actor: ACTOR,
+      allowedEnv: ['ZT_APPROVED'],
+      envSource: { ZT_APPROVED: 'yes', ZT_SECRET: 'broker-secret' },
+      bwrapPath: wrapper,
+    });
+    // Act
+    const err = await failure(broker.run({ command: ['/usr/bin/env'], env: ['ZT_SECRET'] }));
+    // Assess
+    expect(err.code).toBe('INVALID_SPEC');
+    expect(client.calls).toEqual([]);
+  });
+
+  it.each([
+    'LD_PRELOAD',
+    'BASH_ENV',
+    'ENV',
+    'PERL5OPT',
+    'PYTHONPATH',
+    'NODE_OPTIONS',
+    'PATH',
+    'BASH_FUNC_x%%',
+  ])('refuses an operator allowlist holding `%s` with INVALID_OPTIONS', (name) => {
+    const client = recordingClient();
+    expect(() => createBwrapBroker({ client, actor: ACTOR, allowedEnv: [name] })).toThrowError(
+      expect.objectContaining({ code: 'INVALID_OPTIONS' }) as unknown as Error,
     );
   });
 });
@@ -86,13 +154,13 @@ describe.runIf(hasBwrap)('when bwrap runs for real', () => {
 
   it('cannot write outside its private /tmp', async () => {
     const broker = createBwrapBroker({ client: gw.client, actor: ACTOR });
-    const script = [
+    const probe = [
       'for p in /etc/zt-probe /usr/zt-probe /zt-probe; do',
       'if touch "$p" 2>/dev/null; then echo "WROTE $p"; else echo "DENIED $p"; fi;',
       'done;',
       'echo ok > /tmp/probe && cat /tmp/probe',
     ].join(' ');
-    const result = await broker.run({ command: ['/usr/bin/sh', '-c', script] });
+    const result = await broker.run({ command: ['/usr/bin/sh', '-c', probe] });
     expect(result.stdout.toString()).toBe(
       'DENIED /etc/zt-probe\nDENIED /usr/zt-probe\nDENIED /zt-probe\nok\n',
     );
@@ -125,15 +193,23 @@ describe.runIf(hasBwrap)('when bwrap runs for real', () => {
     }
   });
 
-  it('passes only the approved environment names', async () => {
+  it('passes only the approved names, with values kept out of the host process list', async () => {
+    // Prepare
+    await rm(marker, { force: true });
     const broker = createBwrapBroker({
       client: gw.client,
       actor: ACTOR,
-      envSource: { ZT_APPROVED: 'yes', ZT_SECRET: 'no' },
+      allowedEnv: ['ZT_APPROVED', 'ZT_UNSET'],
+      envSource: { ZT_APPROVED: 'approved-value', ZT_SECRET: 'no' },
+      bwrapPath: wrapper,
     });
-    const result = await broker.run({ command: ['/usr/bin/env'], env: ['ZT_APPROVED'] });
+    // Act
+    const result = await broker.run({ command: ['/usr/bin/env'], env: ['ZT_APPROVED', 'ZT_UNSET'] });
+    // Assess: the sandbox saw the value; bwrap's own argv (what `ps` shows) did not carry it
     const lines = result.stdout.toString().trim().split('\n').sort();
-    expect(lines).toEqual(['HOME=/tmp', 'PATH=/usr/bin:/bin', 'PWD=/tmp', 'ZT_APPROVED=yes']);
+    expect(lines).toEqual(['HOME=/tmp', 'PATH=/usr/bin:/bin', 'PWD=/tmp', 'ZT_APPROVED=approved-value']);
+    const argv = (await readFile(marker, 'utf8')).trim().split('\n');
+    expect(argv).toEqual(['--args', '4', '--', '/usr/bin/env']);
   });
 
   it('refuses a spec changed after the decision before launching anything', async () => {
@@ -146,6 +222,80 @@ describe.runIf(hasBwrap)('when bwrap runs for real', () => {
     // Assess
     expect(err.code).toBe('PARAMS_MISMATCH');
     expect(existsSync(marker)).toBe(false);
+  });
+
+  it('refuses a program swapped between the approval and the run, and launches nothing', async () => {
+    // Prepare: an allow for a program in a temp dir, whose file is then replaced by other code
+    await rm(marker, { force: true });
+    const program = await script('echo approved');
+    const broker = createBwrapBroker({ client: gw.client, actor: ACTOR, bwrapPath: wrapper });
+    const approval = await broker.authorize({ command: [program] });
+    expect(approval.spec.programSha256).toBe(sha256(await readFile(program)));
+    await writeFile(program, '#!/bin/sh\necho swapped\n');
+    // Act: the same input, the same path
+    const err = await failure(broker.execute(approval, { command: [program] }));
+    // Assess
+    expect(err.code).toBe('PARAMS_MISMATCH');
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('refuses with PROGRAM_MISMATCH a program that changed after the last check, and launches nothing', async () => {
+    // Prepare: a spec validated against one file content, then the file changes (what a swap between the
+    // broker's re-check and the launch would look like to the backend)
+    await rm(marker, { force: true });
+    const program = await script('echo approved');
+    const backend = bwrapBackend({ bwrapPath: wrapper });
+    const spec = await backend.validate({ command: [program] });
+    await writeFile(program, '#!/bin/sh\necho swapped\n');
+    // Act
+    const err = await backend.execute(spec).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    // Assess: the probe may have launched bwrap, the program never did
+    expect(err).toMatchObject({ code: 'PROGRAM_MISMATCH' });
+    const launched = existsSync(marker) ? await readFile(marker, 'utf8') : '';
+    expect(launched).not.toContain(program);
+  });
+
+  it('runs a program named through a symlink outside the bound directories', async () => {
+    const program = await script('echo via-link');
+    const link = join(work, `link-${n}`);
+    await symlink(program, link);
+    const broker = createBwrapBroker({ client: gw.client, actor: ACTOR });
+    const result = await broker.run({ command: [link] });
+    expect(result.stdout.toString()).toBe('via-link\n');
+    expect(result.status).toBe('succeeded');
+  });
+
+  it.runIf(isRoot)(
+    'runs the bytes the broker hashed, not the host file (a root-only program runs as nobody)',
+    async () => {
+      // Prepare: a program only root can read, in a directory only root can enter
+      const program = await script('echo "ran as $(id -u)"', 0o700);
+      await chmod(join(program, '..'), 0o700);
+      const broker = createBwrapBroker({ client: gw.client, actor: ACTOR });
+      // Act
+      const result = await broker.run({ command: [program] });
+      // Assess: the sandbox user could never have opened the host's file
+      expect(result.stdout.toString()).toBe('ran as 65534\n');
+    },
+  );
+
+  it('reports the digest of all of stdout, beyond the captured first MiB', async () => {
+    // Prepare: 3 000 000 bytes of output
+    const broker = createBwrapBroker({ client: gw.client, actor: ACTOR });
+    const expected = sha256(Buffer.alloc(3_000_000));
+    // Act
+    const result = await broker.run({ command: ['/usr/bin/head', '-c', '3000000', '/dev/zero'] });
+    // Assess
+    expect(result.stdout.length).toBe(1 << 20);
+    expect(result.outputSha256).toBe(expected);
+    const digests = [];
+    for await (const r of gw.admin.auditAll()) {
+      if (r.kind === 'outcome' && r.decision_id === result.recordId) digests.push(r.output_sha256);
+    }
+    expect(digests).toEqual([null, expected]);
   });
 
   it('kills a process that outlives its timeout and reports it failed', async () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BrokerError } from '../../brokers/BrokerError.js';
 import type { DecisionClient } from '../../brokers/contract.js';
 import {
   assertOnlyKeys,
@@ -8,7 +9,7 @@ import {
   invalidSpec,
   isPlainObject,
 } from '../../brokers/contract.js';
-import { sha256Hex } from '../../core/canonical.js';
+import { canonicalSha256, sha256Hex } from '../../core/canonical.js';
 import { ZeroTrustError } from '../../sdk/index.js';
 import { type BrokerGateway, failure, startBrokerGateway } from './emulatorFixture.js';
 
@@ -36,7 +37,13 @@ function countingBackend(exitCode = 0): BrokerBackend<Spec> & { runs: Spec[] } {
     },
     async execute(spec: Spec): Promise<ExecutionResult> {
       runs.push(spec);
-      return { exitCode, timedOut: false, stdout: Buffer.from(spec.word), stderr: Buffer.alloc(0) };
+      return {
+        exitCode,
+        timedOut: false,
+        stdout: Buffer.from(spec.word),
+        stderr: Buffer.alloc(0),
+        stdoutSha256: sha256Hex(spec.word),
+      };
     },
   };
 }
@@ -218,6 +225,98 @@ describe('when the backend cannot start', () => {
     const broker = new Broker(backend, { client: gw.client, actor: ACTOR, action: ALLOWED });
     const err = await failure(broker.run({ word: 'x' }));
     expect(err.code).toBe('EXECUTION_ERROR');
+    const statuses = [];
+    for await (const r of gw.admin.auditAll()) {
+      if (r.kind === 'outcome' && r.decision_id === err.recordId) statuses.push(r.status);
+    }
+    expect(statuses).toEqual(['started', 'failed']);
+  });
+});
+
+describe('when the output is larger than what the backend captured', () => {
+  it('reports the digest of the whole stream the backend hashed, not of the captured part', async () => {
+    // Prepare: a backend that kept 3 bytes of a 5-byte stdout
+    const backend: BrokerBackend<Spec> = {
+      ...countingBackend(),
+      execute: async () => ({
+        exitCode: 0,
+        timedOut: false,
+        stdout: Buffer.from('hel'),
+        stderr: Buffer.alloc(0),
+        stdoutSha256: sha256Hex('hello'),
+      }),
+    };
+    const broker = new Broker(backend, { client: gw.client, actor: ACTOR, action: ALLOWED });
+    // Act
+    const result = await broker.run({ word: 'x' });
+    // Assess
+    expect(result.outputSha256).toBe(sha256Hex('hello'));
+    const digests = [];
+    for await (const r of gw.admin.auditAll()) {
+      if (r.kind === 'outcome' && r.decision_id === result.recordId) digests.push(r.output_sha256);
+    }
+    expect(digests).toEqual([null, sha256Hex('hello')]);
+  });
+});
+
+describe('when the canonical spec differs from the input', () => {
+  it('asks with the canonical spec and runs the input it was given, validated again', async () => {
+    // Prepare: an async validator whose canonical form is not itself a valid input
+    const runs: unknown[] = [];
+    const asked: unknown[] = [];
+    const backend: BrokerBackend<{ word: string; length: number }> = {
+      name: 'test',
+      validate: async (input) => {
+        if (!isPlainObject(input)) invalidSpec('the spec must be an object');
+        assertOnlyKeys(input, ['word'], 'the spec');
+        const word = String(input['word']);
+        return { word, length: word.length };
+      },
+      execute: async (spec) => {
+        runs.push(spec);
+        return {
+          exitCode: 0,
+          timedOut: false,
+          stdout: Buffer.alloc(0),
+          stderr: Buffer.alloc(0),
+          stdoutSha256: sha256Hex(''),
+        };
+      },
+    };
+    const client: DecisionClient = {
+      decide: async (r) => {
+        asked.push(r.params);
+        return gw.client.decide(r);
+      },
+      reportOutcome: (id, o) => gw.client.reportOutcome(id, o),
+    };
+    const broker = new Broker(backend, { client, actor: ACTOR, action: ALLOWED });
+    // Act
+    const result = await broker.run({ word: 'abc' });
+    // Assess
+    expect(asked).toEqual([{ word: 'abc', length: 3 }]);
+    expect(runs).toEqual([{ word: 'abc', length: 3 }]);
+    expect(result.status).toBe('succeeded');
+    let digest: string | undefined;
+    for await (const r of gw.admin.auditAll()) {
+      if (r.kind === 'decision' && r.id === result.recordId) digest = r.params_sha256;
+    }
+    expect(digest).toBe(canonicalSha256({ word: 'abc', length: 3 }));
+  });
+});
+
+describe('when the backend refuses to start after the claim', () => {
+  it('reports failed and passes its BrokerError code on, with the record id', async () => {
+    const backend: BrokerBackend<Spec> = {
+      ...countingBackend(),
+      execute: async () => {
+        throw new BrokerError('SANDBOX_UNSAFE', 'the sandbox keeps capabilities');
+      },
+    };
+    const broker = new Broker(backend, { client: gw.client, actor: ACTOR, action: ALLOWED });
+    const err = await failure(broker.run({ word: 'x' }));
+    expect(err.code).toBe('SANDBOX_UNSAFE');
+    expect(err.recordId).toBeDefined();
     const statuses = [];
     for await (const r of gw.admin.auditAll()) {
       if (r.kind === 'outcome' && r.decision_id === err.recordId) statuses.push(r.status);

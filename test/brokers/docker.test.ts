@@ -6,10 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createDockerBroker,
   DOCKER_ACTION,
+  dockerEnvFile,
   dockerRunArgs,
   validateDockerSpec,
 } from '../../brokers/docker-local/index.js';
 import { type BrokerGateway, failure, startBrokerGateway } from './emulatorFixture.js';
+import { recordingClient } from './recordingClient.js';
 
 /** The docker broker against a fake `docker` that records its argv and environment; the real emulator. */
 
@@ -34,6 +36,7 @@ async function fakeDocker(
     `out='${dir}/call-'$1-$$`,
     'for a in "$@"; do printf \'%s\\0\' "$a"; done > "$out.argv"',
     'env > "$out.env"',
+    'prev=; for a in "$@"; do if [ "$prev" = --env-file ]; then cat "$a" > "$out.envfile"; fi; prev=$a; done',
     options.hangOnRun ? 'if [ "$1" = run ]; then sleep 30; fi' : '',
     'echo "fake docker $1"',
     `exit ${status}`,
@@ -43,12 +46,16 @@ async function fakeDocker(
   return { path, dir };
 }
 
-async function calls(dir: string, kind: string): Promise<Array<{ argv: string[]; env: string }>> {
+async function calls(
+  dir: string,
+  kind: string,
+): Promise<Array<{ argv: string[]; env: string; envFile: string | null }>> {
   const names = (await readdir(dir)).filter((f) => f.startsWith(`call-${kind}-`) && f.endsWith('.argv'));
   return Promise.all(
     names.map(async (f) => ({
       argv: (await readFile(join(dir, f), 'utf8')).split('\0').slice(0, -1),
       env: await readFile(join(dir, f.replace(/\.argv$/, '.env')), 'utf8'),
+      envFile: await readFile(join(dir, f.replace(/\.argv$/, '.envfile')), 'utf8').catch(() => null),
     })),
   );
 }
@@ -67,38 +74,80 @@ afterAll(async () => {
 
 describe('when the docker spec is invalid', () => {
   it.each([
-    [{ image: '--privileged' }],
-    [{ image: 'alpine@sha256:abc' }],
-    [{ image: 'Alpine' }],
+    [{ image: '--privileged', digest: DIGEST }],
+    [{ image: 'alpine@sha256:abc', digest: DIGEST }],
+    [{ image: 'Alpine', digest: DIGEST }],
+    [{ image: 'alpine' }],
     [{ image: 'alpine', digest: 'sha256:xyz' }],
-    [{ image: 'alpine', user: '0:0' }],
-    [{ image: 'alpine', user: 'root' }],
-    [{ image: 'alpine', command: ['echo', 'a\nb'] }],
-    [{ image: 'alpine', env: ['A=B'] }],
-    [{ image: 'alpine', memoryMb: 1.5 }],
-    [{ image: 'alpine', privileged: true }],
+    [{ image: 'alpine', digest: DIGEST, user: '0:0' }],
+    [{ image: 'alpine', digest: DIGEST, user: 'root' }],
+    [{ image: 'alpine', digest: DIGEST, command: ['echo', 'a\nb'] }],
+    [{ image: 'alpine', digest: DIGEST, env: ['A=B'] }],
+    [{ image: 'alpine', digest: DIGEST, env: ['ZT_TOKEN'] }],
+    [{ image: 'alpine', digest: DIGEST, memoryMb: 1.5 }],
+    [{ image: 'alpine', digest: DIGEST, privileged: true }],
   ])('refuses %j with INVALID_SPEC', (spec) => {
     expect(() => validateDockerSpec(spec)).toThrowError(
       expect.objectContaining({ code: 'INVALID_SPEC' }) as unknown as Error,
     );
   });
+});
 
-  it('refuses a spec without a digest when the broker requires one', () => {
-    expect(() => validateDockerSpec({ image: 'alpine' }, { requireDigest: true })).toThrowError(
-      expect.objectContaining({ code: 'INVALID_SPEC' }) as unknown as Error,
-    );
+describe('when a spec names a variable outside the operator allowlist', () => {
+  it('refuses with INVALID_SPEC and never asks the gateway', async () => {
+    const client = recordingClient();
+    const fake = await fakeDocker(0);
+    const broker = createDockerBroker({
+      client,
+      actor: ACTOR,
+      allowedEnv: ['ZT_TOKEN'],
+      dockerPath: fake.path,
+      envSource,
+    });
+    const err = await failure(broker.run({ image: 'alpine', digest: DIGEST, env: ['ZT_OTHER'] }));
+    expect(err.code).toBe('INVALID_SPEC');
+    expect(client.calls).toEqual([]);
+    expect(await readdir(fake.dir)).toEqual(['docker']);
+  });
+
+  it.each(['LD_PRELOAD', 'PATH', 'NODE_OPTIONS', 'PYTHONPATH'])(
+    'refuses an operator allowlist holding `%s` with INVALID_OPTIONS',
+    (name) => {
+      expect(() =>
+        createDockerBroker({ client: recordingClient(), actor: ACTOR, allowedEnv: [name] }),
+      ).toThrowError(expect.objectContaining({ code: 'INVALID_OPTIONS' }) as unknown as Error);
+    },
+  );
+});
+
+describe('when values are written to the env file', () => {
+  it('writes one NAME=value line each', () => {
+    expect(dockerEnvFile({ A: 'x y', B: '=b' })).toBe('A=x y\nB==b\n');
+  });
+
+  it.each([
+    ['a newline', 'a\nb'],
+    ['a carriage return', 'a\r'],
+    ['matching double quotes', '"quoted"'],
+    ['matching single quotes', "'quoted'"],
+  ])('refuses a value with %s (docker would not read it back exactly)', (_, value) => {
+    expect(() => dockerEnvFile({ A: value })).toThrow();
   });
 });
 
 describe('when the argv is built', () => {
   it('carries every hardening flag and pins the digest', () => {
-    const spec = validateDockerSpec({
-      image: 'alpine:3.20',
-      digest: DIGEST,
-      command: ['echo', 'hi'],
-      env: ['ZT_TOKEN'],
-    });
-    expect(dockerRunArgs(spec, 'zt-x')).toEqual([
+    const spec = validateDockerSpec(
+      {
+        image: 'alpine:3.20',
+        digest: DIGEST,
+        command: ['echo', 'hi'],
+        env: ['ZT_TOKEN'],
+      },
+      { allowedEnv: ['ZT_TOKEN'] },
+    );
+    expect(spec.argv).toBe('["echo","hi"]');
+    expect(dockerRunArgs(spec, 'zt-x', '/dev/fd/3')).toEqual([
       'run',
       '--rm',
       '--name',
@@ -122,8 +171,8 @@ describe('when the argv is built', () => {
       '256m',
       '--cpus',
       '1.000',
-      '-e',
-      'ZT_TOKEN',
+      '--env-file',
+      '/dev/fd/3',
       `alpine:3.20@${DIGEST}`,
       'echo',
       'hi',
@@ -141,17 +190,23 @@ describe('when the action is denied', () => {
       dockerPath: fake.path,
       envSource,
     });
-    const err = await failure(broker.run({ image: 'alpine' }));
+    const err = await failure(broker.run({ image: 'alpine', digest: DIGEST }));
     expect(err.code).toBe('DENIED');
     expect(await readdir(fake.dir)).toEqual(['docker']);
   });
 });
 
 describe('when the action is allowed', () => {
-  it('runs docker once with the hardened argv, passes only approved env values, and reports the exit status', async () => {
+  it('runs docker once with the hardened argv, passes approved values only through the env file, and reports the exit status', async () => {
     // Prepare
     const fake = await fakeDocker(7);
-    const broker = createDockerBroker({ client: gw.client, actor: ACTOR, dockerPath: fake.path, envSource });
+    const broker = createDockerBroker({
+      client: gw.client,
+      actor: ACTOR,
+      allowedEnv: ['ZT_TOKEN', 'ZT_OTHER'],
+      dockerPath: fake.path,
+      envSource,
+    });
     // Act
     const result = await broker.run({
       image: 'alpine:3.20',
@@ -162,12 +217,15 @@ describe('when the action is allowed', () => {
     // Assess
     const runs = await calls(fake.dir, 'run');
     expect(runs).toHaveLength(1);
-    const { argv, env } = runs[0]!;
+    const { argv, env, envFile } = runs[0]!;
     expect(argv).toContain('--read-only');
     expect(argv.slice(-2)).toEqual([`alpine:3.20@${DIGEST}`, 'id']);
     expect(argv.join(' ')).not.toContain('s3cret');
-    expect(env).toContain('ZT_TOKEN=s3cret');
+    // INVARIANT: the host-side docker process never holds a spec-named variable.
+    expect(env).not.toContain('ZT_TOKEN');
+    expect(env).not.toContain('s3cret');
     expect(env).not.toContain('ZT_OTHER');
+    expect(envFile).toBe('ZT_TOKEN=s3cret\n');
     expect(result.exitCode).toBe(7);
     expect(result.status).toBe('failed');
     expect(result.stdout.toString()).toBe('fake docker run\n');
@@ -177,7 +235,7 @@ describe('when the action is allowed', () => {
   it('kills docker and the container by name when the timeout passes', async () => {
     const fake = await fakeDocker(0, { hangOnRun: true });
     const broker = createDockerBroker({ client: gw.client, actor: ACTOR, dockerPath: fake.path, envSource });
-    const result = await broker.run({ image: 'alpine', timeoutMs: 300 });
+    const result = await broker.run({ image: 'alpine', digest: DIGEST, timeoutMs: 300 });
     expect(result.timedOut).toBe(true);
     expect(result.status).toBe('failed');
     const [run] = await calls(fake.dir, 'run');
@@ -196,7 +254,9 @@ describe('when the spec changed after the decision', () => {
     const fake = await fakeDocker(0);
     const broker = createDockerBroker({ client: gw.client, actor: ACTOR, dockerPath: fake.path, envSource });
     const approval = await broker.authorize({ image: 'alpine', digest: DIGEST });
-    const err = await failure(broker.execute(approval, { image: 'alpine' }));
+    const err = await failure(
+      broker.execute(approval, { image: 'alpine', digest: `sha256:${'b'.repeat(64)}` }),
+    );
     expect(err.code).toBe('PARAMS_MISMATCH');
     expect(existsSync(join(fake.dir, 'docker'))).toBe(true);
     expect(await readdir(fake.dir)).toEqual(['docker']);
