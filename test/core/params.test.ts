@@ -84,7 +84,7 @@ describe('when declarations are parsed', () => {
 });
 
 describe('when a value is checked against a declared type', () => {
-  const refund = REFUND['payments.refund']?.params!;
+  const refund = REFUND['payments.refund']!.params!;
   it.each([
     [{ amount: 5, currency: 'EUR' }, null],
     [{ amount: 5, currency: 'EUR', note: 'x' }, null],
