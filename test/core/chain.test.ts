@@ -377,13 +377,32 @@ describe('ChainVerifier', () => {
     });
 
     it('reports SESSION_KEY_OUTSIDE_WINDOW for records signed after not_after', async () => {
-      // Window of 10 s from 1 s before record 1; records are 1 s apart, so record 11 is past it.
+      // Window of 10 s from 1 s before record 1; records are 1 s apart, so record 10 is dated exactly at
+      // not_after (the window is half-open: no longer valid) and record 11 is past it.
       const chain = await makeChain({ count: 20, sessionKey: true, sessionWindowMs: 10_000 });
 
       const report = verifyChain(chain.lines, { trustedRootKeys: [chain.rootPem] });
 
-      expect(report.findings[0]).toMatchObject({ code: 'SESSION_KEY_OUTSIDE_WINDOW', seq: 11 });
+      expect(report.findings[0]).toMatchObject({ code: 'SESSION_KEY_OUTSIDE_WINDOW', seq: 10 });
       expect(new Set(report.findings.map((f) => f.code))).toEqual(new Set(['SESSION_KEY_OUTSIDE_WINDOW']));
+    });
+
+    it('refuses a record dated exactly at not_after, and accepts one a millisecond before (half-open window)', async () => {
+      const root = InMemoryP256Signer.generate();
+      const session = InMemoryP256Signer.generate();
+      const notAfter = new Date('2026-11-26T09:00:00.000Z');
+      const at = async (timestamp: Date) => {
+        const builder = new ChainBuilder();
+        await builder.certify(root, session, { notBefore: new Date('2026-11-26T08:00:00.000Z'), notAfter });
+        await builder.appendSample('decision', session, { timestamp });
+        return verifyChain(builder.lines, { trustedRootKeys: [root.publicKeyPem] });
+      };
+
+      const lastValid = await at(new Date(notAfter.getTime() - 1));
+      const atEnd = await at(notAfter);
+
+      expect(summary(lastValid)).toEqual([]);
+      expect(summary(atEnd)).toEqual([['SESSION_KEY_OUTSIDE_WINDOW', 2]]);
     });
 
     it('reports SESSION_KEY_OUTSIDE_WINDOW for a record dated before not_before', async () => {
