@@ -722,6 +722,83 @@ describe('parseAuditRecord', () => {
     expect(error?.path).toBe('$.chain');
   });
 
+  describe('when an outcome carries the client nonce (an optional field)', () => {
+    it('verifies outcomes with and without it in one chain: older records keep verifying', async () => {
+      const root = InMemoryP256Signer.generate();
+      const builder = new ChainBuilder();
+      await builder.appendSample('decision', root);
+      const outcome = (nonce?: string) => ({
+        kind: 'outcome' as const,
+        decision_id: 'main-1',
+        status: 'started' as const,
+        exit_code: null,
+        output_sha256: null,
+        ...(nonce !== undefined ? { nonce } : {}),
+      });
+      await builder.append(outcome(), root);
+      await builder.append(outcome('n0nce-AbCdEfGhIjKlMnOp_123'), root);
+
+      const report = verifyChain(builder.lines, { trustedRootKeys: [root.publicKeyPem] });
+
+      expect(summary(report)).toEqual([]);
+      expect(parseAuditRecord(builder.lines[2] as string)).toMatchObject({
+        nonce: 'n0nce-AbCdEfGhIjKlMnOp_123',
+      });
+      expect(parseAuditRecord(builder.lines[1] as string)).not.toHaveProperty('nonce');
+    });
+
+    it('hashes and signs it: a nonce added, changed or removed after signing is a HASH_MISMATCH', async () => {
+      const root = InMemoryP256Signer.generate();
+      const builder = new ChainBuilder();
+      await builder.appendSample('decision', root);
+      const signed = await builder.append(
+        {
+          kind: 'outcome',
+          decision_id: 'main-1',
+          status: 'started',
+          exit_code: null,
+          output_sha256: null,
+          nonce: 'original-nonce-0123456789',
+        },
+        root,
+      );
+      const verify = (record: Record<string, unknown>) =>
+        summary(
+          verifyChain(replaceRecord(builder.lines, 2, record as unknown as AuditRecord), {
+            trustedRootKeys: [root.publicKeyPem],
+          }),
+        );
+      const { nonce: _dropped, ...without } = signed as AuditRecord & { nonce?: string };
+
+      expect(verify({ ...signed, nonce: 'replayed-nonce-0123456789' })).toEqual([['HASH_MISMATCH', 2]]);
+      expect(verify(without)).toEqual([['HASH_MISMATCH', 2]]);
+    });
+
+    it('refuses a nonce that is not 16-128 URL-safe characters, or on another kind', async () => {
+      const root = InMemoryP256Signer.generate();
+      const builder = new ChainBuilder();
+      const decision = await builder.appendSample('decision', root);
+      const outcome = await builder.append(
+        { kind: 'outcome', decision_id: 'main-1', status: 'started', exit_code: null, output_sha256: null },
+        root,
+      );
+      const codeOf = (value: unknown) => {
+        try {
+          validateAuditRecord(value);
+          return 'valid';
+        } catch (e) {
+          return (e as RecordFormatError).code;
+        }
+      };
+
+      expect(codeOf({ ...outcome, nonce: 'short' })).toBe('SCHEMA_INVALID');
+      expect(codeOf({ ...outcome, nonce: 'has spaces in it, sixteen+' })).toBe('SCHEMA_INVALID');
+      expect(codeOf({ ...outcome, nonce: null })).toBe('SCHEMA_INVALID');
+      expect(codeOf({ ...decision, nonce: 'a-valid-looking-nonce-123' })).toBe('SCHEMA_INVALID');
+      expect(codeOf({ ...outcome, nonce: 'a-valid-looking-nonce-123' })).toBe('valid');
+    });
+  });
+
   it('exports the field lists per kind and the stable verification codes', () => {
     expect(BASE_RECORD_FIELDS).toContain('kms_signature');
     expect(KIND_FIELDS.outcome).toEqual(['decision_id', 'status', 'exit_code', 'output_sha256']);
