@@ -238,11 +238,17 @@ export function verifyDecisionAnswer(
 export interface OutcomeExpectation {
   decision_id: string;
   status: OutcomeStatus;
+  /**
+   * The nonce sent with the report. When given, the record must carry exactly it: an earlier answer for
+   * the same decision and status (a replayed `started`) carries another nonce, or none.
+   */
+  nonce?: string;
 }
 
 /**
  * Verifies an outcome record (the answer of `POST /actions/{id}/outcome`): schema, hash, that it is the
- * outcome of `decision_id` with `status`, key trust and signature. No freshness check. Never throws.
+ * outcome of `decision_id` with `status` (and the request's `nonce`, when given), key trust and
+ * signature. No freshness check. Never throws.
  */
 export function verifyOutcomeRecord(
   audit: unknown,
@@ -261,6 +267,19 @@ export function verifyOutcomeRecord(
       ok: false,
       code: 'RECORD_MISMATCH',
       message: `the outcome record is \`${record.status}\` for \`${record.decision_id}\`, expected \`${expected.status}\` for \`${expected.decision_id}\``,
+      record,
+    };
+  }
+  // INVARIANT: with a nonce expected, only the answer to this very request is believed, so a replayed
+  // earlier `started` answer cannot make a function run twice.
+  if (expected.nonce !== undefined && record.nonce !== expected.nonce) {
+    return {
+      ok: false,
+      code: 'RECORD_MISMATCH',
+      message:
+        record.nonce === undefined
+          ? `the outcome record \`${record.id}\` carries no nonce, expected the one this request sent`
+          : `the outcome record \`${record.id}\` carries nonce \`${record.nonce}\`, not the one this request sent (\`${expected.nonce}\`): it answers another request`,
       record,
     };
   }
