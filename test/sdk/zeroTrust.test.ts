@@ -3,10 +3,13 @@ import { canonicalizeData, canonicalSha256, sha256Hex } from '../../core/canonic
 import type { AuditRecord, DecisionFields, DecisionRecord, KeyRecord } from '../../core/records.js';
 import { InMemoryP256Signer, recordSigningPayload } from '../../core/signing.js';
 import {
+  awsActionName,
   guardMcpToolCall,
   guardToolCall,
+  mcpActionName,
   protect,
   TrustedKeySet,
+  toolActionName,
   verifyDecisionRecord,
   ZeroTrustClient,
   type ZeroTrustClientOptions,
@@ -780,6 +783,30 @@ describe('when using the framework helpers', () => {
       action: 'mcp.github.create_issue',
       params: { title: 't' },
     });
+  });
+
+  it('never builds one action name for two different calls: a separator in an inner segment is refused', async () => {
+    // Prepare: server `a.b` + tool `c` would be `mcp.a.b.c`, the name of server `a` + tool `b.c`.
+    let ran = 0;
+    const run = () => {
+      ran += 1;
+    };
+    // Act
+    const colliding = await guardMcpToolCall(client(gw), { actor: 'ci', server: 'a.b', tool: 'c' }, run).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await guardMcpToolCall(client(gw), { actor: 'ci', server: 'a', tool: 'b.c' }, run);
+    // Assess
+    expectCode(colliding, 'INVALID_REQUEST');
+    expect(gw.decisions().map((r) => r.body?.['action'])).toEqual(['mcp.a.b.c']);
+    expect(ran).toBe(1);
+    expect(() => mcpActionName('a.b', 'c')).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST' }));
+    expect(() => awsActionName('ec2.x', 'Run')).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST' }));
+    expect(() => awsActionName('ec2', 'Run.Instances')).toThrow(
+      expect.objectContaining({ code: 'INVALID_REQUEST' }),
+    );
+    expect(toolActionName('search.web')).toBe('tool.search.web');
   });
 
   it('protect sends the call arguments as params and runs the function only when allowed', async () => {
