@@ -171,6 +171,34 @@ describe('zt-audit verify never rates a gutted log better than the honest one', 
     }
   }
 
+  describe('when the text itself is cut off mid-way (the reader falls back to lines, or to one unreadable entry)', () => {
+    it('exits 1 from a file and from standard input, with or without a checkpoint', async () => {
+      const full = {
+        'a pretty JSON array': JSON.stringify(chain.records, null, 2),
+        'a JSON array on one line': JSON.stringify(chain.records),
+        'a pretty GET /audit page': JSON.stringify({ records: chain.records, next: null }, null, 2),
+        'JSON Lines': `${chain.lines.join('\n')}\n`,
+        'a pretty decision response': JSON.stringify(
+          decisionResponse(chain.records[4] as AuditRecord),
+          null,
+          2,
+        ),
+      };
+      const results: string[] = [];
+      for (const [name, text] of Object.entries(full)) {
+        // Cut inside a record, so no entry is whole at the cut.
+        const cut = text.slice(0, Math.floor(text.length * 0.6));
+        for (const withCheckpoint of [true, false]) {
+          const fromFile = await run(['verify', file('cut', cut), ...flags(withCheckpoint)]);
+          const fromStdin = await run(['verify', '-', ...flags(withCheckpoint)], cut);
+          results.push(`${name}, ${withCheckpoint ? 'with' : 'without'}: ${fromFile.code} ${fromStdin.code}`);
+        }
+      }
+
+      expect(results.filter((r) => !r.endsWith(': 1 1'))).toEqual([]);
+    });
+  });
+
   describe('when the log is given as a bundle directory', () => {
     it('exits no better than the honest bundle for every cut and every shape of records.jsonl', async () => {
       const honestWith = (
