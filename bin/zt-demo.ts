@@ -6,6 +6,7 @@ import { verifyChain } from '../core/ChainVerifier.js';
 import { startEmulator } from '../local/emulator.js';
 import { GatewayClient } from '../sdk/GatewayClient.js';
 import { ZeroTrustClient, ZeroTrustError } from '../sdk/index.js';
+import { localRootPublicKey } from './cli/rootPublicKey.js';
 
 /**
  * The five-minute story, self-contained: a fresh emulator in a temporary data dir (so it never
@@ -31,9 +32,9 @@ async function main(): Promise<number> {
         secretAccessKey: emulator.admin.secretAccessKey,
       },
     });
-    const root = (await admin.keys()).keys.find((k) => k.role === 'root');
-    if (!root) throw new Error('the gateway lists no root key');
-    info(`root signing key ${root.keyId.slice(0, 23)}...`);
+    // The key to pin comes from the data dir (what `zt keys --root-pem` prints), never from the gateway.
+    const root = await localRootPublicKey(dataDir);
+    info(`root signing key ${root.keyId.slice(0, 23)}... (read from ${root.path}: \`zt keys --root-pem\`)`);
 
     step(2, 'register an agent identity');
     const registered = await admin.registerAgent({ agentId: 'demo-agent', attributes: { team: 'demo' } });

@@ -1,6 +1,7 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { sha256Hex } from './canonical.js';
 import { ZtError } from './errors.js';
+import { certifiedKeyOf, KeyTrust, KeyTrustError, short, type TrustedKey } from './keyTrust.js';
 import {
   canonicalRecordParts,
   HASH_PATTERN,
@@ -9,7 +10,7 @@ import {
   validateAuditRecord,
 } from './recordParser.js';
 import { type AuditRecord, GENESIS_HASH, type KeyRecord, type RecordKind } from './records.js';
-import { keyIdOf, verifySignature } from './signing.js';
+import { verifySignature } from './signing.js';
 
 /**
  * The audit chain verifier: a pure library (no I/O) that trusts nothing but the root public keys
@@ -25,6 +26,9 @@ import { keyIdOf, verifySignature } from './signing.js';
  *   5. signature: key resolution (root or certified session key), window, ECDSA check
  *      (`UNKNOWN_SIGNING_KEY`, `KEY_ID_MISMATCH`, `SESSION_KEY_OUTSIDE_WINDOW`, `SIGNATURE_INVALID`)
  *   6. for `kind: key` records, the certificate (`CERTIFICATE_NOT_ROOT_SIGNED`, `CERTIFICATE_INVALID`)
+ *
+ * Which keys are trusted, how a certificate makes a session key trusted and for which window, is the
+ * rule of core/keyTrust.ts, shared with receipts, the SDK and the signer.
  *
  * Findings name the record they are about (`seq`, `line`). For records out of place, the finding is on
  * the record that moved (for a swapped pair, the one that came early); a deletion is one `SEQ_GAP` on the
@@ -176,16 +180,6 @@ const STEP: Record<VerificationCode, number> = {
 /** How many recent in-order records keep their seq/hashes, to check the links around a swapped pair. */
 const WINDOW = 8;
 
-interface KnownKey {
-  keyId: string;
-  role: 'root' | 'session';
-  /** Parsed once: re-parsing a key costs about three verifications. */
-  publicKey: KeyObject;
-  publicKeyPem: string;
-  /** Certified validity windows (ms since epoch, inclusive); empty for root keys, which have none. */
-  windows: Array<{ notBefore: number; notAfter: number; certifiedAt: number }>;
-}
-
 /** Where a record sits: all the sequence and link steps need of it. */
 interface PositionEntry {
   seq: number;
@@ -228,23 +222,9 @@ export interface SignatureCheck {
 
 interface PendingSignature {
   check: SignatureCheck;
-  key: KnownKey;
+  key: TrustedKey;
   record: AuditRecord;
   line: number;
-}
-
-const PUBLIC_KEY_PEM = /^-----BEGIN PUBLIC KEY-----\r?\n[A-Za-z0-9+/=\r\n]+-----END PUBLIC KEY-----\r?\n?$/;
-
-function parseP256PublicKey(pem: string): KeyObject {
-  const key = createPublicKey(pem);
-  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
-    throw new Error(`expected an EC P-256 public key, got ${key.asymmetricKeyType ?? 'an unknown key type'}`);
-  }
-  return key;
-}
-
-function short(keyId: string): string {
-  return `\`${keyId.slice(0, 19)}…\``;
 }
 
 /**
@@ -255,7 +235,8 @@ export class ChainVerifier {
   readonly #fromSeq: number;
   readonly #expectPrevious: string;
   #chain: string | null;
-  readonly #keys = new Map<string, KnownKey>();
+  /** The roots and the session keys certified so far (core/keyTrust.ts). */
+  readonly #trust: KeyTrust;
   readonly #keysUsed = new Set<string>();
   readonly #findings: Array<VerificationFinding & { order: number }> = [];
   /** First finding of each unknown key id, so one missing certificate does not flood the report. */
@@ -298,19 +279,13 @@ export class ChainVerifier {
     this.#fromSeq = fromSeq;
     this.#expectPrevious = opts.expectPrevious ?? GENESIS_HASH;
     this.#chain = opts.chain ?? null;
-    opts.trustedRootKeys.forEach((pem, i) => {
-      let publicKey: KeyObject;
-      try {
-        publicKey = parseP256PublicKey(pem);
-      } catch (e) {
-        throw new ChainVerifierOptionsError(
-          `trusted root key ${i + 1} is not a P-256 public key PEM: ${e instanceof Error ? e.message : String(e)}`,
-        );
-      }
-      const keyId = keyIdOf(publicKey);
-      this.#keys.set(keyId, { keyId, role: 'root', publicKey, publicKeyPem: pem, windows: [] });
-    });
-    this.#noTrust = this.#keys.size === 0;
+    try {
+      this.#trust = new KeyTrust(opts.trustedRootKeys);
+    } catch (e) {
+      if (e instanceof KeyTrustError) throw new ChainVerifierOptionsError(e.message);
+      throw e;
+    }
+    this.#noTrust = this.#trust.rootKeyIds.length === 0;
     this.#defer = opts.deferSignatures === true;
     this.#onEntry = opts.onEntry ?? null;
     if (this.#noTrust) {
@@ -324,37 +299,17 @@ export class ChainVerifier {
     for (const certificate of opts.certificates ?? []) this.#addCertificate(certificate);
   }
 
-  /** A key record from outside the input: checked as if it were in the chain, findings kept apart. */
+  /** A key record from outside the input: checked in full by the trust rule, findings kept apart. */
   #addCertificate(value: unknown): void {
+    const verdict = this.#trust.addCertificate(value);
+    if (verdict.ok) return;
     const seq = (value as { seq?: unknown } | null)?.seq;
-    const at = typeof seq === 'number' ? seq : null;
-    const refuse = (why: string) =>
-      this.#finding('KEYS_CERTIFICATE_INVALID', at, 0, `key certificate is not usable: ${why}`);
-    let record: AuditRecord;
-    let payload: string;
-    try {
-      record = validateAuditRecord(value);
-      payload = canonicalRecordParts(record).payload;
-    } catch (e) {
-      if (e instanceof RecordFormatError) return void refuse(e.message);
-      throw e;
-    }
-    if (record.kind !== 'key') return void refuse(`it is a \`${record.kind}\` record, not a \`key\` record`);
-    if (sha256Hex(payload) !== record.current_hash)
-      return void refuse('current_hash does not match its content');
-    const signer = this.#keys.get(record.kms_signature.key_id);
-    if (signer?.role !== 'root' || record.signing_key_id !== signer.keyId) {
-      return void refuse(
-        `it is not signed by a trusted root key (signed by ${short(record.kms_signature.key_id)})`,
-      );
-    }
-    if (!verifySignature(signer.publicKey, payload, record.kms_signature.signature)) {
-      return void refuse(`its signature does not verify with root key ${short(signer.keyId)}`);
-    }
-    const before = this.#findings.length;
-    this.#certify(record, 0, signer);
-    // #certify reports CERTIFICATE_INVALID for the chain; for an outside certificate it is this code.
-    for (const f of this.#findings.splice(before)) refuse(f.message);
+    this.#finding(
+      'KEYS_CERTIFICATE_INVALID',
+      typeof seq === 'number' ? seq : null,
+      0,
+      `key certificate is not usable: ${verdict.message}`,
+    );
   }
 
   /** Signature checks queued since the last call (`deferSignatures` mode); the caller must settle each. */
@@ -371,7 +326,7 @@ export class ChainVerifier {
 
   /** The PEM of a key a check names, for the caller that runs the check elsewhere. */
   publicKeyPem(keyId: string): string {
-    const key = this.#keys.get(keyId);
+    const key = this.#trust.get(keyId);
     if (!key) throw new Error(`unknown key \`${keyId}\``);
     return key.publicKeyPem;
   }
@@ -683,7 +638,7 @@ export class ChainVerifier {
     const { seq, kms_signature: sig } = record;
     // Resolve the key the signature claims first: a signature swapped in from a foreign key (key_id
     // and all) is an unknown key, whatever signing_key_id says.
-    const key = this.#keys.get(sig.key_id);
+    const key = this.#trust.get(sig.key_id);
     if (!key) {
       this.#unknownKey(sig.key_id, seq, line);
       return null;
@@ -697,21 +652,11 @@ export class ChainVerifier {
       );
       return null;
     }
-    if (key.role === 'session') {
-      const t = Date.parse(record.timestamp);
-      if (!key.windows.some((w) => t >= w.notBefore && t <= w.notAfter)) {
-        const w = key.windows[key.windows.length - 1];
-        const window = w
-          ? ` [${new Date(w.notBefore).toISOString()}, ${new Date(w.notAfter).toISOString()}]`
-          : '';
-        this.#finding(
-          'SESSION_KEY_OUTSIDE_WINDOW',
-          seq,
-          line,
-          `timestamp ${record.timestamp} is outside the certified window${window} of session key ${short(key.keyId)}`,
-        );
-        return null;
-      }
+    // The window rule (half-open, [not_before, not_after)) is core/keyTrust.ts's, shared with the signer.
+    const resolved = this.#trust.resolve(key.keyId, record.timestamp);
+    if (!resolved.ok) {
+      this.#finding(resolved.code, seq, line, resolved.message);
+      return null;
     }
     return { check: { keyId: key.keyId, payload, signature: sig.signature }, key, record, line };
   }
@@ -752,65 +697,10 @@ export class ChainVerifier {
     if (record.kind === 'key') this.#certify(record, line, key);
   }
 
-  /** Step 6: a valid key record signed by a root key adds a session key window to the table. */
-  #certify(record: KeyRecord, line: number, signer: KnownKey): void {
-    const { seq } = record;
-    if (signer.role !== 'root') {
-      this.#finding(
-        'CERTIFICATE_NOT_ROOT_SIGNED',
-        seq,
-        line,
-        `key record is signed by session key ${short(signer.keyId)}; only a root key can certify a key`,
-      );
-      return;
-    }
-    const pem = record.certified_public_key_pem;
-    const known = this.#keys.get(record.certified_key_id);
-    let publicKey: KeyObject;
-    if (known && known.publicKeyPem === pem) {
-      publicKey = known.publicKey;
-    } else {
-      try {
-        if (!PUBLIC_KEY_PEM.test(pem)) throw new Error('not an SPKI `PUBLIC KEY` PEM');
-        publicKey = parseP256PublicKey(pem);
-      } catch (e) {
-        const why = e instanceof Error ? e.message : String(e);
-        this.#finding('CERTIFICATE_INVALID', seq, line, `certified_public_key_pem is unusable: ${why}`);
-        return;
-      }
-      const actual = keyIdOf(publicKey);
-      if (actual !== record.certified_key_id) {
-        this.#finding(
-          'CERTIFICATE_INVALID',
-          seq,
-          line,
-          `certified_key_id ${short(record.certified_key_id)} is not the id of the certified key, ${short(actual)}`,
-        );
-        return;
-      }
-    }
-    const notBefore = Date.parse(record.not_before);
-    const notAfter = Date.parse(record.not_after);
-    if (notAfter <= notBefore) {
-      this.#finding(
-        'CERTIFICATE_INVALID',
-        seq,
-        line,
-        `validity window is inverted or empty: not_before ${record.not_before}, not_after ${record.not_after}`,
-      );
-      return;
-    }
-    // A root key needs no window; certifying it again changes nothing.
-    if (known?.role === 'root') return;
-    const entry = known ?? {
-      keyId: record.certified_key_id,
-      role: 'session' as const,
-      publicKey,
-      publicKeyPem: pem,
-      windows: [],
-    };
-    entry.windows.push({ notBefore, notAfter, certifiedAt: seq });
-    this.#keys.set(entry.keyId, entry);
+  /** Step 6: a valid key record signed by a root key adds a session key window to the trust set. */
+  #certify(record: KeyRecord, line: number, signer: TrustedKey): void {
+    const verdict = this.#trust.certify(record, signer.keyId);
+    if (!verdict.ok) this.#finding(verdict.code, record.seq, line, verdict.message);
   }
 }
 
@@ -850,7 +740,10 @@ export function prepareLine(text: string, keys: ReadonlyMap<string, KeyObject>):
   const inspected = inspectAuditRecord(text);
   const record = inspected.record;
   if (record === null || inspected.error !== null) return NOT_PREPARED;
-  if (record.kind === 'key') return { record: null, certifiedKey: certifiedKeyOf(record) };
+  if (record.kind === 'key') {
+    const certified = certifiedKeyOf(record);
+    return { record: null, certifiedKey: 'error' in certified ? null : certified };
+  }
   const sig = record.kms_signature;
   if (record.signing_key_id !== sig.key_id) return NOT_PREPARED;
   const key = keys.get(sig.key_id);
@@ -872,20 +765,6 @@ export function prepareLine(text: string, keys: ReadonlyMap<string, KeyObject>):
   };
   for (const field of PREPARED_FIELDS[record.kind]) reduced[field] = r[field];
   return { record: reduced as unknown as AuditRecord, certifiedKey: null };
-}
-
-/** The key a key record certifies, when its PEM is a P-256 key whose id is `certified_key_id`. */
-function certifiedKeyOf(record: KeyRecord): PreparedLine['certifiedKey'] {
-  const pem = record.certified_public_key_pem;
-  try {
-    if (!PUBLIC_KEY_PEM.test(pem)) return null;
-    const publicKey = parseP256PublicKey(pem);
-    return keyIdOf(publicKey) === record.certified_key_id
-      ? { keyId: record.certified_key_id, pem, publicKey }
-      : null;
-  } catch {
-    return null;
-  }
 }
 
 /** Verifies a whole chain given as stored lines (JSONL). */

@@ -428,6 +428,7 @@ export class Gateway {
           status: request.status,
           exit_code: request.exit_code,
           output_sha256: request.output_sha256,
+          ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
         },
         caller.principalArn,
       );

@@ -1,4 +1,5 @@
 import type { ChainWriter } from './ChainWriter.js';
+import { type ValidityWindow, windowCovers } from './keyTrust.js';
 import { type Clock, type KeyValueStore, type Signer, scanPartition } from './ports.js';
 import type { KeyRecord } from './records.js';
 import { InMemoryP256Signer } from './signing.js';
@@ -35,6 +36,8 @@ interface Session {
   signer: Signer;
   notBefore: Date;
   notAfter: Date;
+  /** The certified window, as every verifier reads it (core/keyTrust.ts). */
+  window: ValidityWindow;
 }
 
 /**
@@ -72,10 +75,14 @@ export class KeyRing {
     await this.#renew();
   }
 
-  /** The session signer certified for `timestamp`; rejects when no certified key covers it. */
+  /**
+   * The session signer certified for `timestamp`; rejects when no certified key covers it. The window
+   * test is the verifiers' own (`windowCovers`, half-open), so the signer never signs a record that a
+   * verifier would refuse for its time.
+   */
   signerFor = async (timestamp: Date): Promise<Signer> => {
     const s = this.#session;
-    if (!s || timestamp < s.notBefore || timestamp >= s.notAfter) {
+    if (!s || !windowCovers(s.window, timestamp.getTime())) {
       throw new Error('no session key is certified for this time');
     }
     return s.signer;
@@ -116,7 +123,12 @@ export class KeyRing {
     };
     // The chain record is the certificate; this item only makes `GET /keys` cheap.
     await this.store.put(KEY_PARTITION, signer.keyId, JSON.stringify(info));
-    const session = { signer, notBefore, notAfter };
+    const session = {
+      signer,
+      notBefore,
+      notAfter,
+      window: { notBefore: notBefore.getTime(), notAfter: notAfter.getTime() },
+    };
     this.#session = session;
     return session;
   }

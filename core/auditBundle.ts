@@ -91,7 +91,7 @@ export interface AuditReport {
   checkpoint: CheckpointSummary | null;
   /** Checkpoints given that verified. */
   checkpointsVerified: number;
-  /** What the input is: a whole log from seq 1, a suffix (`fromSeq`), or one record (a decision response). */
+  /** What the input is: a whole log from seq 1, a suffix (`fromSeq`), or one record checked on its own (`singleRecord`). */
   scope: 'log' | 'suffix' | 'record';
   /** References are checked only from seq 1 (the state before a suffix is unknown) and not for one record. */
   references: 'checked' | 'skipped';
@@ -110,8 +110,10 @@ export interface AuditVerifierOptions
   /** The verifier's notion of now, for ages. */
   now: Date;
   /**
-   * The input is one record (a decision response), not a log: completeness does not apply and references
-   * are not checked. Its certificate can come from `keys`.
+   * The input is one record checked on its own (`zt-audit verify-record`, asked for by name), not a log:
+   * completeness does not apply and references are not checked. Its certificate can come from `keys`.
+   * Never set for an input given as a log, whatever its shape: a one-record file is a one-record log
+   * (DESIGN.md invariant 7).
    */
   singleRecord?: boolean;
 }

@@ -1,10 +1,10 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
 import { sha256Hex } from './canonical.js';
 import { type Checkpoint, verifyCheckpoint } from './checkpoint.js';
+import { KeyTrust, type TrustedKey } from './keyTrust.js';
 import { CompactRange, HASH_SIZE, leafHash, verifyInclusion } from './merkle.js';
 import { canonicalRecordParts, RecordFormatError, validateAuditRecord } from './recordParser.js';
 import type { AuditRecord, KeyRecord } from './records.js';
-import { keyIdOf, verifySignature } from './signing.js';
+import { verifySignature } from './signing.js';
 
 /**
  * Receipts: the proof that one record is in the log a signed checkpoint covers, checkable offline with
@@ -181,8 +181,9 @@ function readRecord(
  * Verifies a receipt trusting only `trustedRootKeys`, in fixed steps: shape; the record (schema, hash);
  * the checkpoint (root signature); the signing key (a root key, or a session key certified by a key
  * record that is itself root-signed, included in the same checkpoint, earlier in the log, with a window
- * covering the record's time); the record's signature; its inclusion proof against the checkpoint root.
- * Never throws on receipt input.
+ * covering the record's time, half-open as core/keyTrust.ts rules); the record's signature; its inclusion
+ * proof against the checkpoint root. Never throws on receipt input; throws `KeyTrustError` when a root key
+ * given is not a P-256 public key.
  */
 export function verifyReceipt(value: unknown, trustedRootKeys: string[]): ReceiptVerification {
   if (!isObject(value) || value['receipt'] !== RECEIPT_FORMAT) {
@@ -202,17 +203,14 @@ export function verifyReceipt(value: unknown, trustedRootKeys: string[]): Receip
   const checkpoint = value['checkpoint'] as Checkpoint;
   const root = Buffer.from(checkpoint.root, 'base64');
 
-  const roots = new Map<string, KeyObject>();
-  for (const pem of trustedRootKeys) {
-    const key = createPublicKey(pem);
-    roots.set(keyIdOf(key), key);
-  }
+  // Which keys are trusted, and for which window, is the rule of core/keyTrust.ts (shared with the chain
+  // verifier, the SDK and the signer).
+  const trust = new KeyTrust(trustedRootKeys);
   const sig = record.kms_signature;
   if (record.signing_key_id !== sig.key_id) {
     return fail('KEY_ID_MISMATCH', seq, 'signing_key_id and kms_signature.key_id differ');
   }
-  let signingKey = roots.get(sig.key_id);
-  if (signingKey === undefined) {
+  if (!trust.isRoot(sig.key_id)) {
     const cert = value['certificate'];
     if (!isObject(cert)) {
       return fail(
@@ -240,32 +238,8 @@ export function verifyReceipt(value: unknown, trustedRootKeys: string[]): Receip
         'the certificate comes after the record it certifies',
       );
     }
-    const certifier = roots.get(certRecord.kms_signature.key_id);
-    if (certifier === undefined || certRecord.signing_key_id !== certRecord.kms_signature.key_id) {
-      return fail(
-        'CERTIFICATE_NOT_ROOT_SIGNED',
-        certRecord.seq,
-        'the certificate is not signed by a trusted root key; only a root key can certify a key',
-      );
-    }
-    if (!verifySignature(certifier, certRead.payload, certRecord.kms_signature.signature)) {
-      return fail(
-        'CERTIFICATE_NOT_ROOT_SIGNED',
-        certRecord.seq,
-        'the certificate signature does not verify with the root key',
-      );
-    }
-    let certified: KeyObject;
-    try {
-      certified = createPublicKey(certRecord.certified_public_key_pem);
-      if (keyIdOf(certified) !== certRecord.certified_key_id) throw new Error('id');
-    } catch {
-      return fail(
-        'CERTIFICATE_INVALID',
-        certRecord.seq,
-        'certified_public_key_pem is not the key certified_key_id names',
-      );
-    }
+    const certified = trust.addCertificate(certRecord, sig.key_id);
+    if (!certified.ok) return fail(certified.code, certRecord.seq, `certificate: ${certified.message}`);
     const certProof = decodeProof(cert['proof']);
     if (
       certProof === null ||
@@ -285,17 +259,11 @@ export function verifyReceipt(value: unknown, trustedRootKeys: string[]): Receip
         'the certificate is not proved to be in the checkpointed log',
       );
     }
-    const t = Date.parse(record.timestamp);
-    if (t < Date.parse(certRecord.not_before) || t > Date.parse(certRecord.not_after)) {
-      return fail(
-        'SESSION_KEY_OUTSIDE_WINDOW',
-        seq,
-        `timestamp ${record.timestamp} is outside the certified window [${certRecord.not_before}, ${certRecord.not_after}]`,
-      );
-    }
-    signingKey = certified;
   }
-  if (!verifySignature(signingKey, read.payload, sig.signature)) {
+  const resolved = trust.resolve(sig.key_id, record.timestamp);
+  if (!resolved.ok) return fail(resolved.code, seq, resolved.message);
+  const signingKey: TrustedKey = resolved.key;
+  if (!verifySignature(signingKey.publicKey, read.payload, sig.signature)) {
     return fail('SIGNATURE_INVALID', seq, 'the record signature does not verify');
   }
   const proof = decodeProof(value['proof']);

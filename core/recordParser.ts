@@ -73,7 +73,23 @@ export const KIND_FIELDS = {
 
 export const RECORD_KINDS = Object.keys(KIND_FIELDS) as RecordKind[];
 
-/** Every field of a record of `kind`, base fields first. */
+/**
+ * Fields a record of a kind may carry or leave out: added to the format after records without them were
+ * written, which must keep verifying. Present, they are hashed and signed like any other field.
+ */
+export const OPTIONAL_KIND_FIELDS = {
+  decision: [],
+  outcome: ['nonce'],
+  policy: [],
+  agent: [],
+  key: [],
+  schema: [],
+} as const satisfies Record<RecordKind, readonly string[]>;
+
+/** An outcome's client nonce: 16-128 URL-safe base64 characters (letters, digits, `-`, `_`). */
+export const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,128}$/;
+
+/** Every required field of a record of `kind`, base fields first. */
 export function recordFieldsOf(kind: RecordKind): readonly string[] {
   return [...BASE_RECORD_FIELDS, ...KIND_FIELDS[kind]];
 }
@@ -118,7 +134,12 @@ function isObject(value: unknown): value is Obj {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-function exactFields(obj: Obj, fields: readonly string[], path: string): void {
+function exactFields(
+  obj: Obj,
+  fields: readonly string[],
+  path: string,
+  optional: readonly string[] = [],
+): void {
   const missing = fields.filter((f) => !Object.hasOwn(obj, f));
   if (missing.length > 0) {
     const where = `${path}.${missing[0]}`;
@@ -128,11 +149,11 @@ function exactFields(obj: Obj, fields: readonly string[], path: string): void {
       where,
     );
   }
-  const extra = Object.keys(obj).filter((k) => !fields.includes(k));
+  const extra = Object.keys(obj).filter((k) => !fields.includes(k) && !optional.includes(k));
   if (extra.length > 0) {
     throw new RecordFormatError(
       'SCHEMA_INVALID',
-      `unknown field${extra.length > 1 ? 's' : ''} ${extra.map((f) => `\`${f}\``).join(', ')} in \`${path}\`; allowed: ${fields.join(', ')}`,
+      `unknown field${extra.length > 1 ? 's' : ''} ${extra.map((f) => `\`${f}\``).join(', ')} in \`${path}\`; allowed: ${[...fields, ...optional].join(', ')}`,
       `${path}.${extra[0]}`,
     );
   }
@@ -233,6 +254,9 @@ function checkKindFields(r: Obj, kind: RecordKind): void {
       oneOf(r, 'status', $, ['started', 'succeeded', 'failed']);
       nullableInteger(r, 'exit_code', $);
       nullableStr(r, 'output_sha256', $, HASH_PATTERN, '64 lower-case hex digits');
+      if (Object.hasOwn(r, 'nonce')) {
+        str(r, 'nonce', $, NONCE_PATTERN, '16-128 letters, digits, `-` or `_`');
+      }
       return;
     case 'policy': {
       nonEmpty(r, 'policy_id', $);
@@ -276,7 +300,7 @@ export function validateAuditRecord(value: unknown): AuditRecord {
   // Kind first: it decides which fields are allowed.
   if (r['schema'] !== RECORD_SCHEMA) throw invalid('$.schema', `\`${RECORD_SCHEMA}\``, r['schema']);
   const kind = oneOf(r, 'kind', '$', RECORD_KINDS);
-  exactFields(r, recordFieldsOf(kind), '$');
+  exactFields(r, recordFieldsOf(kind), '$', OPTIONAL_KIND_FIELDS[kind]);
 
   const chain = str(
     r,
@@ -364,13 +388,21 @@ export function parseAuditRecord(text: string): AuditRecord {
   return record;
 }
 
-/** Sorted member prefixes (`"name":`) of each kind: RFC 8785 orders members by UTF-16 code units. */
+/**
+ * Sorted member prefixes (`"name":`) of each kind, optional fields included (skipped when absent): RFC 8785
+ * orders members by UTF-16 code units.
+ */
 const SORTED_MEMBERS = Object.fromEntries(
-  RECORD_KINDS.map((kind) => [
-    kind,
-    [...recordFieldsOf(kind)].sort().map((name) => ({ name, prefix: `${JSON.stringify(name)}:` })),
-  ]),
-) as Record<RecordKind, Array<{ name: string; prefix: string }>>;
+  RECORD_KINDS.map((kind) => {
+    const optional: readonly string[] = OPTIONAL_KIND_FIELDS[kind];
+    return [
+      kind,
+      [...recordFieldsOf(kind), ...optional]
+        .sort()
+        .map((name) => ({ name, prefix: `${JSON.stringify(name)}:`, optional: optional.includes(name) })),
+    ];
+  }),
+) as Record<RecordKind, Array<{ name: string; prefix: string; optional: boolean }>>;
 
 const SIGNATURE_MEMBERS = [...SIGNATURE_FIELDS].sort();
 
@@ -394,7 +426,8 @@ export function canonicalRecordParts(record: AuditRecord): CanonicalRecordTexts 
   const r = record as unknown as Record<string, unknown>;
   let text = '{';
   let payload = '{';
-  for (const { name, prefix } of SORTED_MEMBERS[record.kind]) {
+  for (const { name, prefix, optional } of SORTED_MEMBERS[record.kind]) {
+    if (optional && !Object.hasOwn(r, name)) continue;
     const value = r[name];
     let encoded: string;
     if (name === 'kms_signature') {

@@ -60,6 +60,12 @@ export interface OutcomeFields {
   status: OutcomeStatus;
   exit_code: number | null;
   output_sha256: string | null;
+  /**
+   * The client's nonce for this report, when it sent one: binds the signed answer to the request that
+   * asked for it, so an earlier answer replayed (a `started` of the same decision) is told apart.
+   * Absent in records written before it existed, and when the client sent none.
+   */
+  nonce?: string;
 }
 
 export interface PolicyFields {

@@ -1,5 +1,6 @@
 import { type Declarations, parseDeclarations } from './declarations.js';
 import { ValidationError } from './errors.js';
+import { NONCE_PATTERN } from './recordParser.js';
 import type { OutcomeStatus } from './records.js';
 import {
   ACTION_PATTERN,
@@ -55,12 +56,14 @@ export interface OutcomeRequest {
   status: OutcomeStatus;
   exit_code: number | null;
   output_sha256: string | null;
+  /** The client's nonce, written into the outcome record so the client can bind the answer to its request. */
+  nonce?: string;
 }
 
 const OUTCOME_STATUSES: readonly OutcomeStatus[] = ['started', 'succeeded', 'failed'];
 
 export function parseOutcomeRequest(body: unknown): OutcomeRequest {
-  const o = readObject(body, ['status', 'exit_code', 'output_sha256']);
+  const o = readObject(body, ['status', 'exit_code', 'output_sha256', 'nonce']);
   const status = requireString(o, 'status');
   if (!OUTCOME_STATUSES.includes(status as OutcomeStatus)) {
     throw new ValidationError(`\`status\` must be one of started, succeeded, failed, got \`${status}\``);
@@ -78,7 +81,16 @@ export function parseOutcomeRequest(body: unknown): OutcomeRequest {
       '`exit_code` and `output_sha256` belong to a finished outcome, not to `started`',
     );
   }
-  return { status: status as OutcomeStatus, exit_code, output_sha256 };
+  const nonce = readString(o, 'nonce', {
+    pattern: NONCE_PATTERN,
+    patternHint: '16-128 letters, digits, `-` or `_`',
+  });
+  return {
+    status: status as OutcomeStatus,
+    exit_code,
+    output_sha256,
+    ...(nonce !== undefined ? { nonce } : {}),
+  };
 }
 
 export type AgentAttributes = Record<string, string | number | boolean | string[]>;

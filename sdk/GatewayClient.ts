@@ -129,6 +129,8 @@ export interface OutcomeInput {
   status: 'started' | 'succeeded' | 'failed';
   exit_code?: number | null;
   output_sha256?: string | null;
+  /** A fresh random value the gateway writes into the outcome record (16-128 of `A-Za-z0-9_-`). */
+  nonce?: string;
 }
 
 /** One page of `GET /audit`. */

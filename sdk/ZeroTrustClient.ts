@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { canonicalSha256 } from '../core/canonical.js';
 import type { DecisionRecord, OutcomeRecord, OutcomeStatus } from '../core/records.js';
 import { keyIdOf } from '../core/signing.js';
@@ -30,6 +30,10 @@ import {
  * - `ALREADY_STARTED`: the `started` claim of the allow was refused (409): it was already used.
  * - `CREDENTIALS_UNAVAILABLE`: no credentials to sign with.
  * - `INVALID_REQUEST`: the request cannot be sent as asked (e.g. `params` that JSON cannot represent).
+ * - `TRUST_NOT_PINNED` (constructor): no `trustedKeys` to verify answers against, and no explicit
+ *   `dangerouslyTrustOnFirstUse`.
+ * - `INSECURE_TRUST_ON_FIRST_USE` (constructor): trust on first use asked for over plain http to a host
+ *   that is not loopback, where anyone on the path can answer `GET /keys`.
  */
 export type ZeroTrustErrorCode =
   | 'DENIED'
@@ -42,7 +46,9 @@ export type ZeroTrustErrorCode =
   | VerificationCode
   | 'ALREADY_STARTED'
   | 'CREDENTIALS_UNAVAILABLE'
-  | 'INVALID_REQUEST';
+  | 'INVALID_REQUEST'
+  | 'TRUST_NOT_PINNED'
+  | 'INSECURE_TRUST_ON_FIRST_USE';
 
 /** Extra facts a {@link ZeroTrustError} may carry. */
 export interface ZeroTrustErrorDetails {
@@ -96,10 +102,20 @@ export interface ZeroTrustClientOptions {
   /** Per-request timeout. Default 10 000 ms. */
   timeoutMs?: number;
   /**
-   * Root public keys (SPKI PEM) to pin. Without them, the root keys are fetched once from `GET /keys` on
-   * first use and kept for the client's life. Session keys are trusted only through root-signed certificates.
+   * Root public keys (SPKI PEM) to pin: required (unless one of the two `dangerously...` options below is
+   * set). Every answer must be signed by one of them, or by a session key one of them certified (its
+   * certificate is fetched from `GET /keys` and checked). Get the key with `zt keys --root-pem` (locally
+   * from the data dir; in the cloud from KMS, `aws kms get-public-key`), never from the gateway you are
+   * about to trust.
    */
   trustedKeys?: string[];
+  /**
+   * Trust on first use: takes the root keys from the first `GET /keys` answer and keeps them for the
+   * client's life, instead of pinning them. Whoever answers first (a wrong URL, a DNS or network attacker)
+   * then decides what is allowed. Refused for plain `http://` to a host that is not loopback; prints a
+   * process warning otherwise. For local experiments only: pin `trustedKeys` in anything real.
+   */
+  dangerouslyTrustOnFirstUse?: boolean;
   /** Replaces the global `fetch`. */
   fetch?: FetchLike;
   /** Retries after a transport failure or a 503 (never after another status). Default 2. */
@@ -177,7 +193,11 @@ const RETRYABLE_TRANSPORT = new Set(['TIMEOUT', 'CONNECTION_FAILED', 'DNS_FAILUR
  * {@link ZeroTrustError} and runs nothing.
  *
  * ```ts
- * const zt = new ZeroTrustClient({ endpoint: 'http://127.0.0.1:8787', profile: 'zt-agent-ci' });
+ * const zt = new ZeroTrustClient({
+ *   endpoint: 'http://127.0.0.1:8787',
+ *   profile: 'zt-agent-ci',
+ *   trustedKeys: [readFileSync('root.pem', 'utf8')], // `zt keys --root-pem > root.pem`
+ * });
  * await zt.guard({ actor: 'ci', action: 'aws.ec2.terminate_instances', params }, () => ec2.send(cmd));
  * ```
  */
@@ -189,8 +209,9 @@ export class ZeroTrustClient {
   readonly #maxAgeMs: number;
   readonly #skipSignature: boolean;
   readonly #clock: () => Date;
-  /** Pinned roots, or the roots fetched once from `GET /keys`; certificates are added as they come. */
+  /** Pinned roots (or, trusting on first use, the roots of the first `GET /keys`); certificates are added as they come. */
   #trust: TrustedKeySet | null = null;
+  readonly #trustOnFirstUse: boolean;
   #trustLoading: Promise<TrustedKeySet> | null = null;
   #certificatesLoading: Promise<void> | null = null;
 
@@ -220,10 +241,37 @@ export class ZeroTrustClient {
         { code: 'ZT_SIGNATURE_VERIFICATION_DISABLED' },
       );
     }
+    this.#trustOnFirstUse = options.dangerouslyTrustOnFirstUse === true;
     if (options.trustedKeys !== undefined) {
-      if (options.trustedKeys.length === 0)
-        throw new TypeError('`trustedKeys` must hold at least one root key');
+      if (this.#trustOnFirstUse) {
+        throw new TypeError('give `trustedKeys` or `dangerouslyTrustOnFirstUse`, not both');
+      }
+      if (!Array.isArray(options.trustedKeys) || options.trustedKeys.length === 0) {
+        throw new ZeroTrustError(
+          'TRUST_NOT_PINNED',
+          '`trustedKeys` must hold at least one root public key (`zt keys --root-pem` prints it)',
+        );
+      }
       this.#trust = new TrustedKeySet(options.trustedKeys);
+    } else if (this.#trustOnFirstUse) {
+      const url = new URL(this.endpoint);
+      // INVARIANT: the keys that decide what is allowed never come from whoever answers plain http off loopback.
+      if (url.protocol !== 'https:' && !isLoopbackHost(url.hostname)) {
+        throw new ZeroTrustError(
+          'INSECURE_TRUST_ON_FIRST_USE',
+          `trust on first use is refused for \`${this.endpoint}\`: over plain http to a host that is not loopback anyone on the path can answer \`GET /keys\`; pin \`trustedKeys\` instead`,
+        );
+      }
+      process.emitWarning(
+        `zt-infra: the root keys of ${this.endpoint} will be taken from its first \`GET /keys\` answer (trust on first use); pin them with \`trustedKeys\` (\`zt keys --root-pem\`)`,
+        { code: 'ZT_TRUST_ON_FIRST_USE' },
+      );
+    } else if (!this.#skipSignature) {
+      // INVARIANT: no client believes a signature without a pinned root, unless asked by a loudly named option.
+      throw new ZeroTrustError(
+        'TRUST_NOT_PINNED',
+        '`trustedKeys` is required: pin the gateway root public key (`zt keys --root-pem` prints it); without it, whoever answers `GET /keys` first would decide what is allowed',
+      );
     }
   }
 
@@ -344,13 +392,17 @@ export class ZeroTrustClient {
    * `started` rejects with `ALREADY_STARTED`.
    */
   async reportOutcome(recordId: string, outcome: OutcomeReport): Promise<OutcomeRecord> {
+    // A fresh nonce per report (the retries of one report resend it): the gateway writes it into the record,
+    // and only a record carrying it answers this request.
+    const nonce = randomBytes(18).toString('base64url');
     const body =
       outcome.status === 'started'
-        ? { status: outcome.status }
+        ? { status: outcome.status, nonce }
         : {
             status: outcome.status,
             exit_code: outcome.exit_code ?? null,
             output_sha256: outcome.output_sha256 ?? null,
+            nonce,
           };
     let answer: Record<string, unknown>;
     try {
@@ -372,7 +424,7 @@ export class ZeroTrustClient {
     }
     const trust = this.#skipSignature ? null : await this.#trustedKeys();
     const verify = () =>
-      verifyOutcomeRecord(answer['audit'], { decision_id: recordId, status: outcome.status }, trust, {
+      verifyOutcomeRecord(answer['audit'], { decision_id: recordId, status: outcome.status, nonce }, trust, {
         skipSignature: this.#skipSignature,
       });
     let verdict = verify();
@@ -384,9 +436,11 @@ export class ZeroTrustClient {
     return verdict.record;
   }
 
-  /** The trusted root keys: the pinned ones, or those fetched once from `GET /keys`. */
+  /** The trusted root keys: the pinned ones, or (trusting on first use) those fetched once from `GET /keys`. */
   async #trustedKeys(): Promise<TrustedKeySet> {
     if (this.#trust !== null) return this.#trust;
+    if (!this.#trustOnFirstUse)
+      throw new ZeroTrustError('TRUST_NOT_PINNED', 'no pinned root key to verify against');
     this.#trustLoading ??= (async () => {
       try {
         const listing = await this.#fetchKeys();
@@ -547,6 +601,14 @@ function serverError(status: number, body: unknown): ZeroTrustError {
 function errorCodeOf(body: unknown): string | undefined {
   const error = isObject(body) ? body['error'] : undefined;
   return isObject(error) && typeof error['code'] === 'string' ? error['code'] : undefined;
+}
+
+/** A host name that can only be this machine: `127.0.0.0/8`, `::1` or `localhost`. */
+function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
+  if (host === 'localhost' || host === '::1') return true;
+  // The URL parser has already normalised an IPv4 host (`127.1` -> `127.0.0.1`) and refused octets over 255.
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 function keyIdMatches(entry: Record<string, unknown>): boolean {

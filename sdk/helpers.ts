@@ -15,7 +15,15 @@ import { ZeroTrustError } from './ZeroTrustClient.js';
  * Segments are lower-case `snake_case` where the name is ours to choose; names given by someone else (an
  * MCP server's tool name, an LLM tool's name) are used as they are. Every helper sends exactly what the
  * wrapped call receives as `params`, so the signed record approves exactly what runs.
+ *
+ * INVARIANT: two different calls never get the same action name. `.` separates segments, so only the last
+ * segment may contain one (an MCP tool name, an LLM tool name); any other segment holding a `.` is refused
+ * (`INVALID_REQUEST`). Otherwise server `a.b` with tool `c` and server `a` with tool `b.c` would both be
+ * `mcp.a.b.c`, and an allow for one would run the other.
  */
+
+/** The action-name separator: only the last segment of a name may contain it. */
+const SEPARATOR = '.';
 
 /** `TerminateInstances` / `terminateInstances` → `terminate_instances`. */
 export function toSnakeCase(name: string): string {
@@ -26,14 +34,17 @@ export function toSnakeCase(name: string): string {
     .toLowerCase();
 }
 
-/** `aws.<service>.<operation_snake>`: `awsActionName('EC2', 'TerminateInstances')` → `aws.ec2.terminate_instances`. */
+/**
+ * `aws.<service>.<operation_snake>`: `awsActionName('EC2', 'TerminateInstances')` → `aws.ec2.terminate_instances`.
+ * Neither may contain `.` (no AWS service or operation name does).
+ */
 export function awsActionName(service: string, operation: string): string {
-  return `aws.${requireSegment(service, 'service').toLowerCase()}.${toSnakeCase(requireSegment(operation, 'operation'))}`;
+  return `aws.${requireInnerSegment(service, 'service').toLowerCase()}.${toSnakeCase(requireInnerSegment(operation, 'operation'))}`;
 }
 
-/** `mcp.<server>.<tool>` */
+/** `mcp.<server>.<tool>`: the server name (yours to choose) may not contain `.`; the tool name is used as it is. */
 export function mcpActionName(server: string, tool: string): string {
-  return `mcp.${requireSegment(server, 'server')}.${requireSegment(tool, 'tool')}`;
+  return `mcp.${requireInnerSegment(server, 'server')}.${requireSegment(tool, 'tool')}`;
 }
 
 /** `tool.<name>` */
@@ -66,10 +77,16 @@ export function guardMcpToolCall<T>(
   run: (ctx: GuardContext) => Promise<T> | T,
   options?: GuardOptions,
 ): Promise<T> {
+  let action: string;
+  try {
+    action = mcpActionName(call.server, call.tool);
+  } catch (err) {
+    return Promise.reject(err);
+  }
   return client.guard(
     {
       actor: call.actor,
-      action: mcpActionName(call.server, call.tool),
+      action,
       params: call.arguments ?? {},
       ...optional(call),
     },
@@ -105,13 +122,15 @@ export function guardToolCall<T>(
   options?: GuardOptions,
 ): Promise<T> {
   let args: Record<string, unknown>;
+  let action: string;
   try {
     args = parseToolArguments(call.arguments);
+    action = toolActionName(call.name);
   } catch (err) {
     return Promise.reject(err);
   }
   return client.guard(
-    { actor: call.actor, action: toolActionName(call.name), params: args, ...optional(call) },
+    { actor: call.actor, action, params: args, ...optional(call) },
     (ctx) => run(args, ctx),
     options,
   );
@@ -181,6 +200,18 @@ function parseToolArguments(value: string | Record<string, unknown> | undefined)
 function requireSegment(value: string, what: string): string {
   if (typeof value !== 'string' || value === '') {
     throw new ZeroTrustError('INVALID_REQUEST', `\`${what}\` of an action name must be a non-empty string`);
+  }
+  return value;
+}
+
+/** A segment that is not the last one: it may not hold the separator, or two names could collide. */
+function requireInnerSegment(value: string, what: string): string {
+  requireSegment(value, what);
+  if (value.includes(SEPARATOR)) {
+    throw new ZeroTrustError(
+      'INVALID_REQUEST',
+      `\`${what}\` of an action name must not contain \`${SEPARATOR}\` (it separates the segments, so the name could be another's), got \`${value}\``,
+    );
   }
   return value;
 }

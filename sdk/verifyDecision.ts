@@ -1,14 +1,9 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { canonicalizeData, canonicalSha256, sha256Hex } from '../core/canonical.js';
+import { KeyTrust, KeyTrustError } from '../core/keyTrust.js';
 import { RecordFormatError, validateAuditRecord } from '../core/recordParser.js';
-import type {
-  AuditRecord,
-  DecisionRecord,
-  KeyRecord,
-  OutcomeRecord,
-  OutcomeStatus,
-} from '../core/records.js';
-import { computeRecordHash, keyIdOf, recordSigningPayload, verifySignature } from '../core/signing.js';
+import type { AuditRecord, DecisionRecord, OutcomeRecord, OutcomeStatus } from '../core/records.js';
+import { computeRecordHash, recordSigningPayload, verifySignature } from '../core/signing.js';
 
 /**
  * Verification of the gateway's answers, pure (no I/O) so that brokers and other clients can reuse it.
@@ -23,7 +18,8 @@ import { computeRecordHash, keyIdOf, recordSigningPayload, verifySignature } fro
  *   5. its `decision` agrees with the HTTP status (200 allow, 403 deny) and the body (`RECORD_MISMATCH`)
  *   6. its `timestamp` is within `maxAgeMs` of `now`, either way (`RECORD_STALE`)
  *   7. its signing key is a trusted root key, or a session key certified by a root key for a window
- *      that covers the record's `timestamp` (`UNTRUSTED_KEY`)
+ *      that covers the record's `timestamp`, `[not_before, not_after)` (`UNTRUSTED_KEY`); the rule is
+ *      core/keyTrust.ts's, shared with the chain verifier, receipts and the signer
  *   8. the ECDSA P-256 signature over `current_hash` verifies (`SIGNATURE_INVALID`)
  */
 
@@ -91,48 +87,42 @@ export interface VerifyOptions {
 
 export const DEFAULT_MAX_RECORD_AGE_MS = 5 * 60_000;
 
-interface SessionWindow {
-  notBefore: number;
-  notAfter: number;
-}
-
 /** The result of adding a certificate to a {@link TrustedKeySet}. */
 export type CertificateVerdict =
   | { ok: true; keyId: string }
   | { ok: false; code: 'UNTRUSTED_KEY'; message: string };
 
 /**
- * The keys a verifier trusts: root public keys (pinned or fetched once), and session keys only through
- * their root-signed `kind: key` certificate records, each for its validity window.
+ * The keys a verifier trusts: pinned root public keys, and session keys only through their root-signed
+ * `kind: key` certificate records, each for its validity window. A thin face of core/keyTrust.ts (the one
+ * key-trust rule) with the SDK's codes.
  *
  * INVARIANT: a key becomes trusted only as a root given to the constructor, or through a certificate
  * whose hash recomputes and whose signature verifies against one of those roots.
  */
 export class TrustedKeySet {
-  readonly #roots = new Map<string, KeyObject>();
-  readonly #sessions = new Map<string, { key: KeyObject; windows: SessionWindow[] }>();
+  readonly #trust: KeyTrust;
 
-  /** @throws TypeError when a PEM is not a usable public key. */
+  /** @throws TypeError when a PEM is not a P-256 public key. */
   constructor(rootPublicKeyPems: readonly string[]) {
-    for (const pem of rootPublicKeyPems) {
-      let key: KeyObject;
-      try {
-        key = createPublicKey(pem);
-      } catch (err) {
-        throw new TypeError(`a trusted root key is not a usable public key PEM: ${describeError(err)}`);
+    try {
+      this.#trust = new KeyTrust(rootPublicKeyPems);
+    } catch (err) {
+      if (err instanceof KeyTrustError) {
+        throw new TypeError(`a trusted root key is not a usable public key PEM: ${err.message}`);
       }
-      this.#roots.set(keyIdOf(key), key);
+      throw err;
     }
   }
 
   /** Ids of the root keys. */
   get rootKeyIds(): string[] {
-    return [...this.#roots.keys()];
+    return this.#trust.rootKeyIds;
   }
 
   /** True when `keyId` is a root or a certified session key (whatever its window). */
   knows(keyId: string): boolean {
-    return this.#roots.has(keyId) || this.#sessions.has(keyId);
+    return this.#trust.knows(keyId);
   }
 
   /**
@@ -142,52 +132,8 @@ export class TrustedKeySet {
    * `expectedKeyId`, when given, must be the certified key's id.
    */
   addCertificate(certificate: unknown, expectedKeyId?: string): CertificateVerdict {
-    const fail = (message: string): CertificateVerdict => ({ ok: false, code: 'UNTRUSTED_KEY', message });
-    let record: AuditRecord;
-    try {
-      record = validateAuditRecord(certificate);
-    } catch (err) {
-      return fail(`the certificate is not a valid record: ${describeError(err)}`);
-    }
-    if (record.kind !== 'key')
-      return fail(`the certificate must be a \`key\` record, got \`${record.kind}\``);
-    const cert: KeyRecord = record;
-    if (expectedKeyId !== undefined && cert.certified_key_id !== expectedKeyId) {
-      return fail(`the certificate certifies \`${cert.certified_key_id}\`, not \`${expectedKeyId}\``);
-    }
-    if (computeRecordHash(cert) !== cert.current_hash) {
-      return fail(`the certificate \`${cert.id}\` does not hash to its \`current_hash\``);
-    }
-    if (cert.signing_key_id !== cert.kms_signature.key_id) {
-      return fail(`the certificate \`${cert.id}\` names two different signing keys`);
-    }
-    const root = this.#roots.get(cert.signing_key_id);
-    if (root === undefined) {
-      return fail(
-        `the certificate \`${cert.id}\` is signed by \`${cert.signing_key_id}\`, which is not a trusted root key`,
-      );
-    }
-    if (!verifySignature(root, recordSigningPayload(cert), cert.kms_signature.signature)) {
-      return fail(`the root signature of the certificate \`${cert.id}\` does not verify`);
-    }
-    let key: KeyObject;
-    try {
-      key = createPublicKey(cert.certified_public_key_pem);
-    } catch (err) {
-      return fail(`the certified public key of \`${cert.id}\` is unusable: ${describeError(err)}`);
-    }
-    if (keyIdOf(key) !== cert.certified_key_id) {
-      return fail(`\`certified_key_id\` of \`${cert.id}\` is not the id of the certified public key`);
-    }
-    const notBefore = Date.parse(cert.not_before);
-    const notAfter = Date.parse(cert.not_after);
-    if (!(notBefore < notAfter)) return fail(`the certificate \`${cert.id}\` has an empty validity window`);
-    const entry = this.#sessions.get(cert.certified_key_id) ?? { key, windows: [] };
-    if (!entry.windows.some((w) => w.notBefore === notBefore && w.notAfter === notAfter)) {
-      entry.windows.push({ notBefore, notAfter });
-    }
-    this.#sessions.set(cert.certified_key_id, entry);
-    return { ok: true, keyId: cert.certified_key_id };
+    const verdict = this.#trust.addCertificate(certificate, expectedKeyId);
+    return verdict.ok ? verdict : { ok: false, code: 'UNTRUSTED_KEY', message: verdict.message };
   }
 
   /** The public key to check a record signed by `keyId` at `at`, or why there is none. */
@@ -195,25 +141,9 @@ export class TrustedKeySet {
     keyId: string,
     at: Date,
   ): { ok: true; key: KeyObject } | { ok: false; message: string; unknown: boolean } {
-    const root = this.#roots.get(keyId);
-    if (root !== undefined) return { ok: true, key: root };
-    const session = this.#sessions.get(keyId);
-    if (session === undefined) {
-      return {
-        ok: false,
-        unknown: true,
-        message: `signed by \`${keyId}\`, which is neither a trusted root key nor a certified session key`,
-      };
-    }
-    const t = at.getTime();
-    if (!session.windows.some((w) => t >= w.notBefore && t < w.notAfter)) {
-      return {
-        ok: false,
-        unknown: false,
-        message: `timestamp ${at.toISOString()} is outside every certified window of session key \`${keyId}\``,
-      };
-    }
-    return { ok: true, key: session.key };
+    const resolved = this.#trust.resolve(keyId, at.getTime());
+    if (resolved.ok) return { ok: true, key: resolved.key.publicKey };
+    return { ok: false, message: resolved.message, unknown: resolved.code === 'UNKNOWN_SIGNING_KEY' };
   }
 }
 
@@ -308,11 +238,17 @@ export function verifyDecisionAnswer(
 export interface OutcomeExpectation {
   decision_id: string;
   status: OutcomeStatus;
+  /**
+   * The nonce sent with the report. When given, the record must carry exactly it: an earlier answer for
+   * the same decision and status (a replayed `started`) carries another nonce, or none.
+   */
+  nonce?: string;
 }
 
 /**
  * Verifies an outcome record (the answer of `POST /actions/{id}/outcome`): schema, hash, that it is the
- * outcome of `decision_id` with `status`, key trust and signature. No freshness check. Never throws.
+ * outcome of `decision_id` with `status` (and the request's `nonce`, when given), key trust and
+ * signature. No freshness check. Never throws.
  */
 export function verifyOutcomeRecord(
   audit: unknown,
@@ -331,6 +267,19 @@ export function verifyOutcomeRecord(
       ok: false,
       code: 'RECORD_MISMATCH',
       message: `the outcome record is \`${record.status}\` for \`${record.decision_id}\`, expected \`${expected.status}\` for \`${expected.decision_id}\``,
+      record,
+    };
+  }
+  // INVARIANT: with a nonce expected, only the answer to this very request is believed, so a replayed
+  // earlier `started` answer cannot make a function run twice.
+  if (expected.nonce !== undefined && record.nonce !== expected.nonce) {
+    return {
+      ok: false,
+      code: 'RECORD_MISMATCH',
+      message:
+        record.nonce === undefined
+          ? `the outcome record \`${record.id}\` carries no nonce, expected the one this request sent`
+          : `the outcome record \`${record.id}\` carries nonce \`${record.nonce}\`, not the one this request sent (\`${expected.nonce}\`): it answers another request`,
       record,
     };
   }

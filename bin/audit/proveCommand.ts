@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BUNDLE_FILES, checkpointsOf } from '../../core/auditBundle.js';
 import type { Checkpoint } from '../../core/checkpoint.js';
+import { KeyTrustError } from '../../core/keyTrust.js';
 import { leafHash } from '../../core/merkle.js';
 import {
   type AuditReceipt,
@@ -186,7 +187,13 @@ export async function verifyReceiptCommand(args: VerifyReceiptArgs, io: AuditCli
   }
   const keys = await loadPublicKeys(args.publicKeys);
   const receipt = await readJsonFile(args.file, 'receipt');
-  const result = verifyReceipt(receipt, keys);
+  let result: ReturnType<typeof verifyReceipt>;
+  try {
+    result = verifyReceipt(receipt, keys);
+  } catch (e) {
+    if (e instanceof KeyTrustError) throw new AuditUsageError(e.message);
+    throw e;
+  }
   if (args.json) {
     io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } else if (result.ok) {

@@ -2,13 +2,16 @@ import { createReadStream } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 
 /**
- * Reads a verifier's input in any of the three forms `zt-audit verify` accepts, streaming JSONL:
+ * Reads a verifier's input in any of the forms `zt-audit verify` accepts, streaming JSONL:
  *
  * - JSON Lines: one stored record per line (the export format). Read line by line, so memory stays flat.
  * - A JSON document whose first line starts with `[` or is a lone `{`: a JSON array of records, a
  *   `GET /audit` page (`{records: [...]}`), a single decision response (`{ok, ..., audit: {...}}`) or a
  *   single record. Read whole (a document is one value), parsed, and handed over as parsed records.
  * - A single decision response or a `GET /audit` page on one line.
+ *
+ * The format only says how to find the entries: the caller verifies them as a log whatever it is (a
+ * decision response is a one-record log), so no shape is rated better than the log it was cut from.
  */
 
 /** What the input turned out to be. */
@@ -16,8 +19,8 @@ export type AuditInputFormat = 'jsonl' | 'array' | 'response' | 'record';
 
 /** Receives the entries of the input, in order. */
 export interface AuditInputSink {
-  /** Called once, before any entry. For a single response or record, `single` is that record (unvalidated). */
-  start(format: AuditInputFormat, single?: unknown): void;
+  /** Called once, before any entry. */
+  start(format: AuditInputFormat): void;
   /** A stored line (JSONL), passed as is. A returned promise is awaited before the next line (back-pressure). */
   line(text: string): void | Promise<void>;
   /** A parsed record (an array element, a response's `audit`). A returned promise is awaited. */
@@ -195,18 +198,18 @@ export async function readAuditInput(
       return 'array';
     }
     if (isObject(doc) && looksLikeResponse(doc)) {
-      sink.start('response', doc['audit']);
+      sink.start('response');
       await sink.record(doc['audit']);
       return 'response';
     }
-    sink.start('record', doc);
+    sink.start('record');
     await sink.record(doc);
     return 'record';
   }
 
   // One line: a decision response, a GET /audit page, or the first line of JSON Lines.
   if (oneLineOk && isObject(oneLine) && looksLikeResponse(oneLine)) {
-    sink.start('response', oneLine['audit']);
+    sink.start('response');
     await sink.record(oneLine['audit']);
     // Anything after the response is not part of it: every non-blank line is reported, never skipped.
     await lines.each((line) => (line.trim() === '' ? undefined : sink.unreadable(line)));

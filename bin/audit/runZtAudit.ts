@@ -10,12 +10,14 @@ import {
   type VerifyArgs,
   verifyCommand,
 } from './verifyCommand.js';
+import { verifyRecordCommand } from './verifyRecordCommand.js';
 
 export const USAGE = `usage: zt-audit verify (FILE | --bundle DIR | -) --public-key PEM [--public-key PEM]...
                        [--keys keys.json] [--checkpoint FILE]... [--max-age DURATION]
                        [--from-seq N --expect-previous HASH] [--threads N] [--json]
        zt-audit prove SEQ --bundle DIR [--checkpoint FILE] [--out FILE]
        zt-audit verify-receipt FILE --public-key PEM [--json]
+       zt-audit verify-record (FILE | -) --public-key PEM [--keys keys.json] [--json]
 
 verify: proves an exported log complete, unaltered and in order, trusting nothing but the root public
 keys: every record's schema, canonical form and hash, the sequence, every previous_hash link, every
@@ -23,8 +25,10 @@ signature and session-key certificate; the checkpoints' root signatures and Merk
 a log rewritten after a checkpoint fails); the newest checkpoint's age; the policies and agents every
 allow refers to.
 
-  FILE | -              JSON Lines (one stored record per line), a JSON array of records, a GET /audit
-                        page, or one decision response ({ok, ..., audit}); - reads standard input
+  FILE | -              the log: JSON Lines (one stored record per line), a JSON array of records or a
+                        GET /audit page; - reads standard input. Whatever its shape, it is verified as a
+                        log from seq 1: a file holding one record (or one decision response) is a
+                        one-record log, never rated better than the log it was cut from
   --bundle DIR          a \`zt audit export --bundle\` directory: records.jsonl, checkpoint.json, keys.json
   --public-key PEM      a root public key (SPKI PEM file; several keys per file are fine); repeatable.
                         The only trust anchor: a keys file whose root differs is tamper evidence
@@ -40,6 +44,10 @@ allow refers to.
 
 prove: a receipt for record SEQ (the record, its inclusion proof, the checkpoint, the certificate of
 its session key), computed offline from a bundle. verify-receipt checks one with the root key alone.
+
+verify-record: checks one record on its own (a decision response an agent kept, or one record): schema,
+hash, signature, and its session key's certificate from --keys. It says nothing about the log the record
+belongs to (prove that with a receipt); it refuses a file that holds a list of records.
 
 Exit status: 0 valid, 1 tamper evidence, 2 usage or I/O error, 3 incomplete or stale (no checkpoint,
 none covers the tail, or the newest is older than --max-age).
@@ -155,10 +163,15 @@ export async function runZtAudit(argv: string[], io: AuditCliIo): Promise<number
     io.stdout.write(USAGE);
     return EXIT.OK;
   }
-  if (command !== 'verify' && command !== 'prove' && command !== 'verify-receipt') {
+  if (
+    command !== 'verify' &&
+    command !== 'prove' &&
+    command !== 'verify-receipt' &&
+    command !== 'verify-record'
+  ) {
     return usageError(
       io,
-      `unknown command \`${command}\`; the commands are \`verify\`, \`prove\`, \`verify-receipt\``,
+      `unknown command \`${command}\`; the commands are \`verify\`, \`prove\`, \`verify-receipt\`, \`verify-record\``,
     );
   }
   if (rest.includes('--help') || rest.includes('-h')) {
@@ -179,6 +192,32 @@ export async function runZtAudit(argv: string[], io: AuditCliIo): Promise<number
         {
           file: positionals[0] as string,
           publicKeys: values['public-key'] ?? [],
+          json: values.json ?? false,
+        },
+        io,
+      );
+    }
+    if (command === 'verify-record') {
+      const { values, positionals } = parse({
+        args: rest,
+        allowPositionals: true,
+        strict: true,
+        options: {
+          'public-key': { type: 'string', multiple: true },
+          keys: { type: 'string' },
+          json: { type: 'boolean' },
+        },
+      });
+      if (positionals.length !== 1) {
+        throw new AuditUsageError(
+          'verify-record needs one FILE (or - for standard input): the record to check',
+        );
+      }
+      return await verifyRecordCommand(
+        {
+          input: positionals[0] as string,
+          publicKeys: values['public-key'] ?? [],
+          ...(values.keys !== undefined ? { keys: values.keys } : {}),
           json: values.json ?? false,
         },
         io,

@@ -9,7 +9,6 @@ import {
   checkpointsOf,
 } from '../../core/auditBundle.js';
 import { ChainVerifierOptionsError } from '../../core/ChainVerifier.js';
-import { HASH_PATTERN } from '../../core/recordParser.js';
 import type { AuditRecord } from '../../core/records.js';
 import { AuditInputError, AuditUsageError, loadPublicKeys, readJsonFile } from './auditFiles.js';
 import { formatReport } from './formatReport.js';
@@ -50,10 +49,6 @@ export interface VerifyArgs {
   /** Worker threads for signatures; default: one per core, 0 or 1 to verify on the main thread. */
   threads?: number;
   json: boolean;
-}
-
-function isRecordLike(value: unknown): value is { seq?: unknown; previous_hash?: unknown } {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -125,7 +120,7 @@ export async function verifyCommand(args: VerifyArgs, io: AuditCliIo): Promise<n
   let audit: AuditVerifier | null = null;
   let pool: SignaturePool | null = null;
   let entries = 0;
-  const make = (implied?: unknown): AuditVerifier => {
+  const make = (): AuditVerifier => {
     const opts: AuditVerifierOptions = {
       trustedRootKeys,
       checkpoints,
@@ -134,17 +129,13 @@ export async function verifyCommand(args: VerifyArgs, io: AuditCliIo): Promise<n
       deferSignatures: true,
     };
     if (args.maxAgeMs !== undefined) opts.maxAgeMs = args.maxAgeMs;
+    // INVARIANT: whatever shape the input takes (JSON Lines, an array, a GET /audit page, a decision
+    // response, one record), it is verified as a log: from seq 1 (or the --from-seq asked for), with its
+    // completeness checked. A one-record file is a one-record log, never rated better than the whole log.
+    // Checking one record on its own is `verify-record`, asked for explicitly.
     if (args.fromSeq !== undefined) {
       opts.fromSeq = args.fromSeq;
       opts.expectPrevious = args.expectPrevious;
-    } else if (isRecordLike(implied) && args.bundle === undefined) {
-      // A single record (a decision response): verify it alone, as the suffix that starts with it.
-      opts.singleRecord = true;
-      const { seq, previous_hash: previous } = implied;
-      if (typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 1) opts.fromSeq = seq;
-      if (typeof previous === 'string' && HASH_PATTERN.test(previous)) opts.expectPrevious = previous;
-      if (opts.fromSeq !== undefined && opts.fromSeq > 1 && opts.expectPrevious === undefined)
-        delete opts.fromSeq;
     }
     try {
       return new AuditVerifier(opts);
@@ -214,8 +205,8 @@ export async function verifyCommand(args: VerifyArgs, io: AuditCliIo): Promise<n
   let report: AuditReport;
   try {
     await readAuditInput(source, {
-      start: (format, single) => {
-        audit = make(format === 'response' || format === 'record' ? single : undefined);
+      start: () => {
+        audit = make();
       },
       line: (text) => {
         if (threads <= 1) {

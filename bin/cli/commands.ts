@@ -3,6 +3,7 @@ import type { AgentAttributeValue, GatewayClient, RegisterAgentInput } from '../
 import { exportBundleCommand } from './auditExportBundleCommand.js';
 import { exportAudit } from './exportAudit.js';
 import { cell, fields, shortHash, table } from './format.js';
+import { listedRootPublicKeys, localRootPublicKey } from './rootPublicKey.js';
 
 /** What a command gets: its client, its arguments, where to write, and how. */
 export interface CommandContext {
@@ -19,6 +20,10 @@ export interface CommandContext {
   resolvePath: (path: string) => string;
   /** The credentials file in use, for the note after `agents register`. */
   credentialsFile: string | undefined;
+  /** The local data dir (`ZT_DATA_DIR`, default `./.zt`), absolute. */
+  dataDir: string;
+  /** True when `--endpoint` was given on the command line (not only through `ZT_ENDPOINT`). */
+  endpointFlag: boolean;
 }
 
 /** A bad argument found after parsing (exit 2, with usage). */
@@ -248,6 +253,8 @@ export const COMMANDS: Record<string, Command> = {
   },
 
   async keys(ctx) {
+    if (ctx.values['root-pem'] === true) return printRootPem(ctx);
+    if (ctx.values['remote'] === true) throw new UsageError('`--remote` goes with `--root-pem`');
     const result = await ctx.client.keys();
     if (ctx.json) return printJson(ctx, result);
     if (result.keys.length === 0) return ctx.out('no keys\n');
@@ -278,6 +285,55 @@ function parseJsonObject(text: string, what: string): Record<string, unknown> {
     throw new UsageError(`\`${what}\` must be a JSON object`);
   }
   return value as Record<string, unknown>;
+}
+
+/**
+ * `zt keys --root-pem`: the root public key (SPKI PEM) to pin in the SDK's `trustedKeys` or give to
+ * `zt-audit --public-key`. Locally it is read from the data dir's key file, the trustworthy source; with
+ * `--remote` or `--endpoint` it comes from the gateway's `GET /keys`, that is from the party about to be
+ * trusted, so a warning says to compare it out of band.
+ */
+async function printRootPem(ctx: CommandContext): Promise<void> {
+  if (ctx.values['remote'] !== true && !ctx.endpointFlag) {
+    let local: Awaited<ReturnType<typeof localRootPublicKey>>;
+    try {
+      local = await localRootPublicKey(ctx.dataDir);
+    } catch (err) {
+      const why = isNodeFsError(err) ? err.code : err instanceof Error ? err.message : String(err);
+      throw new LocalFileError(
+        `cannot read the local root key in \`${ctx.dataDir}\` (${why}); start the emulator once (\`npm run local\`), set ZT_DATA_DIR, or take the key of a remote gateway with \`--remote\` and compare it out of band`,
+      );
+    }
+    if (ctx.json)
+      return printJson(ctx, {
+        source: 'local',
+        path: local.path,
+        keyId: local.keyId,
+        publicKeyPem: local.publicKeyPem,
+      });
+    return ctx.out(local.publicKeyPem);
+  }
+  const listing = await ctx.client.keys();
+  let roots: ReturnType<typeof listedRootPublicKeys>;
+  try {
+    roots = listedRootPublicKeys(listing.keys);
+  } catch (err) {
+    throw new GatewayError('INVALID_RESPONSE', err instanceof Error ? err.message : String(err));
+  }
+  for (const root of roots) {
+    ctx.err(
+      `zt: warning: root key ${root.keyId} came from ${ctx.client.endpoint} (\`GET /keys\`), the gateway you are about to trust; ` +
+        'compare this id out of band before pinning it (for the cloud stack: `aws kms get-public-key --key-id <RootKeyArn>`, see the README)\n',
+    );
+  }
+  if (ctx.json) {
+    return printJson(ctx, {
+      source: 'remote',
+      endpoint: ctx.client.endpoint,
+      roots: roots.map((r) => ({ keyId: r.keyId, publicKeyPem: r.publicKeyPem })),
+    });
+  }
+  ctx.out(roots.map((r) => r.publicKeyPem).join(''));
 }
 
 function isNodeFsError(err: unknown): err is Error & { code: string } {

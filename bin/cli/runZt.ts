@@ -73,7 +73,7 @@ const SPECS: Record<string, { args: string[]; options: Options }> = {
       'page-size': { type: 'string' },
     },
   },
-  keys: { args: [], options: {} },
+  keys: { args: [], options: { 'root-pem': { type: 'boolean' }, remote: { type: 'boolean' } } },
   health: { args: [], options: {} },
 };
 
@@ -192,6 +192,8 @@ export async function runZt(argv: string[], io: CliIo): Promise<number> {
     readInput: (path) => (path === '-' ? readAll(io.stdin) : readFile(resolve(io.cwd, path), 'utf8')),
     resolvePath: (path) => resolve(io.cwd, path),
     credentialsFile: credsFile.path,
+    dataDir: resolve(io.cwd, nonEmpty(env['ZT_DATA_DIR']) ?? '.zt'),
+    endpointFlag: flag('endpoint') !== undefined,
   };
   try {
     await COMMANDS[name]!(ctx);

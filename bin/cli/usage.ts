@@ -38,7 +38,7 @@ export const COMMAND_LINES: Record<string, Record<string, string>> = {
   audit: {
     export: 'zt audit export (--out FILE | --bundle DIR [--after SEQ]) [--page-size N]',
   },
-  keys: { '': 'zt keys' },
+  keys: { '': 'zt keys [--root-pem [--remote]]' },
   health: { '': 'zt health' },
 };
 
@@ -73,7 +73,13 @@ With --bundle DIR it writes a bundle for \`zt-audit verify --bundle DIR\`: recor
 keys.json (the gateway's public keys with the certificates of its session keys). --after SEQ resumes a
 bundle whose records.jsonl holds records 1..SEQ: later records are appended, the checkpoint and keys
 replaced.`,
-  keys: "Lists the gateway's public signing keys (root and session).",
+  keys: `Lists the gateway's public signing keys (root and session).
+
+With --root-pem it prints the root public key (SPKI PEM) to pin: the SDK's \`trustedKeys\`, zt-audit's
+--public-key. By default it reads the local key file, $ZT_DATA_DIR/signing-key.pem (./.zt/signing-key.pem),
+without asking the gateway. With --remote (or --endpoint URL) it takes the key from the gateway's GET /keys
+and warns on stderr: that is the party you are about to trust, so compare the key id out of band (for the
+cloud stack, \`aws kms get-public-key --key-id <RootKeyArn>\`).`,
   health: 'Checks that the gateway is up (unsigned).',
 };
 

@@ -150,34 +150,88 @@ describe('zt-audit verify', () => {
       audit,
     });
 
-    it('verifies its one record against a root-signed chain position', async () => {
+    it('verify-record checks its one record against a root-signed chain position', async () => {
       const rootChain = await makeChain({ count: 8 });
       const decision = rootChain.records.find((r) => r.kind === 'decision' && r.seq > 1) as AuditRecord;
       const pretty = file('response.json', JSON.stringify(response(decision), null, 2));
       const oneLine = file('response-line.json', JSON.stringify(response(decision)));
       const key = file('root3.pem', rootChain.rootPem);
 
-      const fromPretty = await run(['verify', pretty, '--public-key', key]);
-      const fromLine = await run(['verify', oneLine, '--public-key', key]);
+      const fromPretty = await run(['verify-record', pretty, '--public-key', key]);
+      const fromLine = await run(['verify-record', oneLine, '--public-key', key]);
+      const fromStdin = await run(['verify-record', '-', '--public-key', key], JSON.stringify(decision));
 
       expect(fromPretty.code).toBe(0);
       expect(fromPretty.stdout).toMatch(
-        new RegExp(`^verified 1 record \\(seq ${decision.seq}-${decision.seq}\\)`),
+        new RegExp(`^verified 1 record \\(seq ${decision.seq}-${decision.seq}\\), 1 key, one record`),
       );
       expect(fromLine.code).toBe(0);
+      expect(fromStdin.code).toBe(0);
     });
 
-    it('exits 1 when its record was altered', async () => {
+    it('verify-record checks a session-signed record through the certificate in --keys', async () => {
+      const key = file('root-session.pem', chain.rootPem);
+      const cert = chain.records[0] as AuditRecord;
+      const keys = file(
+        'keys-session.json',
+        JSON.stringify({
+          keys: [
+            { keyId: chain.rootSigner.keyId, role: 'root', publicKeyPem: chain.rootPem },
+            { keyId: chain.sessionSigner?.keyId, role: 'session', certificate: cert },
+          ],
+        }),
+      );
+      const decision = chain.records.find((r) => r.kind === 'decision') as AuditRecord;
+      const path = file('session-response.json', JSON.stringify(response(decision)));
+
+      const withKeys = await run(['verify-record', path, '--public-key', key, '--keys', keys]);
+      const without = await run(['verify-record', path, '--public-key', key, '--json']);
+
+      expect(withKeys.code).toBe(0);
+      expect(without.code).toBe(1);
+      expect((JSON.parse(without.stdout) as AuditReport).findings.map((f) => f.code)).toEqual([
+        'UNKNOWN_SIGNING_KEY',
+      ]);
+    });
+
+    it('verify-record exits 1 when its record was altered', async () => {
       const rootChain = await makeChain({ count: 8 });
       const decision = cloneRecord(rootChain.records.find((r) => r.kind === 'decision') as AuditRecord);
       Object.assign(decision, { resource: '*' });
       const path = file('forged-response.json', JSON.stringify(response(decision)));
       const key = file('root4.pem', rootChain.rootPem);
 
-      const result = await run(['verify', path, '--public-key', key]);
+      const result = await run(['verify-record', path, '--public-key', key]);
 
       expect(result.code).toBe(1);
       expect(result.stdout).toContain(`seq ${decision.seq}: HASH_MISMATCH: `);
+    });
+
+    it('verify-record refuses a log (an array, a page, several lines): a log is checked by verify', async () => {
+      const key = file('root5.pem', chain.rootPem);
+      const array = file('two.json', JSON.stringify(chain.records.slice(0, 2)));
+      const page = file('page-two.json', JSON.stringify({ records: chain.records.slice(0, 2), next: 2 }));
+      const lines = file('two.jsonl', `${chain.lines.slice(0, 2).join('\n')}\n`);
+
+      const results = await Promise.all(
+        [array, page, lines].map((p) => run(['verify-record', p, '--public-key', key])),
+      );
+
+      expect(results.map((r) => r.code)).toEqual([2, 2, 2]);
+      expect(results.every((r) => r.stderr.includes('zt-audit verify'))).toBe(true);
+    });
+
+    it('verify reads it as a one-record log: never verified, and never better than the whole log', async () => {
+      const rootChain = await makeChain({ count: 8 });
+      const decision = rootChain.records.find((r) => r.kind === 'decision' && r.seq > 1) as AuditRecord;
+      const path = file('response-as-log.json', JSON.stringify(response(decision)));
+      const key = file('root6.pem', rootChain.rootPem);
+
+      const result = await run(['verify', path, '--public-key', key, '--json']);
+
+      expect(result.code).toBe(1);
+      expect((JSON.parse(result.stdout) as AuditReport).scope).toBe('log');
+      expect((JSON.parse(result.stdout) as AuditReport).findings.map((f) => f.code)).toContain('SEQ_GAP');
     });
   });
 

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runZt } from '../../bin/cli/runZt.js';
+import { InMemoryP256Signer } from '../../core/signing.js';
+import { ZeroTrustClient } from '../../sdk/index.js';
 
 const ADMIN_KEY = 'AKIDZTADMIN0000';
 const AGENT_KEY = 'AKIDZTAGENT0001';
@@ -27,6 +29,9 @@ const AUDIT_PAGES: Record<string, string> = {
   '4': `{"next":null,"records":[${RECORDS[4]}]}`,
 };
 
+/** The stub gateway's root key, listed by `GET /keys`. */
+const STUB_ROOT = InMemoryP256Signer.generate();
+
 interface Seen {
   method: string;
   url: string;
@@ -48,6 +53,9 @@ function stub(req: IncomingMessage, res: ServerResponse, body: string) {
   const url = new URL(req.url ?? '/', 'http://stub');
   const flaky = url.pathname.startsWith('/flaky/');
   if (flaky) url.pathname = url.pathname.slice('/flaky'.length);
+  // `/lying/...`: a listing whose root key is not the key its id names.
+  const lying = url.pathname.startsWith('/lying/');
+  if (lying) url.pathname = url.pathname.slice('/lying'.length);
   const authorization = req.headers.authorization ?? '';
   seen.push({ method: req.method ?? '', url: req.url ?? '', authorization, body });
   if (url.pathname === '/health') return json(res, 200, { ok: true });
@@ -79,6 +87,16 @@ function stub(req: IncomingMessage, res: ServerResponse, body: string) {
         agentId: 'a2',
         principalArn: 'arn:aws:iam::000000000000:user/zt-agent-a2',
         credentials: { accessKeyId: 'AKIDNEWAGENT', secretAccessKey: 'minted-secret' },
+      });
+    case 'GET /keys':
+      return json(res, 200, {
+        keys: [
+          {
+            keyId: lying ? InMemoryP256Signer.generate().keyId : STUB_ROOT.keyId,
+            role: 'root',
+            publicKeyPem: STUB_ROOT.publicKeyPem,
+          },
+        ],
       });
     case 'PUT /policies/p%201':
       return json(res, 200, { policyId: 'p 1', sha256: 'ab'.repeat(32) });
@@ -350,6 +368,70 @@ describe('zt', () => {
       expect(code).toBe(0);
       expect(stderr).toContain(join(cwd, '.zt', 'aws-credentials'));
       await rm(cwd, { recursive: true, force: true });
+    });
+  });
+
+  describe('when printing the root public key to pin (keys --root-pem)', () => {
+    it('reads the local key file of the data dir, without asking the gateway, in a form the SDK pins', async () => {
+      // Prepare: a data dir as the emulator leaves it (ZT_DATA_DIR), and one at the default ./.zt
+      const root = InMemoryP256Signer.generate();
+      const dataDir = await mkdtemp(join(tmpdir(), 'zt-data-'));
+      await writeFile(join(dataDir, 'signing-key.pem'), root.exportPrivateKeyPem(), { mode: 0o600 });
+      const cwd = await mkdtemp(join(tmpdir(), 'zt-cwd-'));
+      await mkdir(join(cwd, '.zt'));
+      await writeFile(join(cwd, '.zt', 'signing-key.pem'), root.exportPrivateKeyPem(), { mode: 0o600 });
+      const before = seen.length;
+      // Act
+      const fromEnv = await zt(['keys', '--root-pem'], { env: { ZT_DATA_DIR: dataDir } });
+      const fromDefault = await zt(['keys', '--root-pem'], { cwd });
+      const asJson = await zt(['keys', '--root-pem', '--json'], { env: { ZT_DATA_DIR: dataDir } });
+      // Assess
+      expect(fromEnv).toEqual({ code: 0, stdout: root.publicKeyPem, stderr: '' });
+      expect(fromDefault).toEqual({ code: 0, stdout: root.publicKeyPem, stderr: '' });
+      expect(JSON.parse(asJson.stdout)).toMatchObject({ source: 'local', keyId: root.keyId });
+      expect(seen.length).toBe(before);
+      const pinned = new ZeroTrustClient({
+        endpoint,
+        credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+        trustedKeys: [fromEnv.stdout],
+      });
+      expect(pinned.endpoint).toBe(endpoint);
+      await rm(dataDir, { recursive: true, force: true });
+      await rm(cwd, { recursive: true, force: true });
+    });
+
+    it('takes it from GET /keys with --remote or --endpoint, and warns on stderr to compare it out of band', async () => {
+      // Act
+      const remote = await zt(['keys', '--root-pem', '--remote']);
+      const byEndpoint = await zt(['keys', '--root-pem', '--endpoint', endpoint]);
+      // Assess
+      for (const result of [remote, byEndpoint]) {
+        expect(result.code).toBe(0);
+        expect(result.stdout).toBe(STUB_ROOT.publicKeyPem);
+        expect(result.stderr).toMatch(/^zt: warning: /);
+        expect(result.stderr).toContain(STUB_ROOT.keyId);
+        expect(result.stderr).toContain('out of band');
+      }
+    });
+
+    it('exits 2 when the data dir holds no key file, and 1 when the listing lies about its root key id', async () => {
+      // Prepare
+      const empty = await mkdtemp(join(tmpdir(), 'zt-empty-'));
+      // Act
+      const missing = await zt(['keys', '--root-pem'], { env: { ZT_DATA_DIR: empty } });
+      const lying = await zt(['keys', '--root-pem', '--remote'], {
+        env: { ZT_ENDPOINT: `${endpoint}/lying` },
+      });
+      const stray = await zt(['keys', '--remote']);
+      // Assess
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toContain('ENOENT');
+      expect(missing.stdout).toBe('');
+      expect(lying.code).toBe(1);
+      expect(lying.stderr).toMatch(/INVALID_RESPONSE/);
+      expect(lying.stdout).toBe('');
+      expect(stray.code).toBe(2);
+      await rm(empty, { recursive: true, force: true });
     });
   });
 });

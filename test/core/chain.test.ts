@@ -377,13 +377,32 @@ describe('ChainVerifier', () => {
     });
 
     it('reports SESSION_KEY_OUTSIDE_WINDOW for records signed after not_after', async () => {
-      // Window of 10 s from 1 s before record 1; records are 1 s apart, so record 11 is past it.
+      // Window of 10 s from 1 s before record 1; records are 1 s apart, so record 10 is dated exactly at
+      // not_after (the window is half-open: no longer valid) and record 11 is past it.
       const chain = await makeChain({ count: 20, sessionKey: true, sessionWindowMs: 10_000 });
 
       const report = verifyChain(chain.lines, { trustedRootKeys: [chain.rootPem] });
 
-      expect(report.findings[0]).toMatchObject({ code: 'SESSION_KEY_OUTSIDE_WINDOW', seq: 11 });
+      expect(report.findings[0]).toMatchObject({ code: 'SESSION_KEY_OUTSIDE_WINDOW', seq: 10 });
       expect(new Set(report.findings.map((f) => f.code))).toEqual(new Set(['SESSION_KEY_OUTSIDE_WINDOW']));
+    });
+
+    it('refuses a record dated exactly at not_after, and accepts one a millisecond before (half-open window)', async () => {
+      const root = InMemoryP256Signer.generate();
+      const session = InMemoryP256Signer.generate();
+      const notAfter = new Date('2026-11-26T09:00:00.000Z');
+      const at = async (timestamp: Date) => {
+        const builder = new ChainBuilder();
+        await builder.certify(root, session, { notBefore: new Date('2026-11-26T08:00:00.000Z'), notAfter });
+        await builder.appendSample('decision', session, { timestamp });
+        return verifyChain(builder.lines, { trustedRootKeys: [root.publicKeyPem] });
+      };
+
+      const lastValid = await at(new Date(notAfter.getTime() - 1));
+      const atEnd = await at(notAfter);
+
+      expect(summary(lastValid)).toEqual([]);
+      expect(summary(atEnd)).toEqual([['SESSION_KEY_OUTSIDE_WINDOW', 2]]);
     });
 
     it('reports SESSION_KEY_OUTSIDE_WINDOW for a record dated before not_before', async () => {
@@ -701,6 +720,83 @@ describe('parseAuditRecord', () => {
     }
     expect(error?.code).toBe('SCHEMA_INVALID');
     expect(error?.path).toBe('$.chain');
+  });
+
+  describe('when an outcome carries the client nonce (an optional field)', () => {
+    it('verifies outcomes with and without it in one chain: older records keep verifying', async () => {
+      const root = InMemoryP256Signer.generate();
+      const builder = new ChainBuilder();
+      await builder.appendSample('decision', root);
+      const outcome = (nonce?: string) => ({
+        kind: 'outcome' as const,
+        decision_id: 'main-1',
+        status: 'started' as const,
+        exit_code: null,
+        output_sha256: null,
+        ...(nonce !== undefined ? { nonce } : {}),
+      });
+      await builder.append(outcome(), root);
+      await builder.append(outcome('n0nce-AbCdEfGhIjKlMnOp_123'), root);
+
+      const report = verifyChain(builder.lines, { trustedRootKeys: [root.publicKeyPem] });
+
+      expect(summary(report)).toEqual([]);
+      expect(parseAuditRecord(builder.lines[2] as string)).toMatchObject({
+        nonce: 'n0nce-AbCdEfGhIjKlMnOp_123',
+      });
+      expect(parseAuditRecord(builder.lines[1] as string)).not.toHaveProperty('nonce');
+    });
+
+    it('hashes and signs it: a nonce added, changed or removed after signing is a HASH_MISMATCH', async () => {
+      const root = InMemoryP256Signer.generate();
+      const builder = new ChainBuilder();
+      await builder.appendSample('decision', root);
+      const signed = await builder.append(
+        {
+          kind: 'outcome',
+          decision_id: 'main-1',
+          status: 'started',
+          exit_code: null,
+          output_sha256: null,
+          nonce: 'original-nonce-0123456789',
+        },
+        root,
+      );
+      const verify = (record: Record<string, unknown>) =>
+        summary(
+          verifyChain(replaceRecord(builder.lines, 2, record as unknown as AuditRecord), {
+            trustedRootKeys: [root.publicKeyPem],
+          }),
+        );
+      const { nonce: _dropped, ...without } = signed as AuditRecord & { nonce?: string };
+
+      expect(verify({ ...signed, nonce: 'replayed-nonce-0123456789' })).toEqual([['HASH_MISMATCH', 2]]);
+      expect(verify(without)).toEqual([['HASH_MISMATCH', 2]]);
+    });
+
+    it('refuses a nonce that is not 16-128 URL-safe characters, or on another kind', async () => {
+      const root = InMemoryP256Signer.generate();
+      const builder = new ChainBuilder();
+      const decision = await builder.appendSample('decision', root);
+      const outcome = await builder.append(
+        { kind: 'outcome', decision_id: 'main-1', status: 'started', exit_code: null, output_sha256: null },
+        root,
+      );
+      const codeOf = (value: unknown) => {
+        try {
+          validateAuditRecord(value);
+          return 'valid';
+        } catch (e) {
+          return (e as RecordFormatError).code;
+        }
+      };
+
+      expect(codeOf({ ...outcome, nonce: 'short' })).toBe('SCHEMA_INVALID');
+      expect(codeOf({ ...outcome, nonce: 'has spaces in it, sixteen+' })).toBe('SCHEMA_INVALID');
+      expect(codeOf({ ...outcome, nonce: null })).toBe('SCHEMA_INVALID');
+      expect(codeOf({ ...decision, nonce: 'a-valid-looking-nonce-123' })).toBe('SCHEMA_INVALID');
+      expect(codeOf({ ...outcome, nonce: 'a-valid-looking-nonce-123' })).toBe('valid');
+    });
   });
 
   it('exports the field lists per kind and the stable verification codes', () => {

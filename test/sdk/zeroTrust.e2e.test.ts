@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localRootPublicKey } from '../../bin/cli/rootPublicKey.js';
 import type { AuditRecord } from '../../core/records.js';
 import { type Emulator, startEmulator } from '../../local/emulator.js';
 import { GatewayClient, ZeroTrustClient, ZeroTrustError } from '../../sdk/index.js';
@@ -16,6 +17,8 @@ let emulator: Emulator;
 let dataDir: string;
 let admin: GatewayClient;
 let zt: ZeroTrustClient;
+/** The emulator's root public key, derived from its data dir key file (what `zt keys --root-pem` prints). */
+let rootPem: string;
 
 async function auditRecords(): Promise<AuditRecord[]> {
   const records: AuditRecord[] = [];
@@ -30,7 +33,12 @@ beforeAll(async () => {
   const registered = await admin.registerAgent({ agentId: AGENT });
   if (!registered.credentials) throw new Error('the emulator minted no credentials');
   await admin.allowPolicy({ action: ALLOWED, agentId: AGENT });
-  zt = new ZeroTrustClient({ endpoint: emulator.url, credentials: registered.credentials });
+  rootPem = (await localRootPublicKey(dataDir)).publicKeyPem;
+  zt = new ZeroTrustClient({
+    endpoint: emulator.url,
+    credentials: registered.credentials,
+    trustedKeys: [rootPem],
+  });
 });
 
 afterAll(async () => {
@@ -72,6 +80,10 @@ describe('when the action is allowed', () => {
     expect(called).toBe(1);
     const outcomes = (await auditRecords()).filter((r) => r.kind === 'outcome' && r.decision_id === result);
     expect(outcomes.map((r) => (r.kind === 'outcome' ? r.status : null))).toEqual(['started', 'succeeded']);
+    // The gateway wrote each report's nonce into its record (the SDK refuses a record without its own).
+    const nonces = outcomes.map((r) => (r.kind === 'outcome' ? r.nonce : undefined));
+    expect(nonces.every((n) => typeof n === 'string' && /^[A-Za-z0-9_-]{16,128}$/.test(n))).toBe(true);
+    expect(new Set(nonces).size).toBe(2);
   });
 });
 
@@ -123,6 +135,7 @@ describe('when the answer to a decision is lost and the SDK retries', () => {
       credentials: registered.credentials!,
       fetch: lossy,
       retryBaseDelayMs: 1,
+      trustedKeys: [rootPem],
     });
     const before = (await auditRecords()).length;
     // Act

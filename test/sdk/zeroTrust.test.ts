@@ -3,10 +3,13 @@ import { canonicalizeData, canonicalSha256, sha256Hex } from '../../core/canonic
 import type { AuditRecord, DecisionFields, DecisionRecord, KeyRecord } from '../../core/records.js';
 import { InMemoryP256Signer, recordSigningPayload } from '../../core/signing.js';
 import {
+  awsActionName,
   guardMcpToolCall,
   guardToolCall,
+  mcpActionName,
   protect,
   TrustedKeySet,
+  toolActionName,
   verifyDecisionRecord,
   ZeroTrustClient,
   type ZeroTrustClientOptions,
@@ -65,7 +68,7 @@ class FakeGateway {
   /** Replaces the default answer to `POST /actions` (return undefined for the default). */
   onDecide: ((body: Record<string, unknown>, attempt: number) => Promise<Answer | undefined>) | null = null;
   /** Replaces the answer to `POST /actions/{id}/outcome` (return undefined for the default). */
-  onOutcome: ((status: string) => Promise<Answer | undefined>) | null = null;
+  onOutcome: ((status: string, body: Record<string, unknown>) => Promise<Answer | undefined>) | null = null;
   readonly #started = new Set<string>();
   readonly #byRequestId = new Map<string, AuditRecord>();
 
@@ -139,7 +142,7 @@ class FakeGateway {
       const id = decodeURIComponent(outcome[1] as string);
       const status = body['status'] as 'started' | 'succeeded' | 'failed';
       this.events.push(`outcome:${status}`);
-      const custom = await this.onOutcome?.(status);
+      const custom = await this.onOutcome?.(status, body);
       if (custom !== undefined) return custom;
       if (status === 'started') {
         if (this.#started.has(id)) {
@@ -154,6 +157,7 @@ class FakeGateway {
           status,
           exit_code: (body['exit_code'] as number | null | undefined) ?? null,
           output_sha256: (body['output_sha256'] as string | null | undefined) ?? null,
+          ...(typeof body['nonce'] === 'string' ? { nonce: body['nonce'] } : {}),
         },
         this.session,
       );
@@ -163,6 +167,7 @@ class FakeGateway {
   }
 }
 
+/** A client of `gateway` with its root key pinned (the default every real client must use). */
 function client(gateway: FakeGateway, options: Partial<ZeroTrustClientOptions> = {}): ZeroTrustClient {
   return new ZeroTrustClient({
     endpoint: ENDPOINT,
@@ -171,6 +176,21 @@ function client(gateway: FakeGateway, options: Partial<ZeroTrustClientOptions> =
     clock: () => NOW,
     retryBaseDelayMs: 1,
     timeoutMs: 200,
+    trustedKeys: [gateway.root.publicKeyPem],
+    ...options,
+  });
+}
+
+/** A client that takes the root keys from the first `GET /keys` answer (explicitly asked for). */
+function tofuClient(gateway: FakeGateway, options: Partial<ZeroTrustClientOptions> = {}): ZeroTrustClient {
+  return new ZeroTrustClient({
+    endpoint: ENDPOINT,
+    credentials: CREDENTIALS,
+    fetch: gateway.fetch,
+    clock: () => NOW,
+    retryBaseDelayMs: 1,
+    timeoutMs: 200,
+    dangerouslyTrustOnFirstUse: true,
     ...options,
   });
 }
@@ -473,14 +493,18 @@ describe('when the allow was already claimed', () => {
 });
 
 describe('when the started claim gets no verified answer', () => {
-  type Case = [string, (zt: FakeGateway) => Promise<Answer>, ZeroTrustErrorCode];
+  type Case = [
+    string,
+    (zt: FakeGateway, body: Record<string, unknown>) => Promise<Answer>,
+    ZeroTrustErrorCode,
+  ];
   const cases: Case[] = [
     ['it times out', async () => 'timeout', 'TIMEOUT'],
     ['it answers 500', async () => ({ status: 500, body: { ok: false } }), 'SERVER_ERROR'],
     ['it answers without a record', async () => ({ status: 200, body: { ok: true } }), 'MISSING_RECORD'],
     [
       'the outcome record is signed by an unknown key',
-      async (g) => ({
+      async (g, body) => ({
         status: 200,
         body: {
           audit: await g.chain.append(
@@ -490,6 +514,7 @@ describe('when the started claim gets no verified answer', () => {
               status: 'started',
               exit_code: null,
               output_sha256: null,
+              nonce: body['nonce'] as string,
             },
             InMemoryP256Signer.generate(),
           ),
@@ -501,7 +526,7 @@ describe('when the started claim gets no verified answer', () => {
   for (const [situation, answer, code] of cases) {
     it(`does not run fn when ${situation} (${code})`, async () => {
       // Prepare
-      gw.onOutcome = async (status) => (status === 'started' ? answer(gw) : undefined);
+      gw.onOutcome = async (status, body) => (status === 'started' ? answer(gw, body) : undefined);
       // Act
       const { error, called } = await guarded(client(gw, { timeoutMs: 30, retries: 0 }));
       // Assess
@@ -545,7 +570,11 @@ describe('when the gateway allows', () => {
       status: 'succeeded',
       exit_code: 0,
       output_sha256: canonicalSha256({ terminated: ['i-0abc'] }),
+      nonce: expect.stringMatching(/^[A-Za-z0-9_-]{16,128}$/),
     });
+    // Each report carries its own fresh nonce.
+    const nonces = gw.requests.filter((r) => r.path.endsWith('/outcome')).map((r) => r.body?.['nonce']);
+    expect(new Set(nonces).size).toBe(2);
     const decision = gw.decisions()[0]?.body;
     expect(typeof decision?.['request_id']).toBe('string');
     expect(decision?.['params']).toEqual(REQUEST.params);
@@ -565,7 +594,12 @@ describe('when the gateway allows', () => {
     // Assess
     expect(error).toBe(boom);
     expect(gw.events).toEqual(['decide', 'outcome:started', 'fn', 'outcome:failed']);
-    expect(gw.requests.at(-1)?.body).toEqual({ status: 'failed', exit_code: 1, output_sha256: null });
+    expect(gw.requests.at(-1)?.body).toEqual({
+      status: 'failed',
+      exit_code: 1,
+      output_sha256: null,
+      nonce: expect.any(String),
+    });
   });
 
   it('does not report the final outcome with reportOutcome: false, but still claims started', async () => {
@@ -575,9 +609,9 @@ describe('when the gateway allows', () => {
     expect(gw.events).toEqual(['decide', 'outcome:started']);
   });
 
-  it('fetches the root keys once for the client life', async () => {
+  it('trusting on first use, fetches the root keys once for the client life', async () => {
     // Prepare
-    const zt = client(gw);
+    const zt = tofuClient(gw);
     // Act
     await zt.decide(REQUEST);
     await zt.decide(REQUEST);
@@ -622,9 +656,9 @@ describe('when the gateway allows', () => {
     expect(gw.requests.filter((r) => r.path === '/keys')).toHaveLength(2);
   });
 
-  it('never learns a root key from a later key listing', async () => {
+  it('trusting on first use, never learns a root key from a later key listing', async () => {
     // Prepare
-    const zt = client(gw);
+    const zt = tofuClient(gw);
     await zt.decide(REQUEST);
     const rogue = InMemoryP256Signer.generate();
     gw.keys.push({ keyId: rogue.keyId, role: 'root', publicKeyPem: rogue.publicKeyPem });
@@ -751,6 +785,30 @@ describe('when using the framework helpers', () => {
     });
   });
 
+  it('never builds one action name for two different calls: a separator in an inner segment is refused', async () => {
+    // Prepare: server `a.b` + tool `c` would be `mcp.a.b.c`, the name of server `a` + tool `b.c`.
+    let ran = 0;
+    const run = () => {
+      ran += 1;
+    };
+    // Act
+    const colliding = await guardMcpToolCall(client(gw), { actor: 'ci', server: 'a.b', tool: 'c' }, run).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await guardMcpToolCall(client(gw), { actor: 'ci', server: 'a', tool: 'b.c' }, run);
+    // Assess
+    expectCode(colliding, 'INVALID_REQUEST');
+    expect(gw.decisions().map((r) => r.body?.['action'])).toEqual(['mcp.a.b.c']);
+    expect(ran).toBe(1);
+    expect(() => mcpActionName('a.b', 'c')).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST' }));
+    expect(() => awsActionName('ec2.x', 'Run')).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST' }));
+    expect(() => awsActionName('ec2', 'Run.Instances')).toThrow(
+      expect.objectContaining({ code: 'INVALID_REQUEST' }),
+    );
+    expect(toolActionName('search.web')).toBe('tool.search.web');
+  });
+
   it('protect sends the call arguments as params and runs the function only when allowed', async () => {
     // Prepare
     const refund = protect(
@@ -788,5 +846,116 @@ describe('when a broker verifies a record it holds (verifyDecisionRecord)', () =
     );
     // Assess
     expect(verdict).toMatchObject({ ok: true, decision: 'allow' });
+  });
+});
+
+describe('when the client is built without pinned root keys', () => {
+  it('refuses to be built without trustedKeys (TRUST_NOT_PINNED), before asking anything', () => {
+    const build = (options: Partial<ZeroTrustClientOptions>) => () =>
+      new ZeroTrustClient({ endpoint: ENDPOINT, credentials: CREDENTIALS, fetch: gw.fetch, ...options });
+
+    expect(build({})).toThrow(expect.objectContaining({ code: 'TRUST_NOT_PINNED' }));
+    expect(build({ trustedKeys: [] })).toThrow(expect.objectContaining({ code: 'TRUST_NOT_PINNED' }));
+    expect(gw.requests).toEqual([]);
+  });
+
+  it('refuses trust on first use over plain http to a host that is not loopback (INSECURE_TRUST_ON_FIRST_USE)', () => {
+    const build = (endpoint: string) => () =>
+      new ZeroTrustClient({
+        endpoint,
+        credentials: CREDENTIALS,
+        fetch: gw.fetch,
+        dangerouslyTrustOnFirstUse: true,
+      });
+    const refused = [
+      'http://gateway.example.com',
+      'http://10.0.0.5:8787',
+      'http://192.168.1.20',
+      'http://[::ffff:7f00:1]:8787',
+      'http://127.0.0.1.nip.io:8787',
+    ];
+    const allowed = [
+      'http://127.0.0.1:8787',
+      'http://127.1.2.3',
+      'http://[::1]:8787',
+      'http://localhost:8787',
+      'https://gateway.example.com',
+    ];
+
+    const codeOf = (endpoint: string) => {
+      try {
+        build(endpoint)();
+        return 'built';
+      } catch (e) {
+        return (e as ZeroTrustError).code;
+      }
+    };
+
+    expect(refused.map(codeOf)).toEqual(refused.map(() => 'INSECURE_TRUST_ON_FIRST_USE'));
+    expect(allowed.map(codeOf)).toEqual(allowed.map(() => 'built'));
+  });
+});
+
+describe('when an earlier `started` answer is replayed', () => {
+  it('does not run fn twice: the replayed record carries the nonce of another request (RECORD_MISMATCH)', async () => {
+    // Prepare: a first guard runs and its genuine, signed `started` answer is captured on the way back.
+    const zt = client(gw);
+    const request = { ...REQUEST, request_id: 'job-7' };
+    let captured: Answer | undefined;
+    gw.onOutcome = async (status, body) => {
+      if (status !== 'started' || captured !== undefined) return undefined;
+      const record = await gw.chain.append(
+        {
+          kind: 'outcome',
+          decision_id: gw.chain.lastDecisionId as string,
+          status: 'started',
+          exit_code: null,
+          output_sha256: null,
+          nonce: body['nonce'] as string,
+        },
+        gw.session,
+      );
+      captured = { status: 200, body: { ok: true, audit: record } };
+      return captured;
+    };
+    let calls = 0;
+    await zt.guard(request, () => {
+      calls += 1;
+    });
+    // Act: the same request_id gives back the same allow; the gateway's 409 is swapped for the old answer.
+    gw.onOutcome = async (status) => (status === 'started' ? captured : undefined);
+    const { error, called } = await guarded(zt, request);
+    // Assess
+    expectCode(error, 'RECORD_MISMATCH');
+    expect(calls).toBe(1);
+    expect(called).toBe(0);
+  });
+
+  it('does not run fn on a `started` record that carries no nonce', async () => {
+    // Prepare
+    gw.onOutcome = async (status) =>
+      status === 'started'
+        ? {
+            status: 200,
+            body: {
+              ok: true,
+              audit: await gw.chain.append(
+                {
+                  kind: 'outcome',
+                  decision_id: gw.chain.lastDecisionId as string,
+                  status: 'started',
+                  exit_code: null,
+                  output_sha256: null,
+                },
+                gw.session,
+              ),
+            },
+          }
+        : undefined;
+    // Act
+    const { error, called } = await guarded(client(gw));
+    // Assess
+    expectCode(error, 'RECORD_MISMATCH');
+    expect(called).toBe(0);
   });
 });
