@@ -1,4 +1,5 @@
 import { ValidationError } from './errors.js';
+import { normalizePrincipalArn } from './principalArn.js';
 import type { OutcomeStatus } from './records.js';
 import {
   ACTION_PATTERN,
@@ -115,7 +116,9 @@ export function parseRegisterAgentRequest(body: unknown): RegisterAgentRequest {
     attributes[key] = value as AgentAttributes[string];
   }
   const request: RegisterAgentRequest = { agentId, attributes };
-  if (principalArn !== undefined) request.principalArn = principalArn;
+  // INVARIANT: bound as callers are matched (a session or a role path is its role), so no other spelling
+  // of a bound principal can be bound to a second agent.
+  if (principalArn !== undefined) request.principalArn = normalizePrincipalArn(principalArn);
   return request;
 }
 

@@ -8,9 +8,9 @@ import {
   ZtError,
 } from '../core/errors.js';
 import { type Caller, type Gateway, requireAdmin } from '../core/Gateway.js';
+import { normalizePrincipalArn } from '../core/principalArn.js';
 import { parseQueryInteger } from '../core/validate.js';
 import type { ApiGatewayProxyEvent, ApiGatewayProxyResult } from './apigw.js';
-import { normalizePrincipalArn } from './identity.js';
 
 /** Largest accepted request body. */
 export const MAX_BODY_BYTES = 64 * 1024;
