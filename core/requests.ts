@@ -1,3 +1,4 @@
+import { sha256Hex } from './canonical.js';
 import { ValidationError } from './errors.js';
 import { normalizePrincipalArn } from './principalArn.js';
 import type { OutcomeStatus } from './records.js';
@@ -43,6 +44,22 @@ export function parseDecisionRequest(body: unknown): DecisionRequest {
   const requestId = readString(o, 'request_id', { pattern: REQUEST_ID_PATTERN, maxLength: 128 });
   if (requestId !== undefined) request.request_id = requestId;
   return request;
+}
+
+/** What the edge knows about a decision request beyond its caller and body. */
+export interface RequestOrigin {
+  /** The request's SigV4 signature (hex), as verified by API Gateway or the emulator. */
+  signature?: string;
+}
+
+/**
+ * The server-side `request_id` of a decision request that carries none: `sig-` + SHA-256 of the
+ * principal and the request's SigV4 signature. A captured request replayed within the signature's
+ * validity window has the same signature, so it gets the same id and, through idempotency, the same
+ * record instead of a second decision. Two identical requests signed in the same second are one request.
+ */
+export function signatureRequestId(principalArn: string, signature: string): string {
+  return `sig-${sha256Hex(`${principalArn}\n${signature}`)}`;
 }
 
 /** `POST /actions/{id}/outcome` */
