@@ -18,6 +18,8 @@ export const MAX_JSON_DEPTH = 32;
 /** JSON numbers are read as IEEE 754 doubles, which hold every integer exactly only up to 2^53 - 1. */
 const MAX_EXACT = Number.MAX_SAFE_INTEGER;
 
+/** A run of string characters that need no look: no quote, no backslash, no surrogate code unit. */
+const PLAIN_RUN = /[^"\\\ud800-\udfff]*/y;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MAX_SHOWN = 40;
@@ -70,21 +72,26 @@ export function assertExactJsonText(text: string): void {
       if (top) top.expectKey = false;
       i += 1;
     } else if (c === 0x22) {
-      // `"`: decoded by JSON.parse itself, so escapes mean exactly what they mean to the parser.
-      const end = endOfString(text, i);
-      const value = JSON.parse(text.slice(i, end)) as string;
-      if (top && !top.array && top.expectKey) {
-        if (top.keys.has(value)) throw duplicateKey(value, pathOf(stack.slice(0, -1)));
-        top.keys.add(value);
-        top.key = value;
+      // `"`: a string. Only keys, and strings with escapes or surrogates, need decoding (by JSON.parse
+      // itself, so escapes mean exactly what they mean to the parser); the rest pass as they are.
+      const { end, plain } = scanString(text, i);
+      const isKey = top !== undefined && !top.array && top.expectKey;
+      if (isKey || !plain) {
+        const value = plain ? text.slice(i + 1, end - 1) : (JSON.parse(text.slice(i, end)) as string);
+        if (isKey) {
+          if (top.keys.has(value)) throw duplicateKey(value, pathOf(stack.slice(0, -1)));
+          top.keys.add(value);
+          top.key = value;
+        }
+        if (!plain && LONE_SURROGATE.test(value)) throw loneSurrogate(value, pathOf(stack));
       }
-      if (LONE_SURROGATE.test(value)) throw loneSurrogate(value, pathOf(stack));
       i = end;
     } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
       // `-` or a digit: a number token.
       let j = i + 1;
       while (j < n && isNumberChar(text.charCodeAt(j))) j += 1;
-      assertExactNumberToken(text.slice(i, j), pathOf(stack));
+      const token = text.slice(i, j);
+      if (!isExactNumberToken(token)) throw outOfRange(token, pathOf(stack));
       i = j;
     } else {
       // whitespace, or a letter of true, false, null
@@ -130,11 +137,10 @@ function walk(value: unknown, path: string, depth: number): void {
 }
 
 /** A number token must denote a double within ±(2^53 - 1), and a non-zero token must not round to 0. */
-function assertExactNumberToken(token: string, path: string): void {
+function isExactNumberToken(token: string): boolean {
   const value = Number(token);
-  if (!Number.isFinite(value) || Math.abs(value) > MAX_EXACT) throw outOfRange(token, path);
-  const mantissa = token.split(/[eE]/)[0] as string;
-  if (value === 0 && /[1-9]/.test(mantissa)) throw outOfRange(token, path);
+  if (!Number.isFinite(value) || Math.abs(value) > MAX_EXACT) return false;
+  return value !== 0 || !/[1-9]/.test(token.split(/[eE]/)[0] as string);
 }
 
 function isNumberChar(c: number): boolean {
@@ -142,16 +148,23 @@ function isNumberChar(c: number): boolean {
   return (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x2b || c === 0x2d || c === 0x65 || c === 0x45;
 }
 
-/** The index just past the closing quote of the string starting at `start` (valid JSON assumed). */
-function endOfString(text: string, start: number): number {
+/**
+ * The index just past the closing quote of the string starting at `start` (valid JSON assumed), and
+ * whether its text is its value with nothing to check: no escape and no surrogate code unit.
+ */
+function scanString(text: string, start: number): { end: number; plain: boolean } {
+  let plain = true;
   let j = start + 1;
-  while (j < text.length) {
+  for (;;) {
+    PLAIN_RUN.lastIndex = j;
+    PLAIN_RUN.test(text);
+    j = PLAIN_RUN.lastIndex;
+    if (j >= text.length) return { end: text.length, plain };
     const c = text.charCodeAt(j);
-    if (c === 0x5c) j += 2;
-    else if (c === 0x22) return j + 1;
-    else j += 1;
+    if (c === 0x22) return { end: j + 1, plain };
+    plain = false;
+    j += c === 0x5c ? 2 : 1; // an escape, or a surrogate code unit
   }
-  return text.length;
 }
 
 function pathOf(frames: readonly Frame[]): string {

@@ -179,6 +179,60 @@ describe('when the Lambda handler receives API Gateway events', () => {
     });
   });
 
+  describe('when a body holds numbers, strings and keys near what is refused', () => {
+    const raw = (context: string) =>
+      call(
+        apiGatewayEvent(
+          'POST',
+          '/actions',
+          undefined,
+          `{"actor":"alice","action":"hello-world.say_hello","context":${context}}`,
+          'alice',
+          `r${++n}`,
+        ),
+      );
+
+    it('decides numbers a double holds exactly, and number-like text inside strings and keys', async () => {
+      // Act
+      const answer = await raw(
+        '{"max":9007199254740991,"min":-9007199254740991,"zero":-0,"zeros":0e400,"half":1.5,"small":1e-300,' +
+          '"hundred":1E2,"s":"9007199254740993","e":"1e400","q":"say \\"1e400\\"","1e400":true,"deep":"[[[[[[[[[["}',
+      );
+
+      // Assess: a recorded decision (Cedar itself denies the floats), not a refusal.
+      expect(answer.body.error).toBeUndefined();
+      expect(answer.body.audit?.request_id).toMatch(/^sig-/);
+    });
+
+    it.each([
+      ['2^53', '{"n":9007199254740992}', 'context.n'],
+      ['-1e400', '{"n":-1e400}', 'context.n'],
+      ['1E400', '{"n":[0,1E400]}', 'context.n[1]'],
+      ['a float that rounds to 2^53', '{"n":9007199254740991.5}', 'context.n'],
+      ['a number after a string ending in a backslash', '{"s":"a\\\\","n":1e400}', 'context.n'],
+      ['a number under a key that is not an identifier', '{"a b":{"c":1e999}}', 'context["a b"].c'],
+    ])('refuses %s', async (_name, context, field) => {
+      // Act
+      const answer = await raw(context);
+
+      // Assess
+      expect(answer.status).toBe(400);
+      expect(answer.body.error?.code).toBe('NUMBER_OUT_OF_RANGE');
+      expect(answer.body.error?.details?.field).toBe(field);
+    });
+
+    it('refuses a key spelled once plainly and once escaped, but not equal keys in different objects', async () => {
+      // Act
+      const escaped = await raw('{"a":1,"\\u0061":2}');
+      const apart = await raw('{"a":{"x":1},"b":{"x":2},"c":[{"x":1},{"x":2}]}');
+
+      // Assess
+      expect(escaped.status).toBe(400);
+      expect(escaped.body.error?.code).toBe('DUPLICATE_KEY');
+      expect(apart.status).toBe(200);
+    });
+  });
+
   describe('when the body bytes are not valid utf-8', () => {
     it('refuses them as malformed JSON and writes nothing', async () => {
       // Prepare
