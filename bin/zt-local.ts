@@ -6,7 +6,8 @@ const usage = `usage: npm run local [-- --reset] [--port N] [--host ADDR] [--dat
 
 Starts the zt-infra emulator: the gateway's handlers behind SigV4 (API Gateway IAM auth emulation),
 with an embedded DynamoDB-compatible store and a local root signing key under the data dir.
-Environment: ZT_HOST (127.0.0.1), ZT_PORT (8787), ZT_DATA_DIR (.zt).`;
+Environment: ZT_HOST (127.0.0.1), ZT_PORT (8787), ZT_DATA_DIR (.zt), ZT_PUBLIC_HOST (other names
+clients sign for, comma-separated, as sent in Host: \`name\` or \`name:port\`).`;
 
 async function main(): Promise<number> {
   // The AWS SDK warns about Node 20 at first use; Node 20 is supported here (package.json engines).
@@ -47,6 +48,7 @@ async function main(): Promise<number> {
   const emulator = await startEmulator({
     host: values.host ?? process.env['ZT_HOST'] ?? '127.0.0.1',
     port,
+    publicHosts: (process.env['ZT_PUBLIC_HOST'] ?? '').split(','),
     dataDir: values['data-dir'] ?? process.env['ZT_DATA_DIR'] ?? '.zt',
     reset: values.reset ?? false,
     ...(values.quiet ? { log: null } : {}),

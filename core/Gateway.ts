@@ -31,6 +31,8 @@ import {
   parsePutPolicyRequest,
   parsePutSchemaRequest,
   parseRegisterAgentRequest,
+  type RequestOrigin,
+  signatureRequestId,
 } from './requests.js';
 import { ID_PATTERN } from './validate.js';
 
@@ -200,8 +202,13 @@ export class Gateway {
    * Decides an action for an agent. The answer is returned only after its signed record is durably
    * appended (no record, no allow); any failure before that throws, which the edge turns into a 5xx deny.
    */
-  async decide(caller: Caller, body: unknown): Promise<DecisionOutcome> {
+  async decide(caller: Caller, body: unknown, origin: RequestOrigin = {}): Promise<DecisionOutcome> {
     const request = parseDecisionRequest(body);
+    // INVARIANT: a signed request without request_id is keyed by its signature, so a replay of it within
+    // the signature's window returns its record and never decides (or allows) a second time.
+    if (request.request_id === undefined && origin.signature !== undefined) {
+      request.request_id = signatureRequestId(caller.principalArn, origin.signature);
+    }
     // Only an idempotent request (one with a request_id) needs the hash of the whole request.
     const idem =
       request.request_id === undefined ? null : { key: request.request_id, hash: canonicalSha256(request) };

@@ -1,5 +1,7 @@
+import { sha256Hex } from './canonical.js';
 import { type Declarations, parseDeclarations } from './declarations.js';
 import { ValidationError } from './errors.js';
+import { normalizePrincipalArn } from './principalArn.js';
 import { NONCE_PATTERN } from './recordParser.js';
 import type { OutcomeStatus } from './records.js';
 import {
@@ -49,6 +51,22 @@ export function parseDecisionRequest(body: unknown): DecisionRequest {
   const requestId = readString(o, 'request_id', { pattern: REQUEST_ID_PATTERN, maxLength: 128 });
   if (requestId !== undefined) request.request_id = requestId;
   return request;
+}
+
+/** What the edge knows about a decision request beyond its caller and body. */
+export interface RequestOrigin {
+  /** The request's SigV4 signature (hex), as verified by API Gateway or the emulator. */
+  signature?: string;
+}
+
+/**
+ * The server-side `request_id` of a decision request that carries none: `sig-` + SHA-256 of the
+ * principal and the request's SigV4 signature. A captured request replayed within the signature's
+ * validity window has the same signature, so it gets the same id and, through idempotency, the same
+ * record instead of a second decision. Two identical requests signed in the same second are one request.
+ */
+export function signatureRequestId(principalArn: string, signature: string): string {
+  return `sig-${sha256Hex(`${principalArn}\n${signature}`)}`;
 }
 
 /** `POST /actions/{id}/outcome` */
@@ -133,7 +151,9 @@ export function parseRegisterAgentRequest(body: unknown): RegisterAgentRequest {
     attributes[key] = value as AgentAttributes[string];
   }
   const request: RegisterAgentRequest = { agentId, attributes };
-  if (principalArn !== undefined) request.principalArn = principalArn;
+  // INVARIANT: bound as callers are matched (a session or a role path is its role), so no other spelling
+  // of a bound principal can be bound to a second agent.
+  if (principalArn !== undefined) request.principalArn = normalizePrincipalArn(principalArn);
   return request;
 }
 

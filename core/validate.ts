@@ -1,4 +1,5 @@
 import { ValidationError } from './errors.js';
+import { assertExactJsonValue } from './exactJson.js';
 
 /**
  * Small strict readers for request bodies: every failure names the field, what was expected and what
@@ -19,8 +20,12 @@ function describe(value: unknown): string {
   return `a ${typeof value}`;
 }
 
-/** Reads a JSON object body and refuses fields outside `allowed`. */
+/**
+ * Reads a JSON object body and refuses fields outside `allowed`, and anything in it that would not be
+ * recorded exactly (see `assertExactJsonValue`), so an in-process caller gets the same 400s as HTTP.
+ */
 export function readObject(value: unknown, allowed: readonly string[], what = 'body'): JsonObject {
+  assertExactJsonValue(value);
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new ValidationError(`${what} must be a JSON object, got ${describe(value)}`);
   }

@@ -7,10 +7,11 @@ import {
   ValidationError,
   ZtError,
 } from '../core/errors.js';
+import { assertExactJsonText } from '../core/exactJson.js';
 import { type Caller, type Gateway, requireAdmin } from '../core/Gateway.js';
+import { normalizePrincipalArn } from '../core/principalArn.js';
 import { parseQueryInteger } from '../core/validate.js';
 import type { ApiGatewayProxyEvent, ApiGatewayProxyResult } from './apigw.js';
-import { normalizePrincipalArn } from './identity.js';
 
 /** Largest accepted request body. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -55,6 +56,8 @@ export interface ApiHandlerDeps {
 
 interface Context {
   caller: Caller | null;
+  /** The request's SigV4 signature, when it carries one (every signed route does). */
+  signature: string | undefined;
   params: Record<string, string>;
   query: Record<string, string | undefined>;
   body: () => unknown;
@@ -138,7 +141,8 @@ export function createApiHandler(
   add('GET', '/schema', async (ctx) => ({ status: 200, body: await g.getSchema(caller(ctx)) }));
 
   add('POST', '/actions', async (ctx) => {
-    const { decision, record } = await g.decide(caller(ctx), ctx.body());
+    const origin = ctx.signature === undefined ? {} : { signature: ctx.signature };
+    const { decision, record } = await g.decide(caller(ctx), ctx.body(), origin);
     const r = record as { actor: string; action: string; resource: string; reason: string };
     return {
       // A deny is a 403 that carries its signed record.
@@ -220,9 +224,11 @@ export function createApiHandler(
         const principalArn = normalizePrincipalArn(userArn);
         principal = principalArn;
         resolved = { principalArn, isAdmin: admins.has(principalArn) };
+        refuseRepeatedQueryKeys(event);
       }
       const ctx: Context = {
         caller: resolved,
+        signature: resolved ? requestSignature(event) : undefined,
         params: matched.params,
         query: event.queryStringParameters ?? {},
         body: () => parseBody(event),
@@ -279,6 +285,38 @@ function splitPath(path: string): string[] | null {
   return segments;
 }
 
+/**
+ * A query key given twice on a signed route is a 400: the signature covers every value while the route
+ * would read only one (API Gateway's `queryStringParameters` keeps the last), so which one counts must
+ * not be left to chance. Keys are compared decoded, as the route reads them.
+ */
+function refuseRepeatedQueryKeys(event: ApiGatewayProxyEvent): void {
+  for (const [key, values] of Object.entries(event.multiValueQueryStringParameters ?? {})) {
+    if (values !== undefined && values.length > 1) {
+      throw new ValidationError(
+        `query parameter \`${key}\` is given ${values.length} times: expected it at most once`,
+        { field: key },
+        'DUPLICATE_QUERY_PARAMETER',
+      );
+    }
+  }
+}
+
+/**
+ * The SigV4 signature the request was authenticated with: from the `Authorization` header, which API
+ * Gateway passes to the function after verifying it (and the emulator after its own check), or from
+ * `X-Amz-Signature` for a presigned URL. `undefined` when there is none to read.
+ */
+function requestSignature(event: ApiGatewayProxyEvent): string | undefined {
+  for (const [name, value] of Object.entries(event.headers ?? {})) {
+    if (name.toLowerCase() !== 'authorization' || typeof value !== 'string') continue;
+    const match = /(?:^|[\s,])Signature=([0-9a-f]{64})\s*(?:,|$)/.exec(value);
+    if (match) return match[1];
+  }
+  const presigned = event.queryStringParameters?.['X-Amz-Signature'];
+  return presigned !== undefined && /^[0-9a-f]{64}$/.test(presigned) ? presigned : undefined;
+}
+
 function matchSegments(template: string[], actual: string[]): Record<string, string> | null {
   if (template.length !== actual.length) return null;
   const params: Record<string, string> = {};
@@ -306,8 +344,20 @@ function parseBody(event: ApiGatewayProxyEvent): unknown {
       undefined,
       'MALFORMED_JSON',
     );
+  let text: string;
   try {
-    return JSON.parse(bytes.toString('utf8'));
+    // Strict: a lenient decode would turn invalid bytes into U+FFFD, so two bodies would hash alike.
+    text = UTF8.decode(bytes);
+  } catch {
+    throw new ValidationError(
+      'request body is not valid utf-8: expected utf-8 encoded JSON',
+      undefined,
+      'MALFORMED_JSON',
+    );
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
   } catch (error) {
     throw new ValidationError(
       `request body is not valid JSON: ${(error as Error).message.toLowerCase()}`,
@@ -315,7 +365,13 @@ function parseBody(event: ApiGatewayProxyEvent): unknown {
       'MALFORMED_JSON',
     );
   }
+  // INVARIANT: a body is recorded exactly as sent or refused with a 400; JSON.parse alone rounds numbers,
+  // keeps the last of repeated keys and has no nesting bound.
+  assertExactJsonText(text);
+  return value;
 }
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 const STATUS_BY_CODE: Record<string, number> = {
   PAYLOAD_TOO_LARGE: 413,

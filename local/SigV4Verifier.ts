@@ -1,7 +1,7 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/protocol-http';
-import { SignatureV4 } from '@smithy/signature-v4';
+import { getCanonicalHeaders, SignatureV4 } from '@smithy/signature-v4';
 
 /**
  * A request as the HTTP server received it, before any routing or body parsing.
@@ -34,6 +34,7 @@ export type SigV4FailureCode =
   | 'UNKNOWN_ACCESS_KEY'
   | 'SIGNATURE_EXPIRED'
   | 'CREDENTIAL_SCOPE_MISMATCH'
+  | 'HOST_MISMATCH'
   | 'SECURITY_TOKEN_MISMATCH'
   | 'SIGNATURE_MISMATCH';
 
@@ -51,14 +52,24 @@ export interface VerifySigV4Options {
   /** The server's clock (inject a fixed date in tests). */
   now: Date;
   lookup: CredentialLookup;
-  /** How far `X-Amz-Date` may be from `now`, either way; 5 minutes by default. */
+  /** How far the signing time may be from `now`, either way; 5 minutes by default. */
   maxSkewMs?: number;
+  /**
+   * The `host` values this server answers to, lower case, with the port as clients send it
+   * (`127.0.0.1:8787`). When given, a request signed for any other host fails with `HOST_MISMATCH`, so a
+   * signature made for another server (or another port) cannot be replayed here.
+   */
+  allowedHosts?: ReadonlySet<string>;
 }
 
 const DEFAULT_MAX_SKEW_MS = 5 * 60 * 1000;
 const ALGORITHM = 'AWS4-HMAC-SHA256';
 const SIGNATURE_PATTERN = /^[0-9a-f]{64}$/;
 const AMZ_DATE_PATTERN = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
+/** RFC 9110 IMF-fixdate, the form of an HTTP `Date` header: `Tue, 04 Mar 2025 05:06:07 GMT`. */
+const HTTP_DATE_PATTERN =
+  /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d{2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$/;
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 /** RFC 9110 token characters, lower case only: SigV4 signed header names are lower-cased. */
 const SIGNED_HEADER_NAME_PATTERN = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 /** An absolute path of printable ASCII: what a client puts on the wire after percent-encoding. */
@@ -81,13 +92,19 @@ type Failure = { ok: false; code: SigV4FailureCode; message: string };
  * authorization does, and says which access key signed the request.
  *
  * Pure apart from `lookup`: no clock (`now` is given), no network. Runs in fixed, ordered steps and
- * stops at the first failure: header present, header grammar, `X-Amz-Date`, credential scope, clock
- * skew, key lookup, session token, payload hash, signed headers present, signature.
+ * stops at the first failure: header present, header grammar, host, signing time, credential scope,
+ * clock skew, key lookup, session token, payload hash, signed headers present, signature.
  *
- * The signature is recomputed with `@smithy/signature-v4` over exactly the signed headers, the raw path
- * (escaped once more, as every AWS service but S3 expects) and the decoded-then-re-encoded query. The
- * body is always hashed here: a signed `x-amz-content-sha256` must equal the real hash (the smithy
- * signer would trust it instead). Headers that were not signed are ignored, as API Gateway does.
+ * The signing time is AWS's documented one: the `x-amz-date` header, or when there is none the `date`
+ * header (`yyyymmddThhmmssZ`, or an HTTP date as AWS's own SigV4 test suite sends it); whichever is
+ * used must be signed, lie within `maxSkewMs` of `now`, and have the credential scope's date as its date.
+ *
+ * The canonical request is `@smithy/signature-v4`'s, over exactly the signed headers, the raw path
+ * (escaped once more, as every AWS service but S3 expects) and the decoded-then-re-encoded query; the
+ * string to sign is built here, since smithy's `sign` replaces any `date` header with its own
+ * `x-amz-date`. The body is always hashed here: a signed `x-amz-content-sha256` must equal the real
+ * hash (the smithy signer would trust it instead). Headers that were not signed are ignored, as API
+ * Gateway does.
  *
  * Every malformed input gives a failure result; only a failing `lookup` (broken infrastructure) rejects.
  */
@@ -117,27 +134,46 @@ export async function verifySigV4(
   const parsed = parseAuthorization(authorization);
   if (!('accessKeyId' in parsed)) return parsed;
 
-  // 2. The request time.
-  const amzDate = headers.get('x-amz-date');
-  if (amzDate === undefined) {
+  // 2. The host the client signed for is this server, not another one the signature was made for.
+  const host = headers.get('host');
+  if (opts.allowedHosts !== undefined && !opts.allowedHosts.has(String(host).toLowerCase())) {
     return fail(
-      'MALFORMED_AUTHORIZATION',
-      'missing x-amz-date header: expected the signing time as yyyymmddThhmmssZ',
-    );
-  }
-  const signingDate = parseAmzDate(amzDate);
-  if (signingDate === null) {
-    return fail(
-      'MALFORMED_AUTHORIZATION',
-      `x-amz-date ${show(amzDate)} is not a valid time: expected yyyymmddThhmmssZ`,
+      'HOST_MISMATCH',
+      `signed host ${show(String(host))} is not this server: expected one of ${[...opts.allowedHosts].map(show).join(', ')}`,
     );
   }
 
-  // 3. The credential scope: the date the key was derived for, this region, this service.
-  if (parsed.scopeDate !== amzDate.slice(0, 8)) {
+  // 3. The request time: x-amz-date, or the date header when there is no x-amz-date (AWS's order).
+  const timeHeader = headers.has('x-amz-date') ? 'x-amz-date' : headers.has('date') ? 'date' : null;
+  if (timeHeader === null) {
+    return fail(
+      'MALFORMED_AUTHORIZATION',
+      'missing x-amz-date header (or date header): expected the signing time as yyyymmddThhmmssZ',
+    );
+  }
+  const timeText = headers.get(timeHeader) as string;
+  if (!parsed.signedHeaders.includes(timeHeader)) {
+    return fail(
+      'MALFORMED_AUTHORIZATION',
+      `signed headers ${show(parsed.signedHeaders.join(';'))} lack ${show(timeHeader)}: expected the header that carries the signing time to be signed`,
+    );
+  }
+  const signingDate = timeHeader === 'x-amz-date' ? parseAmzDate(timeText) : parseDateHeader(timeText);
+  if (signingDate === null) {
+    return fail(
+      'MALFORMED_AUTHORIZATION',
+      timeHeader === 'x-amz-date'
+        ? `x-amz-date ${show(timeText)} is not a valid time: expected yyyymmddThhmmssZ`
+        : `date ${show(timeText)} is not a valid time: expected yyyymmddThhmmssZ or an http date like \`Tue, 04 Mar 2025 05:06:07 GMT\``,
+    );
+  }
+  const signingTime = formatAmzDate(signingDate);
+
+  // 4. The credential scope: the date the key was derived for (the signing date), this region, this service.
+  if (parsed.scopeDate !== signingTime.slice(0, 8)) {
     return fail(
       'CREDENTIAL_SCOPE_MISMATCH',
-      `credential scope date ${show(parsed.scopeDate)} does not match x-amz-date ${show(amzDate)}: expected ${show(amzDate.slice(0, 8))}`,
+      `credential scope date ${show(parsed.scopeDate)} does not match ${timeHeader} ${show(timeText)}: expected ${show(signingTime.slice(0, 8))}`,
     );
   }
   if (parsed.scopeRegion !== opts.region) {
@@ -153,23 +189,23 @@ export async function verifySigV4(
     );
   }
 
-  // 4. The clock skew, either way (a future date would let a stolen request be replayed later).
+  // 5. The clock skew, either way (a future date would let a stolen request be replayed later).
   const skewMs = signingDate.getTime() - nowMs;
   if (Math.abs(skewMs) > maxSkewMs) {
     return fail(
       'SIGNATURE_EXPIRED',
-      `x-amz-date ${show(amzDate)} is ${Math.round(Math.abs(skewMs) / 1000)} s in the ${skewMs < 0 ? 'past' : 'future'}: ` +
+      `${timeHeader} ${show(timeText)} is ${Math.round(Math.abs(skewMs) / 1000)} s in the ${skewMs < 0 ? 'past' : 'future'}: ` +
         `expected within ${Math.round(maxSkewMs / 1000)} s of the server time ${show(formatAmzDate(opts.now))}`,
     );
   }
 
-  // 5. The key. A lookup that throws is broken infrastructure, not bad input: let it propagate.
+  // 6. The key. A lookup that throws is broken infrastructure, not bad input: let it propagate.
   const credential = await opts.lookup(parsed.accessKeyId);
   if (credential === null) {
     return fail('UNKNOWN_ACCESS_KEY', `access key ${show(parsed.accessKeyId)} is unknown or disabled`);
   }
 
-  // 6. The session token binds temporary credentials: it must come with the key, and only with it.
+  // 7. The session token binds temporary credentials: it must come with the key, and only with it.
   const token = headers.get('x-amz-security-token');
   const expectedToken = credential.sessionToken ? credential.sessionToken : undefined;
   if (expectedToken !== undefined && token === undefined) {
@@ -199,7 +235,7 @@ export async function verifySigV4(
   }
 }
 
-/** Steps 7 to 9: payload hash, signed headers, signature. */
+/** Steps 8 to 10: payload hash, signed headers, signature. */
 async function checkSignature(
   req: IncomingSignedRequest,
   headers: Map<string, string>,
@@ -208,7 +244,7 @@ async function checkSignature(
   secretAccessKey: string,
   opts: VerifySigV4Options,
 ): Promise<SigV4Result> {
-  // 7. The body is hashed here, always. The smithy signer would take a client-sent x-amz-content-sha256
+  // 8. The body is hashed here, always. The smithy signer would take a client-sent x-amz-content-sha256
   // as the payload hash, so a signed one must be the real hash and an unsigned one is never looked at.
   const body = req.body instanceof Uint8Array ? req.body : new Uint8Array(0);
   const bodyHash = createHash('sha256').update(body).digest('hex');
@@ -222,7 +258,7 @@ async function checkSignature(
     }
   }
 
-  // 8. Exactly the signed headers, nothing else: the signer signs whatever it is given.
+  // 9. Exactly the signed headers, nothing else: the signer signs whatever it is given.
   const signedHeaderValues: Record<string, string> = {};
   for (const name of parsed.signedHeaders) {
     const value = headers.get(name);
@@ -232,7 +268,7 @@ async function checkSignature(
     setOwn(signedHeaderValues, name, value);
   }
   if (Object.hasOwn(signedHeaderValues, 'x-amz-content-sha256')) {
-    // Equal to the claim after trimming (step 7); the signer takes this value as the payload hash as is.
+    // Equal to the claim after trimming (step 8).
     signedHeaderValues['x-amz-content-sha256'] = bodyHash;
   }
 
@@ -258,9 +294,9 @@ async function checkSignature(
     );
   }
 
-  // 9. Recompute. The session token is not given to the signer: it adds the token header by itself,
-  // signed or not; a signed token is among the signed headers, and step 6 has checked its value.
-  const signer = new SignatureV4({
+  // 10. Recompute: smithy's canonical request over exactly the signed headers, then SigV4's string to
+  // sign for the signing time (from x-amz-date or date) and its key derivation for the scope.
+  const signer = new CanonicalRequestSigner({
     credentials: { accessKeyId: parsed.accessKeyId, secretAccessKey },
     region: opts.region,
     service: opts.service,
@@ -273,27 +309,25 @@ async function checkSignature(
     path: req.path,
     query,
     headers: signedHeaderValues,
-    ...(body.length > 0 ? { body } : {}),
   });
-  const signed = await signer.sign(request, {
-    signingDate,
-    signableHeaders: new Set(parsed.signedHeaders),
-  });
-  const recomputed = /SignedHeaders=([^,]*), Signature=([0-9a-f]{64})$/.exec(
-    String(signed.headers['authorization']),
-  );
-  if (recomputed === null) {
-    return fail('SIGNATURE_MISMATCH', 'the canonical request cannot be computed from this request');
-  }
-  // INVARIANT: the recomputation covered exactly the headers the client listed.
+  const canonicalHeaders = getCanonicalHeaders(request, undefined, new Set(parsed.signedHeaders));
+  // INVARIANT: the recomputation covers exactly the headers the client listed.
   const clientList = [...parsed.signedHeaders].sort().join(';');
-  if (recomputed[1] !== clientList) {
+  const reproduced = Object.keys(canonicalHeaders).sort().join(';');
+  if (reproduced !== clientList) {
     return fail(
       'SIGNATURE_MISMATCH',
-      `signed headers ${show(parsed.signedHeaders.join(';'))} cannot be reproduced: got ${show(recomputed[1] ?? '')}`,
+      `signed headers ${show(parsed.signedHeaders.join(';'))} cannot be reproduced: got ${show(reproduced)}`,
     );
   }
-  if (!constantTimeEqual(recomputed[2] ?? '', parsed.signature)) {
+  const signingTime = formatAmzDate(signingDate);
+  const scope = `${signingTime.slice(0, 8)}/${opts.region}/${opts.service}/aws4_request`;
+  const canonicalRequest = signer.canonicalRequest(request, canonicalHeaders, bodyHash);
+  const stringToSign = `${ALGORITHM}\n${signingTime}\n${scope}\n${createHash('sha256').update(canonicalRequest).digest('hex')}`;
+  let key = hmac(`AWS4${secretAccessKey}`, signingTime.slice(0, 8));
+  for (const part of [opts.region, opts.service, 'aws4_request']) key = hmac(key, part);
+  const expected = hmac(key, stringToSign).toString('hex');
+  if (!constantTimeEqual(expected, parsed.signature)) {
     return fail(
       'SIGNATURE_MISMATCH',
       `signature does not match the request ${show(`${request.method} ${req.path}`)}: ` +
@@ -302,6 +336,16 @@ async function checkSignature(
     );
   }
   return { ok: true, accessKeyId: parsed.accessKeyId };
+}
+
+/**
+ * smithy's signer with its canonical request exposed: `sign` cannot be used to verify, since it drops a
+ * `date` header and adds its own `x-amz-date`, so a request timed by its `date` header could not match.
+ */
+class CanonicalRequestSigner extends SignatureV4 {
+  canonicalRequest(request: HttpRequest, headers: Record<string, string>, payloadHash: string): string {
+    return this.createCanonicalRequest(request, headers, payloadHash);
+  }
 }
 
 /**
@@ -360,23 +404,18 @@ function parseAuthorization(header: string): ParsedAuthorization | Failure {
       `signed headers ${show(signedHeaderList)} are malformed: expected distinct lower-case names separated by \`;\``,
     );
   }
-  for (const required of ['host', 'x-amz-date']) {
-    if (!signedHeaders.includes(required)) {
-      return fail(
-        'MALFORMED_AUTHORIZATION',
-        `signed headers ${show(signedHeaderList)} lack ${show(required)}: expected host and x-amz-date to be signed`,
-      );
-    }
+  if (!signedHeaders.includes('host')) {
+    return fail(
+      'MALFORMED_AUTHORIZATION',
+      `signed headers ${show(signedHeaderList)} lack \`host\`: expected host to be signed`,
+    );
   }
-  for (const unsupported of ['authorization', 'date']) {
-    // The smithy signer drops these from the request it signs, so a signature over them cannot be
-    // reproduced; SigV4 clients sign x-amz-date, never both dates.
-    if (signedHeaders.includes(unsupported)) {
-      return fail(
-        'MALFORMED_AUTHORIZATION',
-        `signed headers ${show(signedHeaderList)} include ${show(unsupported)}: expected the time in x-amz-date only`,
-      );
-    }
+  if (signedHeaders.includes('authorization')) {
+    // The authorization header carries the signature, so it cannot be part of what is signed.
+    return fail(
+      'MALFORMED_AUTHORIZATION',
+      `signed headers ${show(signedHeaderList)} include \`authorization\`: expected the headers the signature covers`,
+    );
   }
   if (!SIGNATURE_PATTERN.test(signature)) {
     return fail(
@@ -385,6 +424,25 @@ function parseAuthorization(header: string): ParsedAuthorization | Failure {
     );
   }
   return { accessKeyId, scopeDate, scopeRegion, scopeService, signedHeaders, signature };
+}
+
+/**
+ * A `date` header: `yyyymmddThhmmssZ` as AWS documents the time stamp, or an RFC 9110 IMF-fixdate as
+ * HTTP defines the header (AWS's SigV4 test suite signs `Date: Mon, 09 Sep 2011 23:36:00 GMT`).
+ * `null` unless it is a real UTC time in exactly one of those forms.
+ */
+function parseDateHeader(value: string): Date | null {
+  const iso = parseAmzDate(value);
+  if (iso !== null) return iso;
+  const m = HTTP_DATE_PATTERN.exec(value);
+  if (m === null) return null;
+  const [, d, mon, y, h, mi, sec] = m as unknown as [string, string, string, string, string, string, string];
+  const date = new Date(
+    Date.UTC(Number(y), MONTHS.indexOf(mon), Number(d), Number(h), Number(mi), Number(sec)),
+  );
+  // The same text back rejects 30 Feb, 25:00 and the like. The weekday is not checked: AWS's own test
+  // suite signs `Mon, 09 Sep 2011`, a Friday.
+  return Number.isFinite(date.getTime()) && date.toUTCString().slice(5) === value.slice(5) ? date : null;
 }
 
 /** `yyyymmddThhmmssZ` to a date, or `null` if it is not a real UTC time in that exact form. */
@@ -458,6 +516,10 @@ function setOwn<T>(target: Record<string, T>, key: string, value: T): void {
 /** SigV4's Trimall: no leading or trailing spaces, runs of spaces as one. */
 function trimHeaderValue(value: string): string {
   return value.replace(/[ \t]+/g, ' ').trim();
+}
+
+function hmac(key: string | Uint8Array, data: string): Buffer {
+  return createHmac('sha256', key).update(data, 'utf8').digest();
 }
 
 function constantTimeEqual(a: string, b: string): boolean {

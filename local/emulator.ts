@@ -27,6 +27,11 @@ export interface EmulatorOptions {
   host?: string;
   /** Default 8787; 0 picks a free port. */
   port?: number;
+  /**
+   * Other names clients reach this server by (a proxy's or a DNS name), exactly as they send them in
+   * `Host` (`name` or `name:port`). A signed request for any host but these and the bound address is 403.
+   */
+  publicHosts?: readonly string[];
   region?: string;
   /** Start from an empty data dir. */
   reset?: boolean;
@@ -161,7 +166,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     if (!open) {
       const result = await verifySigV4(
         { method: req.method, path, query, headers: req.headersDistinct, body },
-        { region, service: 'execute-api', now: clock.now(), lookup: credentials.lookup },
+        { region, service: 'execute-api', now: clock.now(), lookup: credentials.lookup, allowedHosts },
       );
       if (!result.ok) {
         // As API Gateway: a failed SigV4 check is a 403 and the handler never runs (no record).
@@ -171,14 +176,21 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       identity = credentials.identityFor(result.accessKeyId);
     }
     const params = new URLSearchParams(query);
-    const queryStringParameters: Record<string, string> = {};
-    for (const [k, v] of params) queryStringParameters[k] = v;
+    // As API Gateway: the last value of a repeated key, and every value in the multi-value map. No
+    // prototype, so a key named `__proto__` is an ordinary entry.
+    const queryStringParameters: Record<string, string> = Object.create(null);
+    const multiValueQueryStringParameters: Record<string, string[]> = Object.create(null);
+    for (const [k, v] of params) {
+      queryStringParameters[k] = v;
+      multiValueQueryStringParameters[k] = [...(multiValueQueryStringParameters[k] ?? []), v];
+    }
     const event: ApiGatewayProxyEvent = {
       resource: path,
       path,
       httpMethod: req.method,
       headers,
       queryStringParameters: params.size > 0 ? queryStringParameters : null,
+      multiValueQueryStringParameters: params.size > 0 ? multiValueQueryStringParameters : null,
       pathParameters: null,
       requestContext: {
         requestId: traceId,
@@ -204,11 +216,14 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       .send(result.body);
   });
 
+  // Known once the port is: until then no request can arrive.
+  let allowedHosts: ReadonlySet<string> = new Set();
   const server = app.listen(options.port ?? 8787, options.host ?? '127.0.0.1');
   await new Promise<void>((ok, fail) => {
     server.once('listening', ok);
     server.once('error', fail);
   });
+  allowedHosts = servedHosts(server.address() as AddressInfo, options.publicHosts ?? []);
   server.keepAliveTimeout = 5000;
   scheduler?.start();
   const address = server.address() as AddressInfo;
@@ -229,6 +244,25 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       await embedded.close();
     },
   };
+}
+
+/**
+ * The `host` values signed requests may name: the bound address with its port (on a wildcard bind, the
+ * loopback addresses too), `localhost` on loopback, and the configured public names.
+ */
+function servedHosts(address: AddressInfo, publicHosts: readonly string[]): Set<string> {
+  const hosts = new Set<string>();
+  const add = (name: string) => {
+    hosts.add(`${name}:${address.port}`);
+    if (address.port === 80) hosts.add(name); // clients leave the default port out of Host
+  };
+  const wildcard = address.address === '0.0.0.0' || address.address === '::';
+  const loopback = wildcard || address.address.startsWith('127.') || address.address === '::1';
+  add(address.family === 'IPv6' ? `[${address.address}]` : address.address); // as `url` names it
+  if (wildcard) ['127.0.0.1', '[::1]'].forEach(add);
+  if (loopback) add('localhost');
+  for (const name of publicHosts) if (name.trim() !== '') hosts.add(name.trim().toLowerCase());
+  return hosts;
 }
 
 /** Reads the whole body, or returns null as soon as it exceeds `limit` bytes. */

@@ -15,13 +15,14 @@ interface DecisionBody {
     policy_ids: string[];
     actor: string;
   };
-  error?: { code: string };
+  error?: { code: string; details?: { field?: string } };
 }
 
 function assertCase(c: ContractCase, status: number, body: DecisionBody, http: boolean): void {
   if (http || c.expect.decision) expect(status, JSON.stringify(body)).toBe(c.expect.status);
   if (c.expect.code) {
     expect(body.error?.code).toBe(c.expect.code);
+    if (c.expect.field !== undefined) expect(body.error?.details?.field).toBe(c.expect.field);
     // Every failure other than a decision carries no record.
     expect(body.audit).toBeUndefined();
   }
@@ -71,8 +72,9 @@ describe.each(targets)('when the contract corpus is replayed against %s', (_name
     const report = verifyChain(lines, { trustedRootKeys: [target.rootPem] });
     expect(report.findings).toEqual([]);
     expect(report.ok).toBe(true);
-    // seed: 3 agents + 1 disable + 1 schema + the policies + 1 allow, plus a key record, plus one per decision case
+    // seed: 4 agents + 1 disable + 1 schema + the policies + 1 allow, plus a key record, plus one per
+    // decision case (a refused request writes nothing)
     const decisions = CASES.filter((c) => c.expect.decision).length;
-    expect(report.records).toBe(1 + 3 + 1 + 1 + POLICIES.length + 1 + decisions);
+    expect(report.records).toBe(1 + 4 + 1 + 1 + POLICIES.length + 1 + decisions);
   });
 });

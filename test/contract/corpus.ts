@@ -13,6 +13,12 @@ export const AGENTS: Array<{ agentId: string; attributes: Record<string, unknown
   { agentId: 'carol', attributes: { team: 'payments' } },
 ];
 
+/**
+ * An agent bound to a role ARN with a path, on every target (the emulator included), so the cases can
+ * try to bind the same role again under another spelling.
+ */
+export const BOUND_AGENT = { agentId: 'dave', principalArn: 'arn:aws:iam::111122223333:role/team/dave' };
+
 /** Policies written before the cases run (as the admin). */
 export const POLICIES: Array<{ policyId: string; cedar: string }> = [
   {
@@ -75,6 +81,8 @@ export interface ContractCase {
     reason?: string;
     reasonIncludes?: string;
     code?: string;
+    /** Where in the body the refusal points (`error.details.field`). */
+    field?: string;
     /** The decision record lists evaluation errors. */
     errors?: boolean;
     policyIds?: string[];
@@ -89,6 +97,13 @@ const act = (actor: string, action: string, extra: Record<string, unknown> = {})
   resource: 'i-0abc123',
   ...extra,
 });
+
+/** Arrays nested `levels` deep: `[[...[]...]]`. */
+const nested = (levels: number): unknown => {
+  let value: unknown = [];
+  for (let i = 1; i < levels; i += 1) value = [value];
+  return value;
+};
 
 export const CASES: ContractCase[] = [
   {
@@ -331,6 +346,99 @@ export const CASES: ContractCase[] = [
     rawBody: JSON.stringify({ actor: 'alice', action: 'x', context: { pad: 'a'.repeat(70 * 1024) } }),
     expect: { status: 413, code: 'PAYLOAD_TOO_LARGE' },
     httpOnly: true,
+  },
+  {
+    name: 'a number beyond what a double holds (1e400) is refused, naming where',
+    as: 'alice',
+    method: 'POST',
+    path: '/actions',
+    rawBody: '{"actor":"alice","action":"report.generate","context":{"count":1e400}}',
+    expect: { status: 400, code: 'NUMBER_OUT_OF_RANGE', field: 'context.count' },
+    httpOnly: true,
+  },
+  {
+    name: 'an integer beyond 2^53 is refused, not hashed as its neighbour',
+    as: 'alice',
+    method: 'POST',
+    path: '/actions',
+    rawBody: '{"actor":"alice","action":"report.generate","params":{"ids":[1,9007199254740993]}}',
+    expect: { status: 400, code: 'NUMBER_OUT_OF_RANGE', field: 'params.ids[1]' },
+    httpOnly: true,
+  },
+  {
+    name: 'a non-zero number that rounds to 0 is refused',
+    as: 'alice',
+    method: 'POST',
+    path: '/actions',
+    rawBody: '{"actor":"alice","action":"report.generate","context":{"ratio":-1e-400}}',
+    expect: { status: 400, code: 'NUMBER_OUT_OF_RANGE', field: 'context.ratio' },
+    httpOnly: true,
+  },
+  {
+    name: 'an integer beyond 2^53 - 1 is refused from any caller',
+    as: 'alice',
+    method: 'POST',
+    path: '/actions',
+    body: act('alice', 'report.generate', { context: { count: 2 ** 53 } }),
+    expect: { status: 400, code: 'NUMBER_OUT_OF_RANGE', field: 'context.count' },
+  },
+  {
+    name: 'a lone surrogate is refused, naming where',
+    as: 'alice',
+    method: 'POST',
+    path: '/actions',
+    body: act('alice', 'report.generate', { params: { notes: ['ok', 'a\ud800b'] } }),
+    expect: { status: 400, code: 'LONE_SURROGATE', field: 'params.notes[1]' },
+  },
+  {
+    name: 'nesting deeper than 32 levels is refused, naming where',
+    as: 'alice',
+    method: 'POST',
+    path: '/actions',
+    // body (1) > params (2) > deep (3) > 30 more levels reach 33
+    body: act('alice', 'report.generate', { params: { deep: nested(31) } }),
+    expect: { status: 400, code: 'NESTING_TOO_DEEP', field: `params.deep${'[0]'.repeat(30)}` },
+  },
+  {
+    name: 'a key given twice in one object is refused',
+    as: 'alice',
+    method: 'POST',
+    path: '/actions',
+    rawBody: '{"actor":"alice","action":"report.generate","context":{"purpose":"a","purpose":"b"}}',
+    expect: { status: 400, code: 'DUPLICATE_KEY', field: 'context.purpose' },
+    httpOnly: true,
+  },
+  {
+    name: 'a query key given twice on a signed route is refused',
+    as: 'admin',
+    method: 'GET',
+    path: '/audit?after=1&after=5',
+    expect: { status: 400, code: 'DUPLICATE_QUERY_PARAMETER', field: 'after' },
+    httpOnly: true,
+  },
+  {
+    name: 'a bound role cannot be bound to a second agent through one of its sessions',
+    as: 'admin',
+    method: 'POST',
+    path: '/agents',
+    body: { agentId: 'dave-session', principalArn: 'arn:aws:sts::111122223333:assumed-role/dave/s1' },
+    expect: { status: 409, code: 'PRINCIPAL_ALREADY_BOUND' },
+  },
+  {
+    name: 'a bound role cannot be bound to a second agent without its path',
+    as: 'admin',
+    method: 'POST',
+    path: '/agents',
+    body: { agentId: 'dave-nopath', principalArn: 'arn:aws:iam::111122223333:role/dave' },
+    expect: { status: 409, code: 'PRINCIPAL_ALREADY_BOUND' },
+  },
+  {
+    name: 'a bound role cannot be bound to a second agent under another path',
+    as: 'admin',
+    method: 'POST',
+    path: '/agents',
+    body: { agentId: 'dave-path', principalArn: 'arn:aws:iam::111122223333:role/other/path/dave' },
+    expect: { status: 409, code: 'PRINCIPAL_ALREADY_BOUND' },
   },
   {
     name: 'an unknown route is a 404',

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError, ZtError } from '../../core/errors.js';
 import type { Caller } from '../../core/Gateway.js';
 import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
@@ -11,7 +12,7 @@ import type { Emulator } from '../../local/emulator.js';
 import type { AwsCredentials } from '../../sdk/signer.js';
 import { startTestEmulator } from '../helpers/emulator.js';
 import { send } from '../helpers/http.js';
-import { AGENTS, ALLOW, DECLARATIONS, POLICIES, type Who } from './corpus.js';
+import { AGENTS, ALLOW, BOUND_AGENT, DECLARATIONS, POLICIES, type Who } from './corpus.js';
 
 export interface Answer {
   status: number;
@@ -40,7 +41,10 @@ export interface Target {
 const ACCOUNT = '111122223333';
 export const arnOf = (who: Who) => `arn:aws:iam::${ACCOUNT}:role/${who}`;
 
-/** Registers the corpus agents, disables carol, writes the policies and the allow shorthand. */
+/**
+ * Registers the corpus agents and the role-bound `dave`, disables carol, writes the policies and the
+ * allow shorthand.
+ */
 export async function seed(target: Target): Promise<void> {
   const ok = async (request: Request, status: number) => {
     const answer = await target.call(request);
@@ -57,6 +61,7 @@ export async function seed(target: Target): Promise<void> {
         : { ...agent, principalArn: arnOf(agent.agentId as Who) };
     await ok({ as: 'admin', method: 'POST', path: '/agents', body }, 201);
   }
+  await ok({ as: 'admin', method: 'POST', path: '/agents', body: BOUND_AGENT }, 201);
   await ok({ as: 'admin', method: 'DELETE', path: '/agents/carol' }, 200);
   await ok({ as: 'admin', method: 'PUT', path: '/schema', body: { declarations: DECLARATIONS } }, 200);
   for (const p of POLICIES)
@@ -126,7 +131,14 @@ export function coreTarget(
         if (!(error instanceof ZtError)) throw error;
         return {
           status: statusOf(error),
-          body: { ok: false, error: { code: error.code, message: error.message } },
+          body: {
+            ok: false,
+            error: {
+              code: error.code,
+              message: error.message,
+              ...(error.details ? { details: error.details } : {}),
+            },
+          },
         };
       }
     },
@@ -172,7 +184,12 @@ export function handlerTarget(): Target & { parts: GatewayParts } {
   };
 }
 
-/** An API Gateway REST proxy event as IAM auth delivers it for an assumed-role session. */
+/**
+ * An API Gateway REST proxy event as IAM auth delivers it for an assumed-role session: headers as the
+ * client spelled them (the verified `Authorization` among them), the last value of a repeated query key
+ * in `queryStringParameters` and all of them in `multiValueQueryStringParameters`. The signature is made
+ * up (API Gateway has verified it); one per request id unless given, as a replay would repeat it.
+ */
 export function apiGatewayEvent(
   method: string,
   path: string,
@@ -180,16 +197,27 @@ export function apiGatewayEvent(
   body: string | null,
   who: Who,
   requestId: string,
+  signature = createHash('sha256').update(requestId).digest('hex'),
 ): ApiGatewayProxyEvent {
-  const params = query ? Object.fromEntries(new URLSearchParams(query)) : null;
+  const entries = query ? [...new URLSearchParams(query)] : [];
+  const params = entries.length > 0 ? Object.fromEntries(entries) : null;
+  const multi: Record<string, string[]> = Object.create(null);
+  for (const [key, value] of entries) multi[key] = [...(multi[key] ?? []), value];
   return {
     resource: '/{proxy+}',
     path,
     httpMethod: method,
-    headers: { 'content-type': 'application/json', host: 'abc123.execute-api.us-east-1.amazonaws.com' },
+    headers: {
+      'Content-Type': 'application/json',
+      Host: 'abc123.execute-api.us-east-1.amazonaws.com',
+      'X-Amz-Date': '20250304T050607Z',
+      Authorization:
+        'AWS4-HMAC-SHA256 Credential=ASIAEXAMPLEEXAMPLE/20250304/us-east-1/execute-api/aws4_request, ' +
+        `SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, Signature=${signature}`,
+    },
     multiValueHeaders: null,
     queryStringParameters: params,
-    multiValueQueryStringParameters: null,
+    multiValueQueryStringParameters: params ? multi : null,
     pathParameters: { proxy: path.slice(1) },
     stageVariables: null,
     requestContext: {

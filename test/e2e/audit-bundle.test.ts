@@ -61,8 +61,14 @@ describe('when the emulator log is exported as a bundle and verified with the re
     });
     return { code, stdout, stderr };
   };
+  // Each call its own request (as the SDK sends them): without a request_id, the same body signed in
+  // the same second would be one request, answered with one record.
+  let calls = 0;
   const decide = (action: string) =>
-    send(emulator.url, 'POST', '/actions', { credentials: agent, body: { actor: 'worker', action } });
+    send(emulator.url, 'POST', '/actions', {
+      credentials: agent,
+      body: { actor: 'worker', action, request_id: `bundle-${++calls}` },
+    });
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'zt-audit-e2e-'));

@@ -35,12 +35,17 @@ function botoSign(spec: {
   return JSON.parse(out.stdout) as Signed;
 }
 
-async function sendSigned(s: Signed): Promise<{ status: number; body: { error?: { code: string } } }> {
+async function sendSigned(
+  s: Signed,
+): Promise<{ status: number; body: { error?: { code: string }; audit?: { id: string } } }> {
   const headers = Object.fromEntries(
     Object.entries(s.headers).filter(([k]) => !['host', 'content-length'].includes(k.toLowerCase())),
   );
   const res = await fetch(s.url, { method: s.method, headers, ...(s.body ? { body: s.body } : {}) });
-  return { status: res.status, body: (await res.json()) as { error?: { code: string } } };
+  return {
+    status: res.status,
+    body: (await res.json()) as { error?: { code: string }; audit?: { id: string } },
+  };
 }
 
 describe.skipIf(MISSING)('when botocore signs requests for the emulator', () => {
@@ -93,5 +98,36 @@ describe.skipIf(MISSING)('when botocore signs requests for the emulator', () => 
     const stamp = get.headers[date] as string;
     const shifted = stamp.replace(/\d(?=Z$)/, (d) => String((Number(d) + 1) % 10));
     expect((await sendSigned({ ...get, headers: { ...get.headers, [date]: shifted } })).status).toBe(403);
+  });
+
+  it('answers a replayed botocore-signed decision without request_id with its first record', async () => {
+    // Prepare: an agent with minted credentials, and one captured signed request.
+    const reg = await sendSigned(
+      botoSign({
+        method: 'POST',
+        url: `${emulator.url}/agents`,
+        body: '{"agentId":"boto-replayer"}',
+        ...creds,
+      }),
+    );
+    const minted = (reg.body as unknown as { credentials: { accessKeyId: string; secretAccessKey: string } })
+      .credentials;
+    const captured = botoSign({
+      method: 'POST',
+      url: `${emulator.url}/actions`,
+      body: '{"actor":"boto-replayer","action":"hello-world.say_hello"}',
+      access_key: minted.accessKeyId,
+      secret_key: minted.secretAccessKey,
+    });
+    const before = (await emulator.parts.writer.page(0, 100_000)).length;
+
+    // Act
+    const first = await sendSigned(captured);
+    const replay = await sendSigned(captured);
+
+    // Assess: a recorded deny (no policy), once.
+    expect(first.status).toBe(403);
+    expect(replay).toEqual(first);
+    expect((await emulator.parts.writer.page(0, 100_000)).length).toBe(before + 1);
   });
 });

@@ -214,9 +214,10 @@ describe('when the emulator is attacked and loaded over real HTTP', () => {
     });
     expect(ok.status).toBe(200);
     expect((await send(emulator.url, 'DELETE', '/agents/retired', { credentials: admin })).status).toBe(200);
+    // Another resource: the same request signed in the same second would be its replay (the same record).
     const after = await send(emulator.url, 'POST', '/actions', {
       credentials: creds,
-      body: { actor: 'retired', action: 'hello-world.say_hello' },
+      body: { actor: 'retired', action: 'hello-world.say_hello', resource: 'after-disable' },
     });
     expect(after.status).toBe(403);
     expect((after.body as DecisionAnswer).audit.reason).toBe('agent `retired` is disabled');

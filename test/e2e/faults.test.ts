@@ -42,13 +42,16 @@ describe('when the store or the signer fails during a decision', () => {
   let faulty: FaultyStore;
   let admin: AwsCredentials;
   let agent: AwsCredentials;
+  // Without a request_id each call asks about its own resource: the same body signed in the same second
+  // would be a replay of the earlier request and get its record instead of meeting the injected fault.
+  let calls = 0;
   const decide = (requestId?: string) =>
     send(emulator.url, 'POST', '/actions', {
       credentials: agent,
       body: {
         actor: 'worker',
         action: 'hello-world.say_hello',
-        ...(requestId ? { request_id: requestId } : {}),
+        ...(requestId ? { request_id: requestId } : { resource: `call-${++calls}` }),
       },
     });
   const records = async () => {

@@ -9,6 +9,7 @@ import {
   type SigV4Result,
   verifySigV4,
 } from '../../local/SigV4Verifier.js';
+import { amzTime, manualAuthorization } from './manualSigV4.js';
 
 const REGION = 'us-east-1';
 const SERVICE = 'execute-api';
@@ -96,7 +97,7 @@ async function signAsClient(req: ClientRequest, using: SignWith = {}): Promise<I
 
 function verify(
   req: IncomingSignedRequest,
-  extra: { now?: Date; maxSkewMs?: number } = {},
+  extra: { now?: Date; maxSkewMs?: number; allowedHosts?: ReadonlySet<string> } = {},
 ): Promise<SigV4Result> {
   return verifySigV4(req, { region: REGION, service: SERVICE, now: extra.now ?? NOW, lookup, ...extra });
 }
@@ -434,7 +435,7 @@ describe('when the authorization header is missing or malformed', () => {
     ['upper-case signed headers', (auth) => auth.replace('host', 'Host')],
     ['a signed header twice', (auth) => auth.replace('host;', 'host;host;')],
     ['an empty signed header name', (auth) => auth.replace('host;', 'host;;')],
-    ['date among the signed headers', (auth) => auth.replace('host;', 'date;host;')],
+    ['authorization among the signed headers', (auth) => auth.replace('host;', 'authorization;host;')],
   ])('rejects %s as malformed', async (_name, rewrite) => {
     // Prepare
     const req = await signAsClient(POST_ACTION);
@@ -741,5 +742,250 @@ describe('when the input is hostile or broken', () => {
       expect(message).not.toContain(TEMP.sessionToken);
       expect(message).not.toContain(expectedSignature);
     }
+  });
+});
+
+describe("when AWS's published SigV4 test vectors are verified", () => {
+  // The example credentials of AWS's SigV4 test suite.
+  const EXAMPLE = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
+  const exampleLookup: CredentialLookup = async (id) =>
+    id === EXAMPLE.accessKeyId ? { secretAccessKey: EXAMPLE.secretAccessKey } : null;
+  const received = (method: string, headers: Record<string, string>): IncomingSignedRequest => ({
+    method,
+    path: '/',
+    query: '',
+    headers,
+    body: new Uint8Array(),
+  });
+
+  it.each([
+    ['get-vanilla', 'GET', '5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31'],
+    ['post-vanilla', 'POST', '5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b'],
+  ])('accepts the 2015 suite’s %s (timed by x-amz-date)', async (_name, method, signature) => {
+    // Prepare
+    const req = received(method, {
+      host: 'example.amazonaws.com',
+      'x-amz-date': '20150830T123600Z',
+      authorization: `AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=${signature}`,
+    });
+
+    // Act
+    const result = await verifySigV4(req, {
+      region: 'us-east-1',
+      service: 'service',
+      now: new Date('2015-08-30T12:36:00Z'),
+      lookup: exampleLookup,
+    });
+
+    // Assess
+    expect(result).toEqual({ ok: true, accessKeyId: 'AKIDEXAMPLE' });
+  });
+
+  it('accepts the 2011 suite’s get-vanilla, timed by an http date header, which the manual signer reproduces', async () => {
+    // Prepare
+    const signature = 'b27ccfbfa7df52a200ff74193ca6e32d4b48b8856fab7ebf1c595d0670a7e470';
+    const headers = { date: 'Mon, 09 Sep 2011 23:36:00 GMT', host: 'host.foo.com' };
+    const authorization = `AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20110909/us-east-1/host/aws4_request, SignedHeaders=date;host, Signature=${signature}`;
+
+    // Act
+    const manual = manualAuthorization(
+      { method: 'GET', path: '/', headers },
+      { ...EXAMPLE, scopeDate: '20110909', region: 'us-east-1', service: 'host', time: '20110909T233600Z' },
+    );
+    const result = await verifySigV4(received('GET', { ...headers, authorization }), {
+      region: 'us-east-1',
+      service: 'host',
+      now: new Date('2011-09-09T23:36:00Z'),
+      lookup: exampleLookup,
+    });
+
+    // Assess
+    expect(manual).toBe(authorization);
+    expect(result).toEqual({ ok: true, accessKeyId: 'AKIDEXAMPLE' });
+  });
+});
+
+describe('when the signing time comes from the date header (no x-amz-date), as AWS falls back to it', () => {
+  const minutes = (n: number) => n * 60 * 1000;
+
+  /** A POST /actions signed by the manual signer with exactly `headers` (plus host) signed. */
+  function signedWith(
+    headers: Record<string, string>,
+    time: Date,
+    options: { scopeDate?: string; unsigned?: Record<string, string> } = {},
+  ): IncomingSignedRequest {
+    const body = POST_ACTION.body as string;
+    const all = { host: 'gateway.example.com', 'content-type': 'application/json', ...headers };
+    const authorization = manualAuthorization(
+      { method: 'POST', path: '/actions', headers: all, body },
+      {
+        ...AGENT,
+        scopeDate: options.scopeDate ?? amzTime(time).slice(0, 8),
+        region: REGION,
+        service: SERVICE,
+        time: amzTime(time),
+      },
+    );
+    return {
+      method: 'POST',
+      path: '/actions',
+      query: '',
+      headers: { ...all, ...options.unsigned, authorization },
+      body: new TextEncoder().encode(body),
+    };
+  }
+
+  it.each([
+    ['yyyymmddThhmmssZ, as AWS documents the time stamp', amzTime(NOW)],
+    ['an http date (RFC 9110 IMF-fixdate)', NOW.toUTCString()],
+  ])('accepts a signed date header in the form %s', async (_name, value) => {
+    // Prepare
+    const req = signedWith({ date: value }, NOW);
+
+    // Act
+    const result = await verify(req);
+
+    // Assess
+    expect(result).toEqual({ ok: true, accessKeyId: AGENT.accessKeyId });
+  });
+
+  it.each([
+    ['6 minutes old', -6],
+    ['6 minutes in the future', 6],
+  ])('rejects a date header %s', async (_name, offset) => {
+    // Prepare
+    const at = new Date(NOW.getTime() + minutes(offset));
+    const req = signedWith({ date: at.toUTCString() }, at);
+
+    // Act
+    const result = await verify(req);
+
+    // Assess
+    expect(result).toMatchObject({ ok: false, code: 'SIGNATURE_EXPIRED' });
+  });
+
+  it('accepts a date header exactly 5 minutes old', async () => {
+    // Prepare
+    const at = new Date(NOW.getTime() - minutes(5));
+
+    // Act
+    const result = await verify(signedWith({ date: at.toUTCString() }, at));
+
+    // Assess
+    expect(result.ok).toBe(true);
+  });
+
+  it('rejects a credential scope whose date is not the date header’s date', async () => {
+    // Prepare: signed at 23:59:30 with the next day's scope.
+    const at = new Date('2025-03-04T23:59:30Z');
+    const req = signedWith({ date: at.toUTCString() }, at, { scopeDate: '20250305' });
+
+    // Act
+    const result = await verify(req, { now: at });
+
+    // Assess
+    expect(result).toMatchObject({ ok: false, code: 'CREDENTIAL_SCOPE_MISMATCH' });
+  });
+
+  it('rejects a date header that is not signed', async () => {
+    // Prepare: the signature covers the time (string to sign) but the header itself is not listed.
+    const req = signedWith({}, NOW, { unsigned: { date: NOW.toUTCString() } });
+
+    // Act
+    const result = await verify(req);
+
+    // Assess
+    expect(result).toMatchObject({ ok: false, code: 'MALFORMED_AUTHORIZATION' });
+  });
+
+  it('rejects a signed date header changed after signing to another spelling of the same time', async () => {
+    // Prepare
+    const req = signedWith({ date: NOW.toUTCString() }, NOW);
+
+    // Act
+    const result = await verify(withHeaders(req, { date: amzTime(NOW) }));
+
+    // Assess
+    expect(result).toMatchObject({ ok: false, code: 'SIGNATURE_MISMATCH' });
+  });
+
+  it.each([
+    ['ISO 8601 extended', '2025-03-04T05:06:07Z'],
+    ['a one-digit day', 'Tue, 4 Mar 2025 05:06:07 GMT'],
+    ['another zone name', 'Tue, 04 Mar 2025 05:06:07 UTC'],
+    ['an impossible day', 'Fri, 31 Feb 2025 05:06:07 GMT'],
+    ['the obsolete RFC 850 form', 'Tuesday, 04-Mar-25 05:06:07 GMT'],
+  ])('rejects a date header in %s', async (_name, value) => {
+    // Prepare
+    const req = signedWith({ date: value }, NOW);
+
+    // Act
+    const result = await verify(req);
+
+    // Assess
+    expect(result).toMatchObject({ ok: false, code: 'MALFORMED_AUTHORIZATION' });
+  });
+
+  it('takes x-amz-date over the date header when both are sent, signed or not', async () => {
+    // Prepare
+    const hourAgo = new Date(NOW.getTime() - minutes(60));
+    const fresh = signedWith({ 'x-amz-date': amzTime(NOW), date: hourAgo.toUTCString() }, NOW);
+    const stale = signedWith({ 'x-amz-date': amzTime(hourAgo), date: NOW.toUTCString() }, hourAgo);
+    const unsignedDate = withHeaders(await signAsClient(POST_ACTION), { date: hourAgo.toUTCString() });
+
+    // Act
+    const results = await Promise.all([verify(fresh), verify(stale), verify(unsignedDate)]);
+
+    // Assess
+    expect(results).toMatchObject([{ ok: true }, { ok: false, code: 'SIGNATURE_EXPIRED' }, { ok: true }]);
+  });
+
+  it('rejects an unsigned x-amz-date even when a signed date header would do', async () => {
+    // Prepare
+    const req = signedWith({ date: NOW.toUTCString() }, NOW, { unsigned: { 'x-amz-date': amzTime(NOW) } });
+
+    // Act
+    const result = await verify(req);
+
+    // Assess
+    expect(result).toMatchObject({ ok: false, code: 'MALFORMED_AUTHORIZATION' });
+  });
+
+  it('says the time is missing when neither x-amz-date nor date is sent', async () => {
+    // Prepare
+    const req = withoutHeader(await signAsClient(POST_ACTION), 'x-amz-date');
+
+    // Act
+    const result = await verify(req);
+
+    // Assess
+    expect(result).toMatchObject({ ok: false, code: 'MALFORMED_AUTHORIZATION' });
+  });
+});
+
+describe('when the signed host is not one this server answers to', () => {
+  it('accepts a request signed for an allowed host, compared without case', async () => {
+    // Prepare
+    const req = await signAsClient({ ...POST_ACTION, headers: { host: 'Gateway.Example.COM' } });
+
+    // Act
+    const result = await verify(req, { allowedHosts: new Set(['gateway.example.com', '127.0.0.1:8787']) });
+
+    // Assess
+    expect(result.ok).toBe(true);
+  });
+
+  it.each([
+    ['another name', 'api.example.com'],
+    ['the same name with a port', 'gateway.example.com:8787'],
+  ])('rejects a valid signature made for %s', async (_name, host) => {
+    // Prepare
+    const req = await signAsClient({ ...POST_ACTION, headers: { host } });
+
+    // Act
+    const result = await verify(req, { allowedHosts: new Set(['gateway.example.com', '127.0.0.1:8787']) });
+
+    // Assess
+    expect(result).toMatchObject({ ok: false, code: 'HOST_MISMATCH' });
   });
 });
