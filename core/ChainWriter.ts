@@ -10,15 +10,9 @@ import {
   type UnsignedRecord,
 } from './records.js';
 import { signRecord } from './signing.js';
+import { chainPartition, seqKey } from './storageLayout.js';
 
-/** Zero-padded sort key of a chain position, so byte order equals numeric order. */
-export function seqKey(seq: number): string {
-  return seq.toString().padStart(20, '0');
-}
-
-export function chainPartition(chain: string): string {
-  return `chain#${chain}`;
-}
+export { chainPartition, seqKey } from './storageLayout.js';
 
 export interface ChainHead {
   seq: number;

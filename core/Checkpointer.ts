@@ -1,8 +1,8 @@
-import { seqKey } from './ChainWriter.js';
 import { type Checkpoint, defaultCheckpointOrigin, signCheckpoint } from './checkpoint.js';
 import { InfrastructureError } from './errors.js';
 import { CompactRange, leafHash } from './merkle.js';
 import type { Clock, KeyValueStore, Signer } from './ports.js';
+import { checkpointPartition, heartbeatPartition, merklePartition, seqKey } from './storageLayout.js';
 
 /** A checkpoint as stored: the `GET /audit/checkpoint` body plus when it was signed (unsigned metadata). */
 export interface StoredCheckpoint extends Checkpoint {
@@ -35,18 +35,7 @@ export interface CheckpointerDeps {
   readPage(after: number, limit: number): Promise<string[]>;
 }
 
-export function merklePartition(chain: string): string {
-  return `merkle#${chain}`;
-}
-
-export function checkpointPartition(chain: string): string {
-  return `checkpoint#${chain}`;
-}
-
-/** Kept out of `checkpoint#<chain>` so that partition holds only checkpoints, one per size. */
-export function heartbeatPartition(chain: string): string {
-  return `checkpoint-heartbeat#${chain}`;
-}
+export { checkpointPartition, heartbeatPartition, merklePartition } from './storageLayout.js';
 
 const STATE_SK = 'state';
 const HEARTBEAT_SK = 'latest';

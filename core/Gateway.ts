@@ -34,6 +34,16 @@ import {
   type RequestOrigin,
   signatureRequestId,
 } from './requests.js';
+import {
+  idemPartition,
+  META_CONFIG_SK,
+  META_SCHEMA_SK,
+  P_AGENT,
+  P_META,
+  P_OUTCOME,
+  P_POLICY,
+  P_PRINCIPAL,
+} from './storageLayout.js';
 import { ID_PATTERN } from './validate.js';
 
 /** The authenticated caller, as the edge (API Gateway identity or the emulator's SigV4 check) says. */
@@ -135,13 +145,6 @@ export interface DecisionOutcome {
   /** True when an earlier record was returned for a repeated `request_id`. */
   replayed: boolean;
 }
-
-const P_AGENT = 'agent';
-const P_PRINCIPAL = 'principal';
-const P_POLICY = 'policy';
-const P_META = 'meta';
-const P_OUTCOME = 'outcome';
-const idemPartition = (principalArn: string) => `idem#${principalArn}`;
 
 interface IdempotencyItem {
   state: 'pending' | 'done';
@@ -338,7 +341,7 @@ export class Gateway {
   }
 
   async #snapshot(): Promise<ConfigSnapshot> {
-    const raw = await this.deps.store.get(P_META, 'config');
+    const raw = await this.deps.store.get(P_META, META_CONFIG_SK);
     const version = raw === null ? 0 : Number(raw);
     if (this.#config && this.#config.version === version) return this.#config;
     const [policies, schema] = await Promise.all([this.listPolicies(), this.#readSchema()]);
@@ -353,14 +356,14 @@ export class Gateway {
   }
 
   async #readSchema(): Promise<StoredSchema> {
-    const raw = await this.deps.store.get(P_META, 'schema');
+    const raw = await this.deps.store.get(P_META, META_SCHEMA_SK);
     return raw === null ? EMPTY_SCHEMA : (JSON.parse(raw) as StoredSchema);
   }
 
   /** Marks agents and policies changed, for every process's next decision. */
   #changed(): Promise<number> {
     this.#epoch++;
-    return this.deps.store.increment(P_META, 'config');
+    return this.deps.store.increment(P_META, META_CONFIG_SK);
   }
 
   async #append(
@@ -749,7 +752,7 @@ export class Gateway {
       { kind: 'schema', declarations: text, schema_sha256: schema.sha256 },
       caller.principalArn,
     );
-    await this.deps.store.put(P_META, 'schema', JSON.stringify(schema));
+    await this.deps.store.put(P_META, META_SCHEMA_SK, JSON.stringify(schema));
     await this.#changed();
     return schema;
   }

@@ -3,6 +3,7 @@ import { type ValidityWindow, windowCovers } from './keyTrust.js';
 import { type Clock, type KeyValueStore, type Signer, scanPartition } from './ports.js';
 import type { KeyRecord } from './records.js';
 import { InMemoryP256Signer } from './signing.js';
+import { P_KEYS } from './storageLayout.js';
 
 /** A public key the gateway signs with, as `GET /keys` lists it. */
 export interface PublicKeyInfo {
@@ -19,7 +20,7 @@ export interface PublicKeyInfo {
   certificate?: KeyRecord;
 }
 
-const KEY_PARTITION = 'key';
+const KEY_PARTITION = P_KEYS;
 
 export interface KeyRingOptions {
   /** How long a session key is certified for. DESIGN: at most an hour. */

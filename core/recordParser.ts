@@ -78,12 +78,12 @@ export const RECORD_KINDS = Object.keys(KIND_FIELDS) as RecordKind[];
  * written, which must keep verifying. Present, they are hashed and signed like any other field.
  */
 export const OPTIONAL_KIND_FIELDS = {
-  decision: [],
+  decision: ['config_version'],
   outcome: ['nonce'],
-  policy: [],
-  agent: [],
+  policy: ['config_version'],
+  agent: ['config_version'],
   key: [],
-  schema: [],
+  schema: ['config_version'],
 } as const satisfies Record<RecordKind, readonly string[]>;
 
 /** An outcome's client nonce: 16-128 URL-safe base64 characters (letters, digits, `-`, `_`). */
@@ -235,6 +235,8 @@ function stringArray(obj: Obj, field: string, path: string): string[] {
 
 function checkKindFields(r: Obj, kind: RecordKind): void {
   const $ = '$';
+  // The configuration version a decision was evaluated at, or that an admin change produced.
+  if (Object.hasOwn(r, 'config_version')) integer(r, 'config_version', $, 0);
   switch (kind) {
     case 'decision':
       nonEmpty(r, 'request_id', $);

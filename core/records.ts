@@ -52,6 +52,11 @@ export interface DecisionFields {
   policy_ids: string[];
   policy_set_sha256: string;
   errors: string[];
+  /**
+   * The configuration version (agents, policies, declarations) the decision was evaluated at, or the
+   * version an admin change produced. Absent on records written before configuration versions.
+   */
+  config_version?: number;
 }
 
 export interface OutcomeFields {
@@ -75,6 +80,11 @@ export interface PolicyFields {
   /** The Cedar text itself on `put` (so the log can replay decisions), null on `delete`. */
   cedar: string | null;
   policy_sha256: string | null;
+  /**
+   * The configuration version (agents, policies, declarations) the decision was evaluated at, or the
+   * version an admin change produced. Absent on records written before configuration versions.
+   */
+  config_version?: number;
 }
 
 export interface AgentFields {
@@ -82,6 +92,11 @@ export interface AgentFields {
   agent_id: string;
   change: 'register' | 'disable';
   bound_principal_arn: string;
+  /**
+   * The configuration version (agents, policies, declarations) the decision was evaluated at, or the
+   * version an admin change produced. Absent on records written before configuration versions.
+   */
+  config_version?: number;
 }
 
 export interface KeyFields {
@@ -99,6 +114,11 @@ export interface SchemaFields {
   declarations: string;
   /** SHA-256 hex of `declarations`. */
   schema_sha256: string;
+  /**
+   * The configuration version (agents, policies, declarations) the decision was evaluated at, or the
+   * version an admin change produced. Absent on records written before configuration versions.
+   */
+  config_version?: number;
 }
 
 export type KindFields =
@@ -127,6 +147,4 @@ export type AuditRecord =
 export type UnsignedRecord = Omit<RecordBase, 'current_hash' | 'kms_signature'> & KindFields;
 
 /** The id of a record from its chain and seq. */
-export function recordId(chain: string, seq: number): string {
-  return `${chain}-${seq}`;
-}
+export { recordId } from './storageLayout.js';

@@ -1,0 +1,102 @@
+/**
+ * The storage layout: every partition and sort key the gateway writes in its one table, in one place.
+ * The DynamoDB table, SQLite and the in-memory store all hold exactly these items.
+ *
+ * | pk                          | sk                  | data                                              |
+ * |-----------------------------|---------------------|---------------------------------------------------|
+ * | `chain#<lane>`              | 20-digit seq        | a record's canonical JSON, byte for byte          |
+ * | `lanes`                     | `<lane>`            | `{createdAt}`: every lane ever made (the log's lanes) |
+ * | `lane#<lane>`               | `state`             | {@link LaneState}: lease holder and fence         |
+ * | `meta`                      | `config`            | the configuration version, decimal                |
+ * | `meta`                      | `lanes`             | counter naming new lanes                          |
+ * | `meta`                      | `schema`            | the admin's declarations                          |
+ * | `agent` / `principal`       | id / ARN            | agents and their principal bindings               |
+ * | `policy`                    | policy id           | stored policies                                   |
+ * | `idem#<principal>`          | request id          | the record a request id was answered with         |
+ * | `outcome`                   | `<decision>#started|final` | outcome claims                             |
+ * | `key`                       | key id              | public session keys (GET /keys)                   |
+ * | `merkle#` / `checkpoint#` / `checkpoint-heartbeat#` + lane | ... | checkpoint state per lane      |
+ */
+
+/** The first lane; logs written before lanes existed are this one lane. */
+export const MAIN_LANE = 'main';
+
+/** Lane names: what may appear before `-<seq>` in a record id (the record's `chain`). */
+export const LANE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** Zero-padded sort key of a chain position, so byte order equals numeric order. */
+export function seqKey(seq: number): string {
+  return seq.toString().padStart(20, '0');
+}
+
+/** The partition holding a lane's records (a lane is one hash chain). */
+export function chainPartition(lane: string): string {
+  return `chain#${lane}`;
+}
+
+/** The registry of lanes: one item per lane ever made, sk = the lane's name. */
+export const LANES_PARTITION = 'lanes';
+
+/** A lane's state item: who holds it (the lease) and the configuration version it is fenced at. */
+export function lanePartition(lane: string): string {
+  return `lane#${lane}`;
+}
+export const LANE_STATE_SK = 'state';
+
+/**
+ * A lane's state: the one item every append of the lane checks in its transaction. A writer appends
+ * only while this is exactly what it last wrote or read: a takeover (new `holder`) or an admin change
+ * (new `fence`) makes its next append fail, so a zombie holder can never fork the lane and a decision
+ * evaluated under an older configuration is never appended after the change was fenced.
+ */
+export interface LaneState {
+  /** Random id of the writer holding the lease (a Lambda instance, an emulator process); '' when none. */
+  holder: string;
+  /** When the lease ends (epoch ms); another writer may take the lane over after it. */
+  expiresAt: number;
+  /** The configuration version the lane is fenced at: decisions it appends were evaluated at >= it. */
+  fence: number;
+}
+
+export const P_META = 'meta';
+export const META_CONFIG_SK = 'config';
+export const META_LANES_SK = 'lanes';
+export const META_SCHEMA_SK = 'schema';
+export const P_AGENT = 'agent';
+export const P_PRINCIPAL = 'principal';
+export const P_POLICY = 'policy';
+export const P_OUTCOME = 'outcome';
+export const P_KEYS = 'key';
+
+/** Idempotency items of one caller: sk = request id. */
+export function idemPartition(principalArn: string): string {
+  return `idem#${principalArn}`;
+}
+
+/** A lane's incremental Merkle state. */
+export function merklePartition(lane: string): string {
+  return `merkle#${lane}`;
+}
+
+/** A lane's signed checkpoints, one per size. */
+export function checkpointPartition(lane: string): string {
+  return `checkpoint#${lane}`;
+}
+
+/** Kept out of `checkpoint#<lane>` so that partition holds only checkpoints, one per size. */
+export function heartbeatPartition(lane: string): string {
+  return `checkpoint-heartbeat#${lane}`;
+}
+
+/** `<lane>-<seq>`: a record's id, unique across lanes and addressable without an index. */
+export function recordId(lane: string, seq: number): string {
+  return `${lane}-${seq}`;
+}
+
+/** The lane and seq of a record id, or null when it is not one. */
+export function parseRecordId(id: string): { lane: string; seq: number } | null {
+  const match = /^(.+)-([1-9]\d{0,15})$/.exec(id);
+  if (!match || !LANE_NAME_PATTERN.test(match[1] as string)) return null;
+  const seq = Number(match[2]);
+  return Number.isSafeInteger(seq) ? { lane: match[1] as string, seq } : null;
+}
