@@ -372,6 +372,13 @@ export class SqliteKeyValueStore implements KeyValueStore {
     });
   }
 
+  /** Removes every item and meta value, durably (a reset of the data dir). */
+  async clear(): Promise<void> {
+    return this.#write(() => {
+      this.#db.exec('DELETE FROM items; DELETE FROM meta;');
+    });
+  }
+
   /**
    * Copies `items` into an empty store in one transaction, with `meta` written in the same commit, and
    * calls `verify` before committing (it reads back through {@link getRaw}); any error rolls everything

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import express, { type Request, type Response } from 'express';
@@ -8,14 +7,13 @@ import type { ApiGatewayProxyEvent } from '../lambdas/apigw.js';
 import { createApiHandler, MAX_BODY_BYTES, type RequestLogLine } from '../lambdas/http.js';
 import { type GatewayParts, wireGateway } from '../lambdas/wiring.js';
 import { CheckpointScheduler } from './CheckpointScheduler.js';
-import { startEmbeddedStore } from './embeddedStore.js';
+import { openDataDir } from './dataDir.js';
 import {
   ADMIN_PROFILE,
   LOCAL_ACCOUNT_ID,
   LocalCredentialStore,
   type LocalIdentity,
 } from './LocalCredentialStore.js';
-import { loadOrCreateRootKey } from './rootKey.js';
 import { verifySigV4 } from './SigV4Verifier.js';
 
 export interface EmulatorOptions {
@@ -28,7 +26,7 @@ export interface EmulatorOptions {
   region?: string;
   /** Start from an empty data dir. */
   reset?: boolean;
-  /** Keep the store in memory instead of on disk (tests). */
+  /** Keep the store in memory instead of on disk (tests): no store file, no data dir lock. */
   inMemory?: boolean;
   clock?: Clock;
   /** Request log sink; default one JSON line per request on stdout. `null` silences it. */
@@ -54,7 +52,8 @@ export interface Emulator {
 
 /**
  * Starts the local control plane: the same handlers as the cloud, behind a SigV4 verifier that
- * emulates API Gateway's IAM authorization, over embedded dynalite and a local root key.
+ * emulates API Gateway's IAM authorization, over the embedded SQLite store and a local root key, both in
+ * the data dir (see `openDataDir` for what is refused there).
  */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const region = options.region ?? 'us-east-1';
@@ -64,14 +63,20 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     options.log === null
       ? () => undefined
       : (options.log ?? ((line: object) => process.stdout.write(`${JSON.stringify(line)}\n`)));
-  if (options.reset) await rm(dataDir, { recursive: true, force: true });
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
-
+  const data = await openDataDir({
+    dir: dataDir,
+    reset: !!options.reset,
+    inMemory: !!options.inMemory,
+    log,
+    clock,
+  });
   const credentialsFile = join(dataDir, 'aws-credentials');
-  const credentials = await LocalCredentialStore.open(credentialsFile);
-  const { signer: rootSigner } = await loadOrCreateRootKey(join(dataDir, 'signing-key.pem'));
-  const embedded = await startEmbeddedStore(options.inMemory ? {} : { path: join(dataDir, 'store') });
-  const store = options.wrapStore ? options.wrapStore(embedded.store) : embedded.store;
+  const credentials = await LocalCredentialStore.open(credentialsFile).catch(async (error: unknown) => {
+    await data.close();
+    throw error;
+  });
+  const rootSigner = data.rootSigner;
+  const store = options.wrapStore ? options.wrapStore(data.store) : data.store;
 
   const parts = wireGateway({
     store,
@@ -203,6 +208,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   await new Promise<void>((ok, fail) => {
     server.once('listening', ok);
     server.once('error', fail);
+  }).catch(async (error: unknown) => {
+    await data.close();
+    throw error;
   });
   server.keepAliveTimeout = 5000;
   scheduler?.start();
@@ -221,7 +229,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       await scheduler?.stop();
       server.closeAllConnections();
       await new Promise<void>((ok) => server.close(() => ok()));
-      await embedded.close();
+      await data.close();
     },
   };
 }

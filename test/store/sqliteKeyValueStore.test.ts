@@ -231,6 +231,42 @@ describe('SqliteKeyValueStore', () => {
     });
   });
 
+  describe('when bulk loading', () => {
+    it('commits the items and the meta together after the check passed', async () => {
+      const store = openStore();
+      const items = async function* () {
+        yield { pk: 'p', sk: 'a', data: 'x', n: null };
+        yield { pk: 'p', sk: 'b', data: null, n: 7 };
+      };
+
+      const count = await store.bulkLoad(items(), { marker: 'done' }, async () => undefined);
+      const reopened = await reopen(store);
+
+      expect(count).toBe(2);
+      expect(await reopened.query('p', { limit: 10 })).toEqual([
+        { sk: 'a', data: 'x' },
+        { sk: 'b', data: '7' },
+      ]);
+      expect(reopened.getMeta('marker')).toBe('done');
+    });
+
+    it('keeps nothing, not even the meta, when the check fails', async () => {
+      const store = openStore();
+      const items = async function* () {
+        yield { pk: 'p', sk: 'a', data: 'x', n: null };
+      };
+
+      const loading = store.bulkLoad(items(), { marker: 'done' }, async () => {
+        throw new Error('copy differs');
+      });
+
+      await expect(loading).rejects.toThrow('copy differs');
+      const reopened = await reopen(store);
+      expect(reopened.countItems()).toBe(0);
+      expect(reopened.getMeta('marker')).toBeNull();
+    });
+  });
+
   describe('when closed', () => {
     it('commits what was pending first, then refuses new operations', async () => {
       const store = openStore();
