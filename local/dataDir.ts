@@ -59,9 +59,10 @@ function modeText(mode: number): string {
 }
 
 /**
- * Creates the data dir (0700) when missing, and refuses one that other users can read, write or enter
- * (`DATA_DIR_PERMISSIONS`), like the key file: the store and the credentials file are inside. The mode
- * bits are checked as they are, whoever runs the emulator (root included).
+ * Creates the data dir (0700) when missing, and refuses one that other users can read, write or enter,
+ * or that another user owns (`DATA_DIR_PERMISSIONS`), like the key file: the store, the key and the
+ * credentials file are inside. The mode bits are checked as they are, whoever runs the emulator (root
+ * included).
  */
 async function checkDirectory(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -73,6 +74,14 @@ async function checkDirectory(dir: string): Promise<void> {
     throw new DataDirError(
       'DATA_DIR_PERMISSIONS',
       `data dir \`${dir}\` is open to other users (mode ${modeText(info.mode)}); run \`chmod 700 ${dir}\``,
+    );
+  }
+  // Its owner can replace the key or the store whatever the mode says: it must be this user.
+  const uid = process.getuid?.();
+  if (uid !== undefined && info.uid !== uid) {
+    throw new DataDirError(
+      'DATA_DIR_PERMISSIONS',
+      `data dir \`${dir}\` belongs to uid ${info.uid}, not to this user (uid ${uid}); use a data dir of your own`,
     );
   }
 }

@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -81,6 +81,18 @@ describe('the data dir', () => {
       async (mode) => {
         await mkdir(dir);
         await chmod(dir, Number.parseInt(mode, 8));
+
+        await expect(start()).rejects.toMatchObject({ code: 'DATA_DIR_PERMISSIONS' });
+        expect(await readdir(dir)).toEqual([]);
+      },
+    );
+
+    // chown to another user needs root (as these tests run here and in CI)
+    it.skipIf(process.getuid?.() !== 0)(
+      'refuses a data dir another user owns, even with mode 0700',
+      async () => {
+        await mkdir(dir, { mode: 0o700 });
+        await chown(dir, 65534, 65534);
 
         await expect(start()).rejects.toMatchObject({ code: 'DATA_DIR_PERMISSIONS' });
         expect(await readdir(dir)).toEqual([]);
