@@ -9,12 +9,10 @@ import {
   checkTransaction,
 } from '../core/InMemoryKeyValueStore.js';
 import type { KeyValueStore, TransactOp, TransactResult } from '../core/ports.js';
+import { GroupCommit } from './GroupCommit.js';
 
 /** The store file's format; a file written by a newer format is refused instead of misread. */
 const SCHEMA_VERSION = 1;
-
-/** Writes committed in one SQLite transaction at most; the rest wait for the next one. */
-const MAX_GROUP = 1024;
 
 /**
  * One table, as the DynamoDB table: `pk` + `sk` text keys, `data` (the opaque payload) and `n` (a
@@ -42,17 +40,6 @@ interface Row {
   data: string | null;
   n: number | null;
 }
-
-/** One write waiting for the next group commit. */
-interface Pending {
-  run: () => unknown;
-  /** A multi-statement op (transact) runs inside a savepoint, so its failure undoes only its own writes. */
-  savepoint: boolean;
-  resolve: (value: unknown) => void;
-  reject: (error: unknown) => void;
-}
-
-type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 /** What `get` and `query` return for an item: its data, or for a counter item its value in decimal. */
 function rowValue(row: { data: string | null; n: number | null }): string | null {
@@ -86,8 +73,8 @@ function storeError(error: unknown): unknown {
  *
  * Durability and group commit: the file is in WAL mode with `synchronous=FULL`, so a commit returns only
  * after the WAL is fsynced and survives a process kill and a power loss. Writes issued in the same turn
- * of the event loop are applied in issue order inside one SQLite transaction, committed with one fsync,
- * and each write's promise resolves only after that commit. Each write keeps its own result (a
+ * of the event loop are applied in issue order inside one SQLite transaction, committed with one fsync
+ * ({@link GroupCommit}), and each write's promise resolves only after that commit. Each write keeps its own result (a
  * condition that fails writes nothing and resolves false); a `transact` runs inside a savepoint, so it
  * is all or nothing within the group. An error that aborts the whole transaction (disk full, I/O) fails
  * every write of the group, none of which is then durable.
@@ -100,12 +87,10 @@ function storeError(error: unknown): unknown {
  */
 export class SqliteKeyValueStore implements KeyValueStore {
   readonly #db: Database.Database;
-  readonly #queue: Pending[] = [];
-  #scheduled = false;
+  readonly #group: GroupCommit;
   #closed = false;
   /** True while a bulk load owns the connection: the group commit must not interleave. */
   #loading = false;
-  #commits = 0;
 
   readonly #get: Database.Statement<[string, string], { data: string | null; n: number | null }>;
   readonly #putIfAbsent: Database.Statement<[string, string, string]>;
@@ -117,12 +102,6 @@ export class SqliteKeyValueStore implements KeyValueStore {
     'ascAll' | 'ascAfter' | 'descAll' | 'descAfter',
     Database.Statement<unknown[], Row>
   >;
-  readonly #begin: Database.Statement<[]>;
-  readonly #commit: Database.Statement<[]>;
-  readonly #rollback: Database.Statement<[]>;
-  readonly #savepoint: Database.Statement<[]>;
-  readonly #release: Database.Statement<[]>;
-  readonly #rollbackTo: Database.Statement<[]>;
 
   private constructor(db: Database.Database) {
     this.#db = db;
@@ -152,12 +131,7 @@ export class SqliteKeyValueStore implements KeyValueStore {
       descAll: db.prepare<unknown[], Row>(`${select} ORDER BY sk DESC LIMIT ?`),
       descAfter: db.prepare<unknown[], Row>(`${select} AND sk < ? ORDER BY sk DESC LIMIT ?`),
     };
-    this.#begin = db.prepare<[]>('BEGIN IMMEDIATE');
-    this.#commit = db.prepare<[]>('COMMIT');
-    this.#rollback = db.prepare<[]>('ROLLBACK');
-    this.#savepoint = db.prepare<[]>('SAVEPOINT op');
-    this.#release = db.prepare<[]>('RELEASE op');
-    this.#rollbackTo = db.prepare<[]>('ROLLBACK TO op');
+    this.#group = new GroupCommit(db, storeError);
   }
 
   /**
@@ -330,7 +304,7 @@ export class SqliteKeyValueStore implements KeyValueStore {
 
   /** Group commits so far (SQLite transactions that committed writes): writes per commit is a bench figure. */
   get commits(): number {
-    return this.#commits;
+    return this.#group.commits;
   }
 
   /** True when any partition whose name starts with `prefix` holds an item (e.g. `chain#`: a chain exists). */
@@ -389,7 +363,7 @@ export class SqliteKeyValueStore implements KeyValueStore {
     meta: Record<string, string>,
     verify: () => Promise<void>,
   ): Promise<number> {
-    if (this.#queue.length > 0 || this.#loading) {
+    if (this.#group.pending > 0 || this.#loading) {
       throw new InfrastructureError('STORE_BUSY', 'a bulk load needs a store with no write in progress');
     }
     if (this.countItems() !== 0) {
@@ -399,7 +373,7 @@ export class SqliteKeyValueStore implements KeyValueStore {
     const insert = this.#db.prepare('INSERT INTO items (pk, sk, data, n) VALUES (?, ?, ?, ?)');
     let count = 0;
     try {
-      this.#begin.run();
+      this.#db.exec('BEGIN IMMEDIATE');
       for await (const item of items) {
         if (item.data !== null) checkItem(item.pk, item.sk, item.data);
         else checkKey(item.pk, item.sk);
@@ -415,10 +389,10 @@ export class SqliteKeyValueStore implements KeyValueStore {
       const setMeta = this.#db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
       for (const [key, value] of Object.entries(meta)) setMeta.run(key, value);
       await verify();
-      this.#commit.run();
+      this.#db.exec('COMMIT');
       return count;
     } catch (error) {
-      if (this.#db.inTransaction) this.#rollback.run();
+      if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
       throw storeError(error);
     } finally {
       this.#loading = false;
@@ -433,7 +407,7 @@ export class SqliteKeyValueStore implements KeyValueStore {
   /** Commits what is pending, then closes the file (checkpointing the WAL into it). Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    this.#flush();
+    this.#group.flush();
     this.#closed = true;
     this.#db.close();
   }
@@ -453,64 +427,6 @@ export class SqliteKeyValueStore implements KeyValueStore {
         new InfrastructureError('STORE_CLOSED', 'the embedded store is closed or loading'),
       );
     }
-    return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ run, savepoint, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        // Every write issued until the event loop turns joins this group: one transaction, one fsync.
-        setImmediate(() => this.#flush());
-      }
-    });
-  }
-
-  /** Applies the pending writes in one transaction and settles each after the commit. */
-  #flush(): void {
-    this.#scheduled = false;
-    const group = this.#queue.splice(0, MAX_GROUP);
-    if (this.#queue.length > 0) {
-      this.#scheduled = true;
-      setImmediate(() => this.#flush());
-    }
-    if (group.length === 0) return;
-    const settled: Settled[] = [];
-    try {
-      this.#begin.run();
-      for (const op of group) {
-        if (op.savepoint) this.#savepoint.run();
-        try {
-          const value = op.run();
-          if (op.savepoint) this.#release.run();
-          settled.push({ ok: true, value });
-        } catch (error) {
-          // SQLite may have rolled the whole transaction back (disk full, I/O): then nothing of the
-          // group is durable, and every write fails with this error (caught below).
-          if (!this.#db.inTransaction) throw error;
-          if (op.savepoint) {
-            this.#rollbackTo.run();
-            this.#release.run();
-          }
-          settled.push({ ok: false, error: storeError(error) });
-        }
-      }
-      // INVARIANT: no write's promise resolves before the COMMIT that made it durable returned.
-      this.#commit.run();
-      this.#commits++;
-    } catch (error) {
-      if (this.#db.inTransaction) {
-        try {
-          this.#rollback.run();
-        } catch {
-          // the connection is unusable; the next write reports its own error
-        }
-      }
-      const failure = storeError(error);
-      for (const op of group) op.reject(failure);
-      return;
-    }
-    for (const [i, op] of group.entries()) {
-      const outcome = settled[i]!;
-      if (outcome.ok) op.resolve(outcome.value);
-      else op.reject(outcome.error);
-    }
+    return this.#group.submit(run, savepoint);
   }
 }
