@@ -49,7 +49,7 @@ export interface OpenDataDirOptions {
   reset?: boolean;
   /** Keep the store in memory (tests): nothing is locked or migrated, the key and credentials stay on disk. */
   inMemory?: boolean;
-  /** Notable events of the start (a migration, a key made), one object each. */
+  /** Notable events of the start (a first-release store copied), one object each. */
   log?: (line: Record<string, unknown>) => void;
   clock?: Clock;
 }
@@ -265,7 +265,6 @@ export async function openDataDir(options: OpenDataDirOptions): Promise<DataDir>
       }
       signer = InMemoryP256Signer.generate();
       await writeRootKey(keyPath, signer);
-      options.log?.({ level: 'info', msg: 'root signing key created', key_id: signer.keyId });
     }
     await checkRootIdentity(dir, store, signer, chainExists, clock);
     return { dir, store, rootSigner: signer, close: release };
