@@ -1,9 +1,11 @@
 import { createHash, createPrivateKey, sign as cryptoSign, randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { canonicalize, canonicalSha256, sha256Hex } from '../core/canonical.js';
 import { PolicyEngine } from '../core/PolicyEngine.js';
 import { GENESIS_HASH, RECORD_SCHEMA, type UnsignedRecord } from '../core/records.js';
 import { InMemoryP256Signer, recordSigningPayload, signRecord } from '../core/signing.js';
-import { startEmbeddedStore } from '../local/embeddedStore.js';
+import { SqliteKeyValueStore } from '../local/SqliteKeyValueStore.js';
 import { measurePolicyScaling } from './policyScaling.js';
 import { type LoadSummary, quantile, runBounded, summarize, timePerOp } from './stats.js';
 
@@ -94,15 +96,16 @@ export interface StoreFloor {
 }
 
 /**
- * `putIfAbsent` on fresh keys of one partition (as chain appends are), against embedded dynalite through
- * the same `DynamoDbKeyValueStore` the emulator uses: sequentially and with 32 in flight.
+ * `putIfAbsent` on fresh keys of one partition (as chain appends are), against the emulator's embedded
+ * SQLite store (`npm run bench:store` compares it with dynalite): sequentially and with 32 in flight.
  */
 export async function measureStoreFloor(
   mode: 'disk' | 'memory',
   dir: string,
   caps = { sequential: { count: 1_500, maxMs: 2_000 }, c32: { count: 4_000, maxMs: 2_500 } },
 ): Promise<StoreFloor> {
-  const embedded = await startEmbeddedStore(mode === 'disk' ? { path: dir } : {});
+  if (mode === 'disk') await mkdir(dir, { recursive: true });
+  const store = SqliteKeyValueStore.open(mode === 'disk' ? { path: join(dir, 'floor.sqlite') } : {});
   try {
     const signer = InMemoryP256Signer.generate();
     const data = canonicalize(await signRecord(typicalDecisionRecord(signer), signer));
@@ -110,18 +113,18 @@ export async function measureStoreFloor(
     let key = 0;
     const put = async (): Promise<void> => {
       const sk = (key++).toString().padStart(20, '0');
-      if (!(await embedded.store.putIfAbsent(pk, sk, data))) {
+      if (!(await store.putIfAbsent(pk, sk, data))) {
         throw new Error(`fresh key \`${sk}\` was reported taken`);
       }
     };
     await runBounded({ count: 100, maxMs: 2_000, concurrency: 4 }, put); // warm-up: sockets, table, JIT
     const sequential = summarize(await runBounded({ ...caps.sequential, concurrency: 1 }, put));
-    // a pause between the two runs lets LevelDB's background compaction of the first settle
+    // a pause between the two runs, so the second starts from an idle store
     await new Promise((ok) => setTimeout(ok, 200));
     const c32 = summarize(await runBounded({ ...caps.c32, concurrency: 32 }, put));
     return { mode, sequential, c32 };
   } finally {
-    await embedded.close();
+    await store.close();
   }
 }
 

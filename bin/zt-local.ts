@@ -1,13 +1,42 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { rotateRootKey } from '../local/dataDir.js';
 import { startEmulator } from '../local/emulator.js';
 
 const usage = `usage: npm run local [-- --reset] [--port N] [--host ADDR] [--data-dir DIR] [--quiet]
+       npm run local -- rotate-key [--data-dir DIR] [--old-key-lost]
 
 Starts the zt-infra emulator: the gateway's handlers behind SigV4 (API Gateway IAM auth emulation),
-with an embedded DynamoDB-compatible store and a local root signing key under the data dir.
+with an embedded SQLite store and a local root signing key under the data dir.
+rotate-key (emulator stopped) makes a new root key and chains a record certifying it, signed by the
+old root key, or by the new one itself with --old-key-lost; verifiers then trust both root public keys
+(the data dir's root-public-keys.pem lists them).
 Environment: ZT_HOST (127.0.0.1), ZT_PORT (8787), ZT_DATA_DIR (.zt), ZT_PUBLIC_HOST (other names
 clients sign for, comma-separated, as sent in Host: \`name\` or \`name:port\`).`;
+
+/** \`zt-local rotate-key\`: prints what it did; the data dir must not be in use. */
+async function rotateKey(dataDir: string, oldKeyLost: boolean): Promise<number> {
+  const rotation = await rotateRootKey({ dir: dataDir, oldKeyLost });
+  process.stderr.write(
+    [
+      'root key rotated',
+      `  previous root  ${rotation.previousKeyId ?? '(none)'}`,
+      `  new root       ${rotation.newKeyId}`,
+      `  certified by   the ${rotation.certifiedBy === 'previous-root' ? 'previous root' : 'new root itself (the previous key was lost)'}, record seq ${rotation.seq}`,
+      ...(rotation.retiredKeyFile
+        ? [`  previous key   moved to ${rotation.retiredKeyFile} (delete it once nothing needs it)`]
+        : []),
+      `  verify with    npx zt-audit verify FILE --public-key ${rotation.rootPublicKeysFile}`,
+      ...(rotation.previousPublicKeyListed
+        ? []
+        : [
+            `  warning        the previous root's public key is not known here: add it to ${rotation.rootPublicKeysFile} yourself`,
+          ]),
+      '',
+    ].join('\n'),
+  );
+  return 0;
+}
 
 async function main(): Promise<number> {
   // The AWS SDK warns about Node 20 at first use; Node 20 is supported here (package.json engines).
@@ -19,9 +48,12 @@ async function main(): Promise<number> {
     'data-dir'?: string;
     quiet?: boolean;
     help?: boolean;
+    'old-key-lost'?: boolean;
   };
+  let positionals: string[];
   try {
-    ({ values } = parseArgs({
+    ({ values, positionals } = parseArgs({
+      allowPositionals: true,
       options: {
         reset: { type: 'boolean' },
         port: { type: 'string' },
@@ -29,6 +61,7 @@ async function main(): Promise<number> {
         'data-dir': { type: 'string' },
         quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
+        'old-key-lost': { type: 'boolean' },
       },
     }));
   } catch (error) {
@@ -38,6 +71,16 @@ async function main(): Promise<number> {
   if (values.help) {
     process.stdout.write(`${usage}\n`);
     return 0;
+  }
+  const dataDir = values['data-dir'] ?? process.env['ZT_DATA_DIR'] ?? '.zt';
+  const [command, ...rest] = positionals;
+  if (command === 'rotate-key' && rest.length === 0)
+    return rotateKey(dataDir, values['old-key-lost'] ?? false);
+  if (command !== undefined || values['old-key-lost']) {
+    process.stderr.write(
+      `zt-local: expected no command or \`rotate-key\`, got \`${positionals.join(' ') || '--old-key-lost'}\`\n${usage}\n`,
+    );
+    return 2;
   }
   const portText = values.port ?? process.env['ZT_PORT'] ?? '8787';
   const port = Number(portText);
@@ -49,7 +92,7 @@ async function main(): Promise<number> {
     host: values.host ?? process.env['ZT_HOST'] ?? '127.0.0.1',
     port,
     publicHosts: (process.env['ZT_PUBLIC_HOST'] ?? '').split(','),
-    dataDir: values['data-dir'] ?? process.env['ZT_DATA_DIR'] ?? '.zt',
+    dataDir,
     reset: values.reset ?? false,
     ...(values.quiet ? { log: null } : {}),
   });

@@ -61,11 +61,16 @@ function refuse(message: string): never {
   throw new InfrastructureError('STORE_INVALID_ITEM', message);
 }
 
-function checkText(what: string, text: string): void {
+/** Refuses text with a lone surrogate: it has no UTF-8 form, so no store could keep it byte for byte. */
+export function checkText(what: string, text: string): void {
   if (LONE_SURROGATE.test(text)) refuse(`${what} is not valid unicode (it holds a lone surrogate)`);
 }
 
-function checkKey(pk: string, sk: string): void {
+/**
+ * Refuses a key DynamoDB would refuse (empty, a lone surrogate, over 2048/1024 bytes) with an
+ * `InfrastructureError` `STORE_INVALID_ITEM`. Shared by the embedded adapters so they refuse alike.
+ */
+export function checkKey(pk: string, sk: string): void {
   if (pk.length === 0 || sk.length === 0) refuse('a key attribute cannot be an empty string');
   checkText('the partition key', pk);
   checkText('the sort key', sk);
@@ -75,7 +80,8 @@ function checkKey(pk: string, sk: string): void {
   if (utf8Length(sk) > MAX_SORT_KEY_BYTES) refuse(`the sort key is over ${MAX_SORT_KEY_BYTES} bytes`);
 }
 
-function checkItem(pk: string, sk: string, data: string): void {
+/** {@link checkKey}, and refuses data with a lone surrogate or an item over 400 KB (names included). */
+export function checkItem(pk: string, sk: string, data: string): void {
   checkKey(pk, sk);
   checkText('the data', data);
   // attribute names count towards the item size, as in DynamoDB: `pk`, `sk`, `data`
@@ -83,9 +89,33 @@ function checkItem(pk: string, sk: string, data: string): void {
   if (size > MAX_ITEM_BYTES) refuse(`the item is ${size} bytes, over the ${MAX_ITEM_BYTES} bytes allowed`);
 }
 
-function checkLimit(limit: number): void {
+/** Refuses a query limit that is not a non-negative safe integer (`RangeError`). */
+export function checkLimit(limit: number): void {
   if (!Number.isSafeInteger(limit) || limit < 0) {
     throw new RangeError(`query limit must be a non-negative integer, got \`${limit}\``);
+  }
+}
+
+/**
+ * Refuses a transaction DynamoDB's `TransactWriteItems` would refuse: no operation or more than
+ * {@link MAX_TRANSACTION_OPS}, an invalid key or item, two operations on one item, or an expected value
+ * with a lone surrogate (`InfrastructureError` `STORE_INVALID_ITEM`).
+ */
+export function checkTransaction(ops: readonly TransactOp[]): void {
+  if (ops.length === 0 || ops.length > MAX_TRANSACTION_OPS) {
+    refuse(`a transaction holds 1 to ${MAX_TRANSACTION_OPS} operations, got ${ops.length}`);
+  }
+  const keys = new Set<string>();
+  for (const op of ops) {
+    if (op.op === 'delete' || op.op === 'check') checkKey(op.pk, op.sk);
+    else checkItem(op.pk, op.sk, op.data);
+    if ((op.op === 'replaceIf' || op.op === 'check') && op.expected !== null) {
+      checkText('the expected data', op.expected);
+    }
+    const key = JSON.stringify([op.pk, op.sk]);
+    // DynamoDB refuses two operations on one item in a transaction (ValidationException)
+    if (keys.has(key)) refuse('a transaction cannot hold two operations on the same item');
+    keys.add(key);
   }
 }
 
@@ -202,18 +232,7 @@ export class InMemoryKeyValueStore implements KeyValueStore {
   }
 
   async transact(ops: readonly TransactOp[]): Promise<TransactResult> {
-    if (ops.length === 0 || ops.length > MAX_TRANSACTION_OPS) {
-      refuse(`a transaction holds 1 to ${MAX_TRANSACTION_OPS} operations, got ${ops.length}`);
-    }
-    const keys = new Set<string>();
-    for (const op of ops) {
-      if (op.op === 'delete' || op.op === 'check') checkKey(op.pk, op.sk);
-      else checkItem(op.pk, op.sk, op.data);
-      const key = JSON.stringify([op.pk, op.sk]);
-      // DynamoDB refuses two operations on one item in a transaction (ValidationException)
-      if (keys.has(key)) refuse('a transaction cannot hold two operations on the same item');
-      keys.add(key);
-    }
+    checkTransaction(ops);
     // Conditions first, all of them, then the writes: all or nothing, within one call.
     for (const [index, op] of ops.entries()) {
       const item = this.#partitions.get(op.pk)?.items.get(op.sk);

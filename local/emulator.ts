@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import express, { type Request, type Response } from 'express';
@@ -9,7 +8,7 @@ import type { ApiGatewayProxyEvent } from '../lambdas/apigw.js';
 import { createApiHandler, MAX_BODY_BYTES, type RequestLogLine } from '../lambdas/http.js';
 import { type GatewayParts, wireGateway } from '../lambdas/wiring.js';
 import { CheckpointScheduler } from './CheckpointScheduler.js';
-import { startEmbeddedStore } from './embeddedStore.js';
+import { openDataDir } from './dataDir.js';
 import {
   ADMIN_PROFILE,
   LOCAL_ACCOUNT_ID,
@@ -17,7 +16,6 @@ import {
   type LocalIdentity,
 } from './LocalCredentialStore.js';
 import { loadOrCreateLogId, newLogId } from './logIdentity.js';
-import { loadOrCreateRootKey } from './rootKey.js';
 import { verifySigV4 } from './SigV4Verifier.js';
 
 export interface EmulatorOptions {
@@ -35,7 +33,7 @@ export interface EmulatorOptions {
   region?: string;
   /** Start from an empty data dir. */
   reset?: boolean;
-  /** Keep the store in memory instead of on disk (tests). */
+  /** Keep the store in memory instead of on disk (tests): no store file, no data dir lock. */
   inMemory?: boolean;
   clock?: Clock;
   /** Request log sink; default one JSON line per request on stdout. `null` silences it. */
@@ -61,7 +59,8 @@ export interface Emulator {
 
 /**
  * Starts the local control plane: the same handlers as the cloud, behind a SigV4 verifier that
- * emulates API Gateway's IAM authorization, over embedded dynalite and a local root key.
+ * emulates API Gateway's IAM authorization, over the embedded SQLite store and a local root key, both in
+ * the data dir (see `openDataDir` for what is refused there).
  */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const region = options.region ?? 'us-east-1';
@@ -71,16 +70,22 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     options.log === null
       ? () => undefined
       : (options.log ?? ((line: object) => process.stdout.write(`${JSON.stringify(line)}\n`)));
-  if (options.reset) await rm(dataDir, { recursive: true, force: true });
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
-
+  const data = await openDataDir({
+    dir: dataDir,
+    reset: !!options.reset,
+    inMemory: !!options.inMemory,
+    log,
+    clock,
+  });
   const credentialsFile = join(dataDir, 'aws-credentials');
-  const credentials = await LocalCredentialStore.open(credentialsFile);
-  const { signer: rootSigner } = await loadOrCreateRootKey(join(dataDir, 'signing-key.pem'));
+  const credentials = await LocalCredentialStore.open(credentialsFile).catch(async (error: unknown) => {
+    await data.close();
+    throw error;
+  });
+  const rootSigner = data.rootSigner;
   // The log's checkpoint origin comes from the data dir's own id (an in-memory log is a new log each run).
   const logId = options.inMemory ? newLogId() : await loadOrCreateLogId(join(dataDir, 'log-id'));
-  const embedded = await startEmbeddedStore(options.inMemory ? {} : { path: join(dataDir, 'store') });
-  const store = options.wrapStore ? options.wrapStore(embedded.store) : embedded.store;
+  const store = options.wrapStore ? options.wrapStore(data.store) : data.store;
 
   const parts = wireGateway({
     store,
@@ -222,6 +227,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   await new Promise<void>((ok, fail) => {
     server.once('listening', ok);
     server.once('error', fail);
+  }).catch(async (error: unknown) => {
+    await data.close();
+    throw error;
   });
   allowedHosts = servedHosts(server.address() as AddressInfo, options.publicHosts ?? []);
   server.keepAliveTimeout = 5000;
@@ -241,7 +249,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       await scheduler?.stop();
       server.closeAllConnections();
       await new Promise<void>((ok) => server.close(() => ok()));
-      await embedded.close();
+      await data.close();
     },
   };
 }

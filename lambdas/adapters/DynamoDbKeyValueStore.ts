@@ -9,6 +9,7 @@ import {
   TransactWriteItemsCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import { checkTransaction } from '../../core/InMemoryKeyValueStore.js';
 import type { KeyValueStore, TransactOp, TransactResult } from '../../core/ports.js';
 import { TABLE_ATTRIBUTES, TABLE_KEY } from './tableDefinition.js';
 
@@ -58,7 +59,8 @@ function itemValue(item: Record<string, AttributeValue> | undefined): string | n
  * low-level commands so `data` goes over the wire as the exact string given: a chain record's canonical
  * JSON is stored and read back byte for byte, never re-marshalled.
  *
- * Works against DynamoDB, DynamoDB Local and dynalite (single-item conditional writes, no transactions).
+ * Works against DynamoDB and DynamoDB Local (the store conformance suite runs on both shapes of it), and
+ * against dynalite, which has no transactions: there `transact` rejects and writes nothing.
  * Reads are strongly consistent. A lost condition is a `false` result; every other error (throttling,
  * missing table, validation, transport) propagates for the caller to turn into a 5xx deny.
  *
@@ -202,6 +204,9 @@ export class DynamoDbKeyValueStore implements KeyValueStore {
   }
 
   async transact(ops: readonly TransactOp[]): Promise<TransactResult> {
+    // Refused here as DynamoDB refuses them (ValidationException), and as DynamoDB Local does not: it
+    // runs two ops on one item instead of refusing them.
+    checkTransaction(ops);
     const items = ops.map((op): TransactWriteItem => {
       const TableName = this.#tableName;
       switch (op.op) {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { KeyValueStore } from '../../core/ports.js';
+import { type KeyValueStore, MAX_TRANSACTION_OPS, type TransactOp } from '../../core/ports.js';
 
 /** A chain sequence number as the sort key: 20 digits, zero-padded, so byte order is numeric order. */
 function seq(n: number): string {
@@ -27,9 +27,16 @@ const AWKWARD =
 
 /**
  * The `KeyValueStore` contract, run against every backend. `getStore` is called inside each test, after
- * the caller's `beforeAll` has started the backend.
+ * the caller's `beforeAll` has started the backend. A backend without transactions (dynalite) passes
+ * `{transactions: false}`: it must then refuse `transact` and write nothing, never half-apply it.
  */
-export function keyValueStoreConformance(getStore: () => KeyValueStore): void {
+export function keyValueStoreConformance(
+  getStore: () => KeyValueStore,
+  options: { transactions?: boolean } = {},
+): void {
+  if (options.transactions === false) transactionsRefused(getStore);
+  else transactionConformance(getStore);
+
   describe('when reading a key that was never written', () => {
     it('returns null', async () => {
       const store = getStore();
@@ -462,6 +469,293 @@ export function keyValueStoreConformance(getStore: () => KeyValueStore): void {
       await expect(store.putIfAbsent(pk, 'k', 'x'.repeat(401 * 1024))).rejects.toThrow();
 
       expect(await store.get(pk, 'k')).toBeNull();
+    });
+  });
+}
+
+/** Every item of a partition as `sk -> data`, for before/after comparisons. */
+async function snapshot(store: KeyValueStore, pk: string): Promise<Record<string, string>> {
+  const items = await store.query(pk, { limit: 1000 });
+  return Object.fromEntries(items.map((item) => [item.sk, item.data]));
+}
+
+/** `transact` (DynamoDB `TransactWriteItems`): all or nothing, the first failed condition's index. */
+function transactionConformance(getStore: () => KeyValueStore): void {
+  describe('when writing in a transaction', () => {
+    it('applies every kind of op together when every condition holds', async () => {
+      const store = getStore();
+      const pk = freshPartition();
+      await store.put(pk, 'replaced', 'old');
+      await store.put(pk, 'deleted', 'doomed');
+      await store.put(pk, 'checked', 'config-v7');
+
+      const result = await store.transact([
+        { op: 'put', pk, sk: 'put', data: 'p' },
+        { op: 'putIfAbsent', pk, sk: 'created', data: 'c' },
+        { op: 'replaceIf', pk, sk: 'replaced', expected: 'old', data: 'new' },
+        { op: 'delete', pk, sk: 'deleted' },
+        { op: 'check', pk, sk: 'checked', expected: 'config-v7' },
+        { op: 'check', pk, sk: 'never-written', expected: null },
+      ]);
+
+      expect(result).toEqual({ ok: true });
+      expect(await snapshot(store, pk)).toEqual({
+        checked: 'config-v7',
+        created: 'c',
+        put: 'p',
+        replaced: 'new',
+      });
+    });
+
+    it('writes nothing and names the op when a putIfAbsent finds an item', async () => {
+      const store = getStore();
+      const pk = freshPartition();
+      await store.put(pk, 'taken', 'first');
+      await store.put(pk, 'kept', 'original');
+      await store.put(pk, 'survivor', 'still here');
+      const before = await snapshot(store, pk);
+
+      const result = await store.transact([
+        { op: 'put', pk, sk: 'kept', data: 'overwritten?' },
+        { op: 'putIfAbsent', pk, sk: 'taken', data: 'second' },
+        { op: 'put', pk, sk: 'fresh', data: 'written?' },
+        { op: 'delete', pk, sk: 'survivor' },
+      ]);
+
+      expect(result).toEqual({ ok: false, failed: 1 });
+      expect(await snapshot(store, pk)).toEqual(before);
+    });
+
+    it('reports the first failed condition when several fail', async () => {
+      const store = getStore();
+      const pk = freshPartition();
+      await store.put(pk, 'a', 'x');
+      await store.put(pk, 'b', 'y');
+
+      const result = await store.transact([
+        { op: 'put', pk, sk: 'c', data: 'z' },
+        { op: 'replaceIf', pk, sk: 'missing', expected: 'x', data: 'created?' },
+        { op: 'check', pk, sk: 'a', expected: null },
+        { op: 'putIfAbsent', pk, sk: 'b', data: 'again' },
+      ]);
+
+      expect(result).toEqual({ ok: false, failed: 1 });
+      expect(await snapshot(store, pk)).toEqual({ a: 'x', b: 'y' });
+    });
+
+    it('fails a check whose data differs, even by whitespace, and a check-absent on an existing item', async () => {
+      const store = getStore();
+      const pk = freshPartition();
+      await store.put(pk, 'config', '{"version":7}');
+
+      const differs = await store.transact([
+        { op: 'put', pk, sk: 'decision', data: 'allow' },
+        { op: 'check', pk, sk: 'config', expected: '{"version": 7}' },
+      ]);
+      const present = await store.transact([
+        { op: 'check', pk, sk: 'config', expected: null },
+        { op: 'put', pk, sk: 'decision', data: 'allow' },
+      ]);
+      const missing = await store.transact([
+        { op: 'put', pk, sk: 'decision', data: 'allow' },
+        { op: 'check', pk, sk: 'no-config', expected: '{"version":7}' },
+      ]);
+
+      expect([differs, present, missing]).toEqual([
+        { ok: false, failed: 1 },
+        { ok: false, failed: 0 },
+        { ok: false, failed: 1 },
+      ]);
+      expect(await store.get(pk, 'decision')).toBeNull();
+    });
+
+    it('compares unicode data exactly in checks and replacements', async () => {
+      const store = getStore();
+      const pk = freshPartition();
+      await store.put(pk, 'k', AWKWARD);
+
+      const normalized = await store.transact([
+        { op: 'check', pk, sk: 'k', expected: AWKWARD.normalize('NFC') },
+        { op: 'put', pk, sk: 'other', data: 'x' },
+      ]);
+      const exact = await store.transact([
+        { op: 'replaceIf', pk, sk: 'k', expected: AWKWARD, data: AWKWARD + '!' },
+      ]);
+
+      expect(normalized).toEqual({ ok: false, failed: 0 });
+      expect(exact).toEqual({ ok: true });
+      expect(await store.get(pk, 'k')).toBe(AWKWARD + '!');
+      expect(await store.get(pk, 'other')).toBeNull();
+    });
+
+    it('treats a counter item as present but never equal to its decimal value, and a put replaces it', async () => {
+      const store = getStore();
+      const pk = freshPartition();
+      await store.increment(pk, 'version');
+      await store.increment(pk, 'version');
+
+      const absent = await store.transact([{ op: 'check', pk, sk: 'version', expected: null }]);
+      const equal = await store.transact([{ op: 'check', pk, sk: 'version', expected: '2' }]);
+      const put = await store.transact([{ op: 'put', pk, sk: 'version', data: 'data' }]);
+      const restarted = await store.increment(pk, 'version');
+
+      expect([absent, equal, put]).toEqual([
+        { ok: false, failed: 0 },
+        { ok: false, failed: 0 },
+        { ok: true },
+      ]);
+      expect(restarted).toBe(1);
+      expect(await store.get(pk, 'version')).toBe('data');
+    });
+
+    it('appends like a chain: the record only while the configuration it read is unchanged', async () => {
+      const store = getStore();
+      const pk = freshPartition();
+      await store.put(pk, 'config', 'v1');
+      const append = (seqNo: number, config: string) =>
+        store.transact([
+          { op: 'putIfAbsent', pk, sk: seq(seqNo), data: `record ${seqNo} under ${config}` },
+          { op: 'check', pk, sk: 'config', expected: config },
+        ]);
+
+      const first = await append(1, 'v1');
+      const raced = await append(1, 'v1');
+      await store.replaceIf(pk, 'config', 'v1', 'v2');
+      const stale = await append(2, 'v1');
+      const fresh = await append(2, 'v2');
+
+      expect([first, raced, stale, fresh]).toEqual([
+        { ok: true },
+        { ok: false, failed: 0 },
+        { ok: false, failed: 1 },
+        { ok: true },
+      ]);
+      expect((await store.query(pk, { limit: 10 })).map((item) => item.data)).toEqual([
+        'record 1 under v1',
+        'record 2 under v2',
+        'v2',
+      ]);
+    });
+
+    it('lets exactly one of 16 concurrent transactions on the same head win, and nothing of the others lands', async () => {
+      const store = getStore();
+      const pk = freshPartition();
+      const contenders = Array.from({ length: 16 }, (_, i) => i);
+
+      const results = await Promise.all(
+        contenders.map((i) =>
+          store.transact([
+            { op: 'put', pk, sk: `marker-${String(i).padStart(2, '0')}`, data: `by ${i}` },
+            { op: 'putIfAbsent', pk, sk: seq(1), data: `head by ${i}` },
+          ]),
+        ),
+      );
+
+      const winners = contenders.filter((i) => results[i]?.ok);
+      expect(winners).toHaveLength(1);
+      const winner = winners[0]!;
+      expect(results.filter((r) => !r.ok)).toEqual(Array(15).fill({ ok: false, failed: 1 }));
+      expect(await snapshot(store, pk)).toEqual({
+        [seq(1)]: `head by ${winner}`,
+        [`marker-${String(winner).padStart(2, '0')}`]: `by ${winner}`,
+      });
+    });
+
+    it('deletes a missing item without failing (a delete has no condition)', async () => {
+      const store = getStore();
+      const pk = freshPartition();
+
+      const result = await store.transact([
+        { op: 'delete', pk, sk: 'never' },
+        { op: 'put', pk, sk: 'k', data: 'v' },
+      ]);
+
+      expect(result).toEqual({ ok: true });
+      expect(await snapshot(store, pk)).toEqual({ k: 'v' });
+    });
+
+    it(`accepts ${MAX_TRANSACTION_OPS} ops`, async () => {
+      const store = getStore();
+      const pk = freshPartition();
+      const ops: TransactOp[] = Array.from({ length: MAX_TRANSACTION_OPS }, (_, i) => ({
+        op: 'putIfAbsent',
+        pk,
+        sk: seq(i + 1),
+        data: `item ${i + 1}`,
+      }));
+
+      const result = await store.transact(ops);
+
+      expect(result).toEqual({ ok: true });
+      expect(await store.query(pk, { limit: 1000 })).toHaveLength(MAX_TRANSACTION_OPS);
+    });
+  });
+
+  describe('when a transaction breaks a DynamoDB limit', () => {
+    it('refuses two ops on the same item and writes nothing', async () => {
+      const store = getStore();
+      const pk = freshPartition();
+
+      await expect(
+        store.transact([
+          { op: 'put', pk, sk: 'other', data: 'written?' },
+          { op: 'put', pk, sk: 'k', data: 'one' },
+          { op: 'check', pk, sk: 'k', expected: null },
+        ]),
+      ).rejects.toThrow();
+      expect(await snapshot(store, pk)).toEqual({});
+    });
+
+    it(`refuses no op and more than ${MAX_TRANSACTION_OPS}, and writes nothing`, async () => {
+      const store = getStore();
+      const pk = freshPartition();
+      const tooMany: TransactOp[] = Array.from({ length: MAX_TRANSACTION_OPS + 1 }, (_, i) => ({
+        op: 'put',
+        pk,
+        sk: seq(i + 1),
+        data: 'x',
+      }));
+
+      await expect(store.transact([])).rejects.toThrow();
+      await expect(store.transact(tooMany)).rejects.toThrow();
+      expect(await snapshot(store, pk)).toEqual({});
+    });
+
+    it('refuses an item over 400 KB or an empty key among valid ops, and writes nothing', async () => {
+      const store = getStore();
+      const pk = freshPartition();
+
+      await expect(
+        store.transact([
+          { op: 'put', pk, sk: 'small', data: 'written?' },
+          { op: 'put', pk, sk: 'big', data: 'x'.repeat(401 * 1024) },
+        ]),
+      ).rejects.toThrow();
+      await expect(
+        store.transact([
+          { op: 'put', pk, sk: 'small', data: 'written?' },
+          { op: 'check', pk, sk: '', expected: null },
+        ]),
+      ).rejects.toThrow();
+      expect(await snapshot(store, pk)).toEqual({});
+    });
+  });
+}
+
+/** A store without transactions must refuse them outright: an error, and nothing written. */
+function transactionsRefused(getStore: () => KeyValueStore): void {
+  describe('when asked for a transaction it does not have', () => {
+    it('rejects and writes nothing', async () => {
+      const store = getStore();
+      const pk = freshPartition();
+
+      const result = store.transact([
+        { op: 'put', pk, sk: 'a', data: 'written?' },
+        { op: 'check', pk, sk: 'b', expected: null },
+      ]);
+
+      await expect(result).rejects.toThrow();
+      expect(await snapshot(store, pk)).toEqual({});
     });
   });
 }

@@ -12,6 +12,7 @@ import type { KeyValueStore } from '../../core/ports.js';
 import { DynamoDbKeyValueStore } from '../../lambdas/adapters/DynamoDbKeyValueStore.js';
 import { createTableInput, ensureTable, TABLE_KEY } from '../../lambdas/adapters/tableDefinition.js';
 import { type EmbeddedStore, startEmbeddedStore } from '../../local/embeddedStore.js';
+import { SqliteKeyValueStore } from '../../local/SqliteKeyValueStore.js';
 import { keyValueStoreConformance } from './keyValueStore.conformance.js';
 
 /** Holds a store that `beforeAll` fills in, for the conformance suite to read in each test. */
@@ -44,7 +45,8 @@ describe('DynamoDbKeyValueStore on dynalite in memory', () => {
     await embedded?.close();
   });
 
-  keyValueStoreConformance(current.get);
+  // dynalite has no TransactWriteItems: it must refuse them, never half-apply
+  keyValueStoreConformance(current.get, { transactions: false });
 
   describe('when started', () => {
     it('listens on loopback only, with the default table', () => {
@@ -116,7 +118,7 @@ describe('DynamoDbKeyValueStore on dynalite on disk', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  keyValueStoreConformance(current.get);
+  keyValueStoreConformance(current.get, { transactions: false });
 
   describe('when closed and reopened on the same path', () => {
     it('still has the data, the order and the counters', async () => {
@@ -138,6 +140,66 @@ describe('DynamoDbKeyValueStore on dynalite on disk', () => {
         expect(items).toEqual([
           { sk: '00000000000000000001', data: text },
           { sk: '00000000000000000002', data: 'two' },
+        ]);
+        expect(duplicate).toBe(false);
+        expect(counter).toBe(3);
+      } finally {
+        await second.close();
+      }
+    });
+  });
+});
+
+describe('SqliteKeyValueStore in memory', () => {
+  const store = SqliteKeyValueStore.open();
+  afterAll(async () => {
+    await store.close();
+  });
+
+  keyValueStoreConformance(() => store);
+});
+
+describe('SqliteKeyValueStore on disk', () => {
+  const current = slot();
+  let dir: string;
+  let store: SqliteKeyValueStore | undefined;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'zt-sqlite-'));
+    store = SqliteKeyValueStore.open({ path: join(dir, 'suite.sqlite') });
+    current.set(store);
+  });
+  afterAll(async () => {
+    await store?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  keyValueStoreConformance(current.get);
+
+  describe('when closed and reopened on the same path', () => {
+    it('still has the data, the order, the counters and the transactions', async () => {
+      const path = join(dir, 'restart.sqlite');
+      const text = '{"seq":1,"é":"😀 \\" \\\\"}';
+      const first = SqliteKeyValueStore.open({ path });
+      await first.putIfAbsent('chain#main', '00000000000000000002', 'two');
+      await first.putIfAbsent('chain#main', '00000000000000000001', text);
+      await first.increment('meta', 'policies');
+      await first.increment('meta', 'policies');
+      await first.transact([
+        { op: 'putIfAbsent', pk: 'chain#main', sk: '00000000000000000003', data: 'three' },
+        { op: 'check', pk: 'meta', sk: 'absent', expected: null },
+      ]);
+      await first.close();
+
+      const second = SqliteKeyValueStore.open({ path });
+      try {
+        const items = await second.query('chain#main', { limit: 10 });
+        const duplicate = await second.putIfAbsent('chain#main', '00000000000000000001', 'again');
+        const counter = await second.increment('meta', 'policies');
+
+        expect(items).toEqual([
+          { sk: '00000000000000000001', data: text },
+          { sk: '00000000000000000002', data: 'two' },
+          { sk: '00000000000000000003', data: 'three' },
         ]);
         expect(duplicate).toBe(false);
         expect(counter).toBe(3);
