@@ -207,7 +207,8 @@ async function main(): Promise<number> {
         { method: 'POST', url: `${endpoint}/actions`, headers: { accept: 'application/json' }, body },
         { credentials, region: admin.region },
       );
-      const res = await sendRequest(signed, { acceptAnyStatus: true, timeoutMs: 10_000 });
+      // Generous: on a shared 2-core machine a live emulator can take seconds; one that takes 30 s is hung.
+      const res = await sendRequest(signed, { acceptAnyStatus: true, timeoutMs: 30_000 });
       const decision = (res.json as { decision?: unknown } | undefined)?.decision;
       const expected =
         kind === 'allow' ? { status: 200, decision: 'allow' } : { status: 403, decision: 'deny' };
