@@ -1,6 +1,18 @@
+import { setFlagsFromString } from 'node:v8';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import schemaFile from '../infra/cedar/schema.cedarschema.json' with { type: 'json' };
 import { type Declarations, type DeclaredAttribute, declarationFor } from './declarations.js';
+
+// Node 20 V8: every Cedar export takes and returns a JS value (wasm `externref`), and TurboFan inlines
+// that JS-to-Wasm call into the optimized code of its caller (PolicyEngine.evaluate, via the wasm-bindgen
+// glue). V8 11.3's deoptimizer cannot rebuild an `externref` result: a lazy deoptimization of that caller
+// while Cedar runs aborts the process ("unreachable code" in Deoptimizer::DoComputeBuiltinContinuation).
+// Cedar builds every answer with JSON.parse inside that call, and after a full GC a fresh answer map can
+// invalidate the caller's field-type dependencies right there, so sustained load hits it. Turning off that
+// one inlining removes the pattern (a Cedar call is tens of µs; the inlined wrapper saved nanoseconds).
+// Set before any caller is optimized; also on Node 22, which could not be checked here. Reproduction:
+// bench/v8-repro/; guarded by test/core/cedarV8.test.ts and `npm run bench:soak`.
+setFlagsFromString('--no-turbo-inline-js-wasm-calls');
 
 /**
  * Thin, pure helpers over `@cedar-policy/cedar-wasm`: splitting stored policy text into statements,
