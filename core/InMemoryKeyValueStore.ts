@@ -245,7 +245,9 @@ export class InMemoryKeyValueStore implements KeyValueStore {
               ? op.expected === null
                 ? item === undefined
                 : item?.data === op.expected
-              : true;
+              : op.op === 'delete' && op.expected !== undefined
+                ? item?.data === op.expected
+                : true;
       if (!holds) return { ok: false, failed: index };
     }
     for (const op of ops) {

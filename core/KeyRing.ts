@@ -1,5 +1,5 @@
-import type { ChainWriter } from './ChainWriter.js';
 import { type ValidityWindow, windowCovers } from './keyTrust.js';
+import type { LaneCertificate, LaneSigner } from './LaneWriter.js';
 import { type Clock, type KeyValueStore, type Signer, scanPartition } from './ports.js';
 import type { KeyRecord } from './records.js';
 import { InMemoryP256Signer } from './signing.js';
@@ -39,24 +39,28 @@ interface Session {
   notAfter: Date;
   /** The certified window, as every verifier reads it (core/keyTrust.ts). */
   window: ValidityWindow;
+  /** The lane whose `kind: key` record certifies it: a session key signs only in that lane. */
+  lane: string;
 }
 
 /**
  * The root key and the current session key. The root key (KMS in the cloud, the key file locally)
  * only certifies session keys and signs checkpoints; a session key, made in memory and never
- * exported, signs the records. Certifying is itself a chained `kind: key` record signed by the root.
+ * exported, signs the records. Certifying is itself a chained `kind: key` record signed by the root,
+ * appended by the lane writer in the same transaction as the first records the new key signs.
  */
-export class KeyRing {
+export class KeyRing implements LaneSigner {
+  /** The session key whose certificate is in the chain. */
   #session: Session | null = null;
-  #renewing: Promise<Session> | null = null;
+  /** A session key whose certificate is being written (a retried batch certifies the same key again). */
+  #candidate: Session | null = null;
   readonly #ttl: number;
   readonly #renewBefore: number;
 
   constructor(
     readonly root: Signer,
-    private readonly writer: ChainWriter,
-    private readonly store: KeyValueStore,
     private readonly clock: Clock,
+    private readonly store: KeyValueStore,
     private readonly options: KeyRingOptions,
   ) {
     this.#ttl = options.sessionTtlMs ?? 60 * 60 * 1000;
@@ -64,75 +68,72 @@ export class KeyRing {
   }
 
   /**
-   * Makes sure a session key is certified for the next few minutes, certifying a new one when there
-   * is none or the current one is inside its renewal margin. Call it *before* `ChainWriter.append`
-   * (certifying appends a record itself, so it must not run inside an append). A failure to certify
-   * (root signer or store down) rejects, and the caller answers deny without a record.
+   * The certificate to append first in `lane`, or null when the session key certified there covers
+   * `now` with margin. A new session key is made for a new lane or near the end of the window, so each
+   * key has one certificate, in the one lane it signs in.
    */
-  async ready(): Promise<void> {
-    const now = this.clock.now().getTime();
-    const s = this.#session;
-    if (s && now >= s.notBefore.getTime() && now < s.notAfter.getTime() - this.#renewBefore) return;
-    await this.#renew();
+  async certificateFor(lane: string, now: Date): Promise<LaneCertificate | null> {
+    const t = now.getTime();
+    const fresh = (s: Session | null): s is Session =>
+      s !== null &&
+      s.lane === lane &&
+      t >= s.notBefore.getTime() &&
+      t < s.notAfter.getTime() - this.#renewBefore;
+    if (fresh(this.#session)) return null;
+    if (!fresh(this.#candidate)) {
+      const signer = InMemoryP256Signer.generate();
+      // Window starts a little in the past so a record timestamped in the same millisecond fits.
+      const notBefore = new Date(t - 1000);
+      const notAfter = new Date(t + this.#ttl);
+      this.#candidate = {
+        signer,
+        notBefore,
+        notAfter,
+        window: { notBefore: notBefore.getTime(), notAfter: notAfter.getTime() },
+        lane,
+      };
+    }
+    const candidate = this.#candidate;
+    return {
+      fields: {
+        kind: 'key',
+        certified_key_id: candidate.signer.keyId,
+        certified_public_key_pem: candidate.signer.publicKeyPem,
+        not_before: candidate.notBefore.toISOString(),
+        not_after: candidate.notAfter.toISOString(),
+      },
+      signer: this.root,
+      principal: this.options.gatewayPrincipal,
+      // The chain record is the certificate; this item only makes `GET /keys` cheap.
+      extra: (record) => {
+        const info: PublicKeyInfo = {
+          keyId: candidate.signer.keyId,
+          role: 'session',
+          publicKeyPem: candidate.signer.publicKeyPem,
+          notBefore: candidate.notBefore.toISOString(),
+          notAfter: candidate.notAfter.toISOString(),
+          certificate: record as KeyRecord,
+        };
+        return [{ op: 'put', pk: KEY_PARTITION, sk: candidate.signer.keyId, data: JSON.stringify(info) }];
+      },
+      landed: () => {
+        this.#session = candidate;
+        if (this.#candidate === candidate) this.#candidate = null;
+      },
+    };
   }
 
   /**
-   * The session signer certified for `timestamp`; rejects when no certified key covers it. The window
-   * test is the verifiers' own (`windowCovers`, half-open), so the signer never signs a record that a
-   * verifier would refuse for its time.
+   * The session signer certified in `lane` for `timestamp` (or the one being certified in the same
+   * transaction); rejects when none covers it. The window test is the verifiers' own (`windowCovers`,
+   * half-open), so the signer never signs a record that a verifier would refuse for its time.
    */
-  signerFor = async (timestamp: Date): Promise<Signer> => {
-    const s = this.#session;
-    if (!s || !windowCovers(s.window, timestamp.getTime())) {
-      throw new Error('no session key is certified for this time');
+  signerFor = async (lane: string, timestamp: Date): Promise<Signer> => {
+    for (const s of [this.#session, this.#candidate]) {
+      if (s && s.lane === lane && windowCovers(s.window, timestamp.getTime())) return s.signer;
     }
-    return s.signer;
+    throw new Error('no session key is certified for this lane and time');
   };
-
-  #renew(): Promise<Session> {
-    this.#renewing ??= this.#certify().finally(() => {
-      this.#renewing = null;
-    });
-    return this.#renewing;
-  }
-
-  async #certify(): Promise<Session> {
-    const signer = InMemoryP256Signer.generate();
-    // Window starts a little in the past so a record timestamped in the same millisecond fits.
-    const start = this.clock.now();
-    const notBefore = new Date(start.getTime() - 1000);
-    const notAfter = new Date(start.getTime() + this.#ttl);
-    const rootSigner = async () => this.root;
-    const appended = await this.writer.append(
-      {
-        kind: 'key',
-        certified_key_id: signer.keyId,
-        certified_public_key_pem: signer.publicKeyPem,
-        not_before: notBefore.toISOString(),
-        not_after: notAfter.toISOString(),
-      },
-      this.options.gatewayPrincipal,
-      rootSigner,
-    );
-    const info: PublicKeyInfo = {
-      keyId: signer.keyId,
-      role: 'session',
-      publicKeyPem: signer.publicKeyPem,
-      notBefore: notBefore.toISOString(),
-      notAfter: notAfter.toISOString(),
-      certificate: JSON.parse(appended.text) as KeyRecord,
-    };
-    // The chain record is the certificate; this item only makes `GET /keys` cheap.
-    await this.store.put(KEY_PARTITION, signer.keyId, JSON.stringify(info));
-    const session = {
-      signer,
-      notBefore,
-      notAfter,
-      window: { notBefore: notBefore.getTime(), notAfter: notAfter.getTime() },
-    };
-    this.#session = session;
-    return session;
-  }
 
   /** The root key and every certified session key, newest last. */
   async publicKeys(): Promise<PublicKeyInfo[]> {

@@ -1,3 +1,8 @@
+import type { Declarations, DeclaredAttribute } from './declarations.js';
+import type { ZtError } from './errors.js';
+import type { Decision, DecisionRecord } from './records.js';
+import type { AgentAttributes, AllowPolicyRequest } from './requests.js';
+
 /**
  * Ports: what the core needs from the outside world. One adapter per backend
  * (DynamoDB for the cloud and for embedded dynalite, in-memory for unit tests); only adapters do I/O.
@@ -50,7 +55,8 @@ export type TransactOp =
   | { op: 'put'; pk: string; sk: string; data: string }
   | { op: 'putIfAbsent'; pk: string; sk: string; data: string }
   | { op: 'replaceIf'; pk: string; sk: string; expected: string; data: string }
-  | { op: 'delete'; pk: string; sk: string }
+  /** Deletes the item; with `expected`, only when its `data` equals it (a condition like `replaceIf`). */
+  | { op: 'delete'; pk: string; sk: string; expected?: string }
   /** Holds when the item's `data` equals `expected`, or when `expected` is null and there is no item. */
   | { op: 'check'; pk: string; sk: string; expected: string | null };
 
@@ -82,4 +88,64 @@ export interface Signer {
   readonly keyId: string;
   readonly publicKeyPem: string;
   sign(message: Uint8Array): Promise<string>;
+}
+
+/** What a policy engine says about one request. */
+export interface EvaluationResult {
+  decision: Decision;
+  reason: string;
+  policy_ids: string[];
+  policy_set_sha256: string;
+  errors: string[];
+}
+
+export interface PolicyDiagnostic {
+  message: string;
+  line: number;
+  column: number;
+}
+
+/** Cedar behind an interface, so the core use cases stay testable and the engine swappable. */
+export interface PolicyEvaluator {
+  /** Decides one request; `params` are checked against `declarations` and read as `context.params`. */
+  evaluate(
+    policies: ReadonlyArray<{ policyId: string; cedar: string }>,
+    request: {
+      agentId: string;
+      agentAttributes: AgentAttributes;
+      action: string;
+      resource: string;
+      context: Record<string, unknown>;
+      params: unknown;
+    },
+    declarations: Declarations,
+  ): EvaluationResult;
+  validate(
+    policyId: string,
+    cedar: string,
+    declarations: Declarations,
+  ): { ok: true } | { ok: false; diagnostics: PolicyDiagnostic[] };
+  allowShorthand(input: AllowPolicyRequest): { policyId: string; cedar: string };
+  /** Ids of the stored policies with a statement that can apply to (action, agent): what could decide it. */
+  applicablePolicyIds(
+    policies: ReadonlyArray<{ policyId: string; cedar: string }>,
+    action: string,
+    agentId: string,
+  ): string[];
+  /** The schema's common context attributes, which a declaration may not redeclare. */
+  readonly commonContext: Readonly<Record<string, DeclaredAttribute>>;
+}
+
+/** Mints SigV4 credentials for an agent registered without a principal ARN (the emulator only). */
+export interface CredentialIssuer {
+  issue(
+    agentId: string,
+  ): Promise<{ principalArn: string; accessKeyId: string; secretAccessKey: string; profile: string }>;
+  revoke(agentId: string): Promise<void>;
+}
+
+/** Sink for operational events (metrics, alarms); the default does nothing. */
+export interface GatewayEvents {
+  decision?(record: DecisionRecord): void;
+  appendFailed?(error: ZtError): void;
 }

@@ -5,9 +5,10 @@
  * | pk                          | sk                  | data                                              |
  * |-----------------------------|---------------------|---------------------------------------------------|
  * | `chain#<lane>`              | 20-digit seq        | a record's canonical JSON, byte for byte          |
- * | `lanes`                     | `<lane>`            | `{createdAt}`: every lane ever made (the log's lanes) |
+ * | `lanes`                     | `<lane>`            | `{lane, createdAt}`: every lane ever made          |
  * | `lane#<lane>`               | `state`             | {@link LaneState}: lease holder and fence         |
- * | `meta`                      | `config`            | the configuration version, decimal                |
+ * | `meta`                      | `version`           | the configuration version, decimal                |
+ * | `meta`                      | `config`            | the first release's change counter (read once)    |
  * | `meta`                      | `lanes`             | counter naming new lanes                          |
  * | `meta`                      | `schema`            | the admin's declarations                          |
  * | `agent` / `principal`       | id / ARN            | agents and their principal bindings               |
@@ -59,7 +60,10 @@ export interface LaneState {
 }
 
 export const P_META = 'meta';
+/** The first release's change counter (a counter item); versions continue from its value. */
 export const META_CONFIG_SK = 'config';
+/** The configuration version, decimal text: raised by exactly one for each admin change, in its transaction. */
+export const META_VERSION_SK = 'version';
 export const META_LANES_SK = 'lanes';
 export const META_SCHEMA_SK = 'schema';
 export const P_AGENT = 'agent';

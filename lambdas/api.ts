@@ -12,7 +12,7 @@ import { requiredCheckpointOrigin, wireGateway } from './wiring.js';
 /**
  * Lambda entry for every API route. Configuration comes from the environment at cold start:
  * `TABLE_NAME`, `ROOT_KEY_ARN`, `ADMIN_PRINCIPAL_ARNS` (comma-separated role ARNs), `CHECKPOINT_ORIGIN`,
- * optional `CHAIN`, `GATEWAY_PRINCIPAL_ARN`, `ROUTE_GROUP`, `SERVICE_NAME` and
+ * optional `START_WINDOW_MS` (how long an allow waits for `started`, default 60000), `GATEWAY_PRINCIPAL_ARN`, `ROUTE_GROUP`, `SERVICE_NAME` and
  * `METRICS_NAMESPACE`. A missing setting fails the cold start, so nothing is answered but a 503.
  *
  * In the cloud one function serves each route group (`ROUTE_GROUP`), so each gets only the permissions
@@ -59,6 +59,14 @@ function required(name: string): string {
   return value;
 }
 
+function positiveInteger(name: string): number {
+  const value = Number(process.env[name]);
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new Error(`environment variable ${name} must be a positive integer, got \`${process.env[name]}\``);
+  }
+  return value;
+}
+
 let ready: Promise<(event: ApiGatewayProxyEvent) => Promise<ApiGatewayProxyResult>> | null = null;
 
 /** One raw JSON line on stdout: the Lambda runtime prefixes `console` lines, which breaks JSON queries. */
@@ -86,7 +94,6 @@ async function init() {
   const origin = requiredCheckpointOrigin(process.env);
   const rootArn = required('ROOT_KEY_ARN');
   const rootSigner = await KmsSigner.create(new KMSClient(region ? { region } : {}), rootArn);
-  const chain = process.env['CHAIN'] ?? 'main';
   const metrics = new Metrics({
     service: process.env['SERVICE_NAME'] ?? 'zt-infra',
     ...(process.env['METRICS_NAMESPACE'] ? { namespace: process.env['METRICS_NAMESPACE'] } : {}),
@@ -97,10 +104,10 @@ async function init() {
     clock: systemClock,
     gatewayPrincipal:
       process.env['GATEWAY_PRINCIPAL_ARN'] ?? `lambda:${process.env['AWS_LAMBDA_FUNCTION_NAME'] ?? 'zt'}`,
-    chain,
     origin,
     rootArn,
     events: metrics.gatewayEvents(),
+    ...(process.env['START_WINDOW_MS'] ? { startWindowMs: positiveInteger('START_WINDOW_MS') } : {}),
   });
   const api = createApiHandler({
     gateway: parts.gateway,

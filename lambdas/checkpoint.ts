@@ -73,7 +73,6 @@ async function init(): Promise<CheckpointRunDeps> {
     rootSigner,
     clock: systemClock,
     gatewayPrincipal: process.env['GATEWAY_PRINCIPAL_ARN'] ?? 'lambda:checkpoint',
-    chain,
     origin,
     rootArn,
   });

@@ -1,9 +1,10 @@
-import { ChainWriter } from '../core/ChainWriter.js';
 import { Checkpointer } from '../core/Checkpointer.js';
-import { type CredentialIssuer, Gateway, type GatewayEvents } from '../core/Gateway.js';
+import { Gateway } from '../core/Gateway.js';
 import { KeyRing } from '../core/KeyRing.js';
+import { LaneWriter } from '../core/LaneWriter.js';
 import { PolicyEngine } from '../core/PolicyEngine.js';
-import type { Clock, KeyValueStore, Signer } from '../core/ports.js';
+import type { Clock, CredentialIssuer, GatewayEvents, KeyValueStore, Signer } from '../core/ports.js';
+import { MAIN_LANE } from '../core/storageLayout.js';
 
 export interface GatewayWiring {
   store: KeyValueStore;
@@ -11,11 +12,17 @@ export interface GatewayWiring {
   clock: Clock;
   /** The gateway's own principal, written on key records (the function role, or the emulator). */
   gatewayPrincipal: string;
-  chain?: string;
+  /**
+   * The one lane this process writes, taken over whatever its lease says: only for a process that knows it
+   * is the only writer (the emulator, under its data dir lock). Default: a free lane or a new one.
+   */
+  lane?: string;
+  /** Lane lease length (default 5 minutes). */
+  leaseMs?: number;
   /**
    * Checkpoint origin line, unique to this log (`checkpointOrigin` in core): the Lambda functions take it
    * from `CHECKPOINT_ORIGIN` (`requiredCheckpointOrigin`), the emulator from its data dir's id. Default
-   * `zt-infra/<chain>`, for tests only.
+   * `zt-infra/main`, for tests only.
    */
   origin?: string;
   rootArn?: string;
@@ -28,19 +35,21 @@ export interface GatewayWiring {
 
 export interface GatewayParts {
   gateway: Gateway;
-  writer: ChainWriter;
+  writer: LaneWriter;
   keys: KeyRing;
   checkpointer: Checkpointer;
 }
 
 /** Builds the use cases from their ports; the Lambda entry and the emulator both call this. */
 export function wireGateway(w: GatewayWiring): GatewayParts {
-  const chain = w.chain ?? 'main';
-  const writer = new ChainWriter(w.store, w.clock, chain);
-  const keys = new KeyRing(w.rootSigner, writer, w.store, w.clock, {
+  const keys = new KeyRing(w.rootSigner, w.clock, w.store, {
     gatewayPrincipal: w.gatewayPrincipal,
     ...(w.rootArn ? { rootArn: w.rootArn } : {}),
     ...(w.sessionTtlMs ? { sessionTtlMs: w.sessionTtlMs } : {}),
+  });
+  const writer = new LaneWriter(w.store, w.clock, keys, {
+    ...(w.lane !== undefined ? { lane: w.lane } : {}),
+    ...(w.leaseMs !== undefined ? { leaseMs: w.leaseMs } : {}),
   });
   const gateway = new Gateway({
     store: w.store,
@@ -56,9 +65,9 @@ export function wireGateway(w: GatewayWiring): GatewayParts {
     store: w.store,
     rootSigner: w.rootSigner,
     clock: w.clock,
-    chain,
-    origin: w.origin ?? `zt-infra/${chain}`,
-    readPage: (after, limit) => writer.page(after, limit),
+    chain: MAIN_LANE,
+    ...(w.origin !== undefined ? { origin: w.origin } : {}),
+    readPage: (after, limit) => writer.page(after, limit, MAIN_LANE),
   });
   return { gateway, writer, keys, checkpointer };
 }

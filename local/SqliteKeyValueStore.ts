@@ -279,12 +279,12 @@ export class SqliteKeyValueStore implements KeyValueStore {
     return this.#write((): TransactResult => {
       // Conditions first, all of them, then the writes; the savepoint undoes a write that fails midway.
       for (const [index, op] of ops.entries()) {
-        if (op.op === 'put' || op.op === 'delete') continue;
+        if (op.op === 'put' || (op.op === 'delete' && op.expected === undefined)) continue;
         const row = this.#get.get(op.pk, op.sk);
         const holds =
           op.op === 'putIfAbsent'
             ? row === undefined
-            : op.op === 'replaceIf'
+            : op.op === 'replaceIf' || op.op === 'delete'
               ? row?.data === op.expected
               : op.expected === null
                 ? row === undefined

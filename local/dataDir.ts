@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ChainWriter } from '../core/ChainWriter.js';
 import { ZtError } from '../core/errors.js';
+import { LaneWriter } from '../core/LaneWriter.js';
 import { type Clock, scanPartition, systemClock } from '../core/ports.js';
 import type { KeyRecord } from '../core/records.js';
 import { InMemoryP256Signer } from '../core/signing.js';
@@ -352,8 +352,16 @@ export async function rotateRootKey(options: {
       if (waiting === null) await writeRootKey(rotatingPath, next);
       const certifier = previousIsRoot ? previous : next;
       const notBefore = clock.now();
-      const appended = await new ChainWriter(store, clock).append(
-        {
+      // The emulator's lane, taken over (the data dir lock is held); signed by the certifying root itself.
+      const writer = new LaneWriter(
+        store,
+        clock,
+        { certificateFor: async () => null, signerFor: async () => certifier },
+        { lane: 'main' },
+      );
+      const appended = await writer.append({
+        principalArn: EMULATOR_PRINCIPAL,
+        build: () => ({
           kind: 'key',
           certified_key_id: next.keyId,
           certified_public_key_pem: next.publicKeyPem,
@@ -361,10 +369,8 @@ export async function rotateRootKey(options: {
           // a trusted root has no window; for a verifier trusting only the previous root it is a
           // short-lived key that may certify nothing, so the chain after the handover fails there
           not_after: new Date(notBefore.getTime() + 60 * 60 * 1000).toISOString(),
-        },
-        EMULATOR_PRINCIPAL,
-        async () => certifier,
-      );
+        }),
+      });
       seq = appended.record.seq;
       certifiedBy = certifier === next ? 'new-root' : 'previous-root';
     }

@@ -92,6 +92,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     rootSigner,
     clock,
     gatewayPrincipal: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/zt-emulator`,
+    // One process per data dir (its lock), so it holds `main` whatever an earlier run's lease says.
+    lane: 'main',
     origin: checkpointOrigin(['local', logId], 'main'),
     issuer: credentials,
     ...(options.sessionTtlMs ? { sessionTtlMs: options.sessionTtlMs } : {}),

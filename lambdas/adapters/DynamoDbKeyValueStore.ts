@@ -232,7 +232,18 @@ export class DynamoDbKeyValueStore implements KeyValueStore {
             },
           };
         case 'delete':
-          return { Delete: { TableName, Key: this.#key(op.pk, op.sk) } };
+          return {
+            Delete:
+              op.expected === undefined
+                ? { TableName, Key: this.#key(op.pk, op.sk) }
+                : {
+                    TableName,
+                    Key: this.#key(op.pk, op.sk),
+                    ConditionExpression: '#d = :expected',
+                    ExpressionAttributeNames: NAMES.data,
+                    ExpressionAttributeValues: { ':expected': { S: op.expected } },
+                  },
+          };
         default:
           return {
             ConditionCheck:

@@ -1,6 +1,6 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { seqKey } from '../../core/ChainWriter.js';
 import type { Checkpoint } from '../../core/checkpoint.js';
+import { seqKey } from '../../core/storageLayout.js';
 
 /** Where a checkpoint of a chain lands in the bucket: one object per size, never overwritten. */
 export function checkpointObjectKey(chain: string, size: number): string {

@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ChainWriter } from '../../core/ChainWriter.js';
 import { Checkpointer, checkpointPartition, merklePartition } from '../../core/Checkpointer.js';
 import {
   type Checkpoint,
@@ -16,10 +15,12 @@ import {
 } from '../../core/checkpoint.js';
 import { InfrastructureError } from '../../core/errors.js';
 import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
+import { LaneWriter } from '../../core/LaneWriter.js';
 import { consistencyProof, leafHash, rootFromLeaves, verifyConsistency } from '../../core/merkle.js';
 import type { Clock, Signer } from '../../core/ports.js';
 import { InMemoryP256Signer } from '../../core/signing.js';
 import { CheckpointScheduler } from '../../local/CheckpointScheduler.js';
+import { staticSigner } from '../helpers/lanes.js';
 
 const rootKey = InMemoryP256Signer.generate();
 const otherKey = InMemoryP256Signer.generate();
@@ -274,27 +275,25 @@ describe('when signing and verifying a checkpoint note', () => {
   );
 });
 
-/** A chain of `count` real, signed agent records, appended through the ChainWriter. */
-async function appendRecords(writer: ChainWriter, count: number): Promise<void> {
-  const sessionKey = InMemoryP256Signer.generate();
+/** A chain of `count` real, signed agent records, appended through the LaneWriter. */
+async function appendRecords(writer: LaneWriter, count: number): Promise<void> {
   for (let i = 0; i < count; i++) {
-    await writer.append(
-      {
+    await writer.append({
+      principalArn: 'arn:aws:iam::1:role/admin',
+      build: () => ({
         kind: 'agent',
         agent_id: `agent-${i}`,
         change: 'register',
         bound_principal_arn: `arn:aws:iam::1:role/a${i}`,
-      },
-      'arn:aws:iam::1:role/admin',
-      async () => sessionKey,
-    );
+      }),
+    });
   }
 }
 
 describe('when checkpointing an audit chain', () => {
   let store: InMemoryKeyValueStore;
   let clock: FakeClock;
-  let writer: ChainWriter;
+  let writer: LaneWriter;
   let readPage: ReturnType<typeof vi.fn<(after: number, limit: number) => Promise<string[]>>>;
   let checkpointer: Checkpointer;
 
@@ -303,7 +302,7 @@ describe('when checkpointing an audit chain', () => {
   beforeEach(async () => {
     store = new InMemoryKeyValueStore();
     clock = new FakeClock();
-    writer = new ChainWriter(store, clock, 'main');
+    writer = new LaneWriter(store, clock, staticSigner(InMemoryP256Signer.generate()), { lane: 'main' });
     readPage = vi.fn((after: number, limit: number) => writer.page(after, limit));
     checkpointer = new Checkpointer({ store, rootSigner: rootKey, clock, readPage });
     await appendRecords(writer, 250);

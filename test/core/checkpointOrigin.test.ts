@@ -1,28 +1,27 @@
 import { describe, expect, it } from 'vitest';
-import { ChainWriter } from '../../core/ChainWriter.js';
 import { Checkpointer } from '../../core/Checkpointer.js';
 import { checkpointOrigin, formatCheckpointBody, verifyCheckpoint } from '../../core/checkpoint.js';
 import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
+import { LaneWriter } from '../../core/LaneWriter.js';
 import type { Clock } from '../../core/ports.js';
 import { InMemoryP256Signer } from '../../core/signing.js';
+import { staticSigner } from '../helpers/lanes.js';
 
 const rootKey = InMemoryP256Signer.generate();
 const clock: Clock = { now: () => new Date('2026-01-01T00:00:00.000Z') };
 
-/** `count` real, signed agent records appended through the ChainWriter. */
-async function appendRecords(writer: ChainWriter, count: number): Promise<void> {
-  const sessionKey = InMemoryP256Signer.generate();
+/** `count` real, signed agent records appended through the LaneWriter. */
+async function appendRecords(writer: LaneWriter, count: number): Promise<void> {
   for (let i = 0; i < count; i++) {
-    await writer.append(
-      {
+    await writer.append({
+      principalArn: 'arn:aws:iam::1:role/admin',
+      build: () => ({
         kind: 'agent',
         agent_id: `agent-${i}`,
         change: 'register',
         bound_principal_arn: `arn:aws:iam::1:role/a${i}`,
-      },
-      'arn:aws:iam::1:role/admin',
-      async () => sessionKey,
-    );
+      }),
+    });
   }
 }
 
@@ -52,7 +51,9 @@ describe('when an origin is built for a log', () => {
 describe('when a log checkpointed under one origin is given another (an upgraded deployment)', () => {
   it('keeps the checkpoint already signed at the head, then signs the next size under the new origin', async () => {
     const store = new InMemoryKeyValueStore();
-    const writer = new ChainWriter(store, clock, 'main');
+    const writer = new LaneWriter(store, clock, staticSigner(InMemoryP256Signer.generate()), {
+      lane: 'main',
+    });
     const readPage = (after: number, limit: number) => writer.page(after, limit);
     await appendRecords(writer, 5);
     const before = await new Checkpointer({ store, rootSigner: rootKey, clock, readPage }).checkpoint();
@@ -72,7 +73,9 @@ describe('when a log checkpointed under one origin is given another (an upgraded
 
   it('still refuses a stored checkpoint whose root does not match the records (CHECKPOINT_ROOT_MISMATCH)', async () => {
     const store = new InMemoryKeyValueStore();
-    const writer = new ChainWriter(store, clock, 'main');
+    const writer = new LaneWriter(store, clock, staticSigner(InMemoryP256Signer.generate()), {
+      lane: 'main',
+    });
     const readPage = (after: number, limit: number) => writer.page(after, limit);
     await appendRecords(writer, 5);
     await new Checkpointer({ store, rootSigner: rootKey, clock, readPage }).checkpoint();

@@ -110,8 +110,8 @@ describe('when two gateway instances share one store', () => {
 });
 
 describe('when an admin change races a decision', () => {
-  it('re-evaluates a decision that lost the chain write to a disable, so no allow is chained after it', async () => {
-    // Prepare: instance B's chain writes wait at a gate; A disables the agent meanwhile.
+  it('re-evaluates a decision whose write waited past a disable, so no allow is chained after it', async () => {
+    // Prepare: instance B's decision writes wait at a gate; A disables the agent meanwhile.
     const store = new InMemoryKeyValueStore();
     let gate: (() => void) | null = null;
     const gated: KeyValueStore = {
@@ -121,14 +121,15 @@ describe('when an admin change races a decision', () => {
       delete: (pk, sk) => store.delete(pk, sk),
       query: (pk, options) => store.query(pk, options),
       increment: (pk, sk) => store.increment(pk, sk),
-      transact: (ops) => store.transact(ops),
-      putIfAbsent: async (pk, sk, data) => {
-        if (pk.startsWith('chain#') && gate === null && data.includes('"kind":"decision"')) {
+      putIfAbsent: (pk, sk, data) => store.putIfAbsent(pk, sk, data),
+      transact: async (ops) => {
+        const decision = ops.some((op) => 'data' in op && op.data.includes('"kind":"decision"'));
+        if (decision && gate === null) {
           await new Promise<void>((release) => {
             gate = release;
           });
         }
-        return store.putIfAbsent(pk, sk, data);
+        return store.transact(ops);
       },
     };
     const rootSigner = InMemoryP256Signer.generate();
@@ -136,20 +137,22 @@ describe('when an admin change races a decision', () => {
     const b = wireGateway({ store: gated, rootSigner, clock: systemClock, gatewayPrincipal: 'gw-b' });
     await a.gateway.registerAgent(admin, { agentId: 'a', principalArn: agentArn });
     await a.gateway.allowPolicy(admin, { action: 'x.y', agentId: 'a' });
-    await b.keys.ready();
+    await b.writer.ready();
     // Act: B evaluates (allow) and waits at the gate; A disables and returns; then B's write goes on.
     const pending = b.gateway.decide(agent, { actor: 'a', action: 'x.y' });
     while (gate === null) await new Promise((r) => setTimeout(r, 1));
     await a.gateway.disableAgent(admin, 'a');
     (gate as () => void)();
     const answer = await pending;
-    // Assess: B lost the race, re-evaluated against the disable, and denied.
+    // Assess: B's write was refused by the fence A's disable raised; B re-evaluated against the disable.
     expect(answer.decision).toBe('deny');
     expect((answer.record as DecisionRecord).reason).toBe('agent `a` is disabled');
-    const kinds = (await a.writer.page(0, 100)).map(
-      (l) => JSON.parse(l) as { kind: string; decision?: string },
-    );
-    expect(kinds.at(-1)).toMatchObject({ kind: 'decision', decision: 'deny' });
+    expect(answer.record.chain).not.toBe(a.writer.lane);
+    const lane = await b.writer.page(0, 100);
+    const decisions = lane
+      .map((l) => JSON.parse(l) as { kind: string; decision?: string })
+      .filter((r) => r.kind === 'decision');
+    expect(decisions).toEqual([expect.objectContaining({ decision: 'deny' })]);
   });
 
   it('refuses to start an earlier allow once its agent is disabled', async () => {

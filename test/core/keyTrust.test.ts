@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { verifyChain } from '../../core/ChainVerifier.js';
-import { ChainWriter } from '../../core/ChainWriter.js';
 import { signCheckpoint } from '../../core/checkpoint.js';
 import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
 import { KeyRing } from '../../core/KeyRing.js';
 import { KeyTrust, KeyTrustError, windowCovers } from '../../core/keyTrust.js';
+import { LaneWriter } from '../../core/LaneWriter.js';
 import { inclusionProof, leafHash, rootFromLeaves } from '../../core/merkle.js';
 import { RECEIPT_FORMAT, verifyReceipt } from '../../core/receipt.js';
 import type { DecisionRecord, KeyRecord } from '../../core/records.js';
@@ -116,16 +116,16 @@ describe('when a record is dated at the edges of its session key window', () => 
     const start = Date.parse('2026-11-26T10:00:00.000Z');
     const clock = { t: start, now: () => new Date(clock.t) };
     const store = new InMemoryKeyValueStore();
-    const ring = new KeyRing(InMemoryP256Signer.generate(), new ChainWriter(store, clock), store, clock, {
+    const ring = new KeyRing(InMemoryP256Signer.generate(), clock, store, {
       gatewayPrincipal: 'arn:aws:iam::123456789012:role/zt-gateway',
       sessionTtlMs: 60_000,
     });
-    await ring.ready();
+    await new LaneWriter(store, clock, ring, { lane: 'main' }).ready();
     const [, session] = await ring.publicKeys();
     const notAfter = Date.parse(session?.notAfter as string);
 
-    await expect(ring.signerFor(new Date(notAfter - 1))).resolves.toBeDefined();
-    await expect(ring.signerFor(new Date(notAfter))).rejects.toThrow();
+    await expect(ring.signerFor('main', new Date(notAfter - 1))).resolves.toBeDefined();
+    await expect(ring.signerFor('main', new Date(notAfter))).rejects.toThrow();
     expect(windowCovers({ notBefore: 0, notAfter }, notAfter)).toBe(false);
   });
 });

@@ -5,28 +5,21 @@ import type { AwsCredentials } from '../../sdk/signer.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { send } from '../helpers/http.js';
 
-/** A store whose writes to the chain partition can be made to fail (before or after landing). */
+/** A store whose writes to the chain (in the transactions that append) can be made to fail, before or after landing. */
 class FaultyStore implements KeyValueStore {
   failChainWrites: 'none' | 'before' | 'after' = 'none';
   failAllReads = false;
-  failIdempotencyWrites = false;
+  /** Fail every read of a chain slot too, so a write whose answer was lost cannot be recognised. */
+  failChainReads = false;
   constructor(private readonly inner: KeyValueStore) {}
   async get(pk: string, sk: string) {
-    if (this.failAllReads) throw new Error('injected read failure');
+    if (this.failAllReads || (this.failChainReads && pk.startsWith('chain#'))) {
+      throw new Error('injected read failure');
+    }
     return this.inner.get(pk, sk);
   }
-  async putIfAbsent(pk: string, sk: string, data: string) {
-    if (pk.startsWith('chain#') && this.failChainWrites === 'before')
-      throw new Error('injected write failure');
-    const written = await this.inner.putIfAbsent(pk, sk, data);
-    // The write landed but the answer is lost (a timeout after the fact).
-    if (pk.startsWith('chain#') && this.failChainWrites === 'after') throw new Error('injected lost answer');
-    return written;
-  }
-  async put(pk: string, sk: string, data: string) {
-    if (pk.startsWith('idem#') && this.failIdempotencyWrites) throw new Error('injected write failure');
-    return this.inner.put(pk, sk, data);
-  }
+  putIfAbsent = (pk: string, sk: string, data: string) => this.inner.putIfAbsent(pk, sk, data);
+  put = (pk: string, sk: string, data: string) => this.inner.put(pk, sk, data);
   replaceIf = (pk: string, sk: string, e: string, d: string) => this.inner.replaceIf(pk, sk, e, d);
   delete = (pk: string, sk: string) => this.inner.delete(pk, sk);
   async query(pk: string, o: { after?: string; limit: number; descending?: boolean }) {
@@ -34,7 +27,14 @@ class FaultyStore implements KeyValueStore {
     return this.inner.query(pk, o);
   }
   increment = (pk: string, sk: string) => this.inner.increment(pk, sk);
-  transact = (ops: readonly TransactOp[]) => this.inner.transact(ops);
+  async transact(ops: readonly TransactOp[]) {
+    const appends = ops.some((op) => op.pk.startsWith('chain#'));
+    if (appends && this.failChainWrites === 'before') throw new Error('injected write failure');
+    const result = await this.inner.transact(ops);
+    // The write landed but the answer is lost (a timeout after the fact).
+    if (appends && this.failChainWrites === 'after') throw new Error('injected lost answer');
+    return result;
+  }
 }
 
 describe('when the store or the signer fails during a decision', () => {
@@ -98,10 +98,28 @@ describe('when the store or the signer fails during a decision', () => {
     expect(body.error.message).not.toMatch(/injected/);
   });
 
-  it('answers 503 when the write landed but its answer was lost, and the next decision re-reads the head', async () => {
+  it('recognises a write that landed though its answer was lost: one record, allowed once', async () => {
+    const before = (await records()).length;
     faulty.failChainWrites = 'after';
+    const answer = await decide('landed-lost');
+    faulty.failChainWrites = 'none';
+    expect(answer.status).toBe(200);
+    expect((await records()).length).toBe(before + 1);
+    const replay = await decide('landed-lost');
+    expect((replay.body as { audit: { id: string } }).audit.id).toBe(
+      (answer.body as { audit: { id: string } }).audit.id,
+    );
+    expect((await records()).length).toBe(before + 1);
+    const report = verifyChain(await records(), { trustedRootKeys: [emulator.parts.keys.root.publicKeyPem] });
+    expect(report.findings).toEqual([]);
+  });
+
+  it('answers 503 when a write landed but neither its answer nor a read of it comes back, and the next decision continues the chain', async () => {
+    faulty.failChainWrites = 'after';
+    faulty.failChainReads = true;
     expect((await decide()).status).toBe(503);
     faulty.failChainWrites = 'none';
+    faulty.failChainReads = false;
     expect((await decide()).status).toBe(200);
     const report = verifyChain(await records(), { trustedRootKeys: [emulator.parts.keys.root.publicKeyPem] });
     expect(report.findings).toEqual([]);
@@ -130,15 +148,17 @@ describe('when the store or the signer fails during a decision', () => {
     );
   });
 
-  it('never writes a second record for a request_id whose record landed before a later write failed', async () => {
-    faulty.failIdempotencyWrites = true;
+  it('never writes a second record for a request_id: the record and its idempotency item land together', async () => {
     const before = (await records()).length;
+    faulty.failChainWrites = 'after';
+    faulty.failChainReads = true;
     expect((await decide('half-done')).status).toBeGreaterThanOrEqual(500);
-    faulty.failIdempotencyWrites = false;
-    expect((await records()).length).toBe(before + 1);
+    faulty.failChainWrites = 'none';
+    faulty.failChainReads = false;
+    // the write had landed: the retry gets that record back, never a second one
     const retry = await decide('half-done');
-    expect(retry.status).toBe(409);
-    expect((retry.body as { error: { code: string } }).error.code).toBe('REQUEST_IN_PROGRESS');
+    expect(retry.status).toBe(200);
+    expect((retry.body as { audit: { request_id: string } }).audit.request_id).toBe('half-done');
     expect((await records()).length).toBe(before + 1);
   });
 

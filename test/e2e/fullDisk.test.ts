@@ -96,10 +96,13 @@ describe.skipIf(!canMount)('when the disk under the data dir is full', () => {
       credentials: admin,
       body: { action: 'hello-world.say_hello', agentId: 'worker' },
     });
+    // Each call its own request: the same body signed in the same second is a replay of the earlier one,
+    // answered from its record (which needs no write, so it succeeds on a full disk too).
+    let calls = 0;
     const decide = () =>
       send(url, 'POST', '/actions', {
         credentials: agent,
-        body: { actor: 'worker', action: 'hello-world.say_hello' },
+        body: { actor: 'worker', action: 'hello-world.say_hello', resource: `call-${++calls}` },
       });
     const records = async () =>
       ((await send(url, 'GET', '/audit?limit=1000', { credentials: admin })).body as { records: unknown[] })

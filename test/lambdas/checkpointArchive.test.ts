@@ -108,7 +108,7 @@ describe('when the scheduled checkpoint function runs', () => {
       gatewayPrincipal: 'lambda:test',
     });
     // one record in the chain: a key certificate
-    await parts.keys.ready();
+    await parts.writer.ready();
     const lines: string[] = [];
     const deps = {
       checkpointer: parts.checkpointer,
@@ -141,7 +141,7 @@ describe('when the scheduled checkpoint function runs', () => {
       clock: { now: () => NOW },
       gatewayPrincipal: 'lambda:test',
     });
-    await parts.keys.ready();
+    await parts.writer.ready();
     kms.fail('AccessDeniedException');
     const lines: string[] = [];
     await expect(

@@ -80,9 +80,18 @@ async function gatewayOver(store: InMemoryKeyValueStore, kms: FakeKms) {
   return { parts, call, rootSigner };
 }
 
+/** Every record of every lane (each function instance writes its own lane), lane by lane. */
 async function chain(store: InMemoryKeyValueStore): Promise<AuditRecord[]> {
-  const items = await store.query('chain#main', { limit: 1000 });
-  return items.map((i) => JSON.parse(i.data) as AuditRecord);
+  const lanes = [
+    'main',
+    ...(await store.query('lanes', { limit: 1000 })).map((i) => i.sk).filter((l) => l !== 'main'),
+  ];
+  const records: AuditRecord[] = [];
+  for (const lane of lanes) {
+    const items = await store.query(`chain#${lane}`, { limit: 1000 });
+    records.push(...items.map((i) => JSON.parse(i.data) as AuditRecord));
+  }
+  return records;
 }
 
 async function seed(call: Awaited<ReturnType<typeof gatewayOver>>['call']) {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { verifyChain } from '../../core/ChainVerifier.js';
 import { canonicalize } from '../../core/canonical.js';
+import type { KeyValueStore, TransactOp } from '../../core/ports.js';
 import { InMemoryP256Signer } from '../../core/signing.js';
 import { wireGateway } from '../../lambdas/wiring.js';
 import { DATA_DIR_FILES, openDataDir, rotateRootKey } from '../../local/dataDir.js';
@@ -271,7 +272,9 @@ describe('the data dir', () => {
       const embedded = await startEmbeddedStore({ path: join(dir, 'store') });
       try {
         const { gateway, writer } = wireGateway({
-          store: embedded.store,
+          // dynalite has no transactions: this fixture applies them one write at a time (no concurrency here)
+          store: withSequentialTransact(embedded.store),
+          lane: 'main',
           rootSigner: signer,
           clock: { now: () => new Date() },
           gatewayPrincipal: 'arn:aws:iam::000000000000:role/zt-emulator',
@@ -356,3 +359,29 @@ describe('the data dir', () => {
     });
   });
 });
+
+/** `transact` for a store without it (dynalite): conditions checked, then writes made one by one. */
+function withSequentialTransact(store: KeyValueStore): KeyValueStore {
+  return {
+    get: (pk, sk) => store.get(pk, sk),
+    putIfAbsent: (pk, sk, data) => store.putIfAbsent(pk, sk, data),
+    put: (pk, sk, data) => store.put(pk, sk, data),
+    replaceIf: (pk, sk, expected, data) => store.replaceIf(pk, sk, expected, data),
+    delete: (pk, sk) => store.delete(pk, sk),
+    query: (pk, options) => store.query(pk, options),
+    increment: (pk, sk) => store.increment(pk, sk),
+    async transact(ops: readonly TransactOp[]) {
+      for (const [index, op] of ops.entries()) {
+        if (op.op === 'put' || (op.op === 'delete' && op.expected === undefined)) continue;
+        const current = await store.get(op.pk, op.sk);
+        const expected = op.op === 'putIfAbsent' ? null : op.expected;
+        if (current !== expected) return { ok: false as const, failed: index };
+      }
+      for (const op of ops) {
+        if (op.op === 'delete') await store.delete(op.pk, op.sk);
+        else if (op.op !== 'check') await store.put(op.pk, op.sk, op.data);
+      }
+      return { ok: true as const };
+    },
+  };
+}

@@ -674,6 +674,27 @@ function transactionConformance(getStore: () => KeyValueStore): void {
       expect(await snapshot(store, pk)).toEqual({ k: 'v' });
     });
 
+    it('deletes with an expected value only when the data equals it, and reports the index otherwise', async () => {
+      const store = getStore();
+      const pk = freshPartition();
+      await store.put(pk, 'policy', 'v1');
+
+      const stale = await store.transact([
+        { op: 'put', pk, sk: 'other', data: 'x' },
+        { op: 'delete', pk, sk: 'policy', expected: 'v0' },
+      ]);
+      const missing = await store.transact([{ op: 'delete', pk, sk: 'gone', expected: 'v1' }]);
+      const current = await store.transact([
+        { op: 'delete', pk, sk: 'policy', expected: 'v1' },
+        { op: 'put', pk, sk: 'record', data: 'deleted' },
+      ]);
+
+      expect(stale).toEqual({ ok: false, failed: 1 });
+      expect(missing).toEqual({ ok: false, failed: 0 });
+      expect(current).toEqual({ ok: true });
+      expect(await snapshot(store, pk)).toEqual({ record: 'deleted' });
+    });
+
     it(`accepts ${MAX_TRANSACTION_OPS} ops`, async () => {
       const store = getStore();
       const pk = freshPartition();

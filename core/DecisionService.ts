@@ -1,0 +1,184 @@
+import { randomUUID } from 'node:crypto';
+import type { Configuration } from './Configuration.js';
+import type { Caller } from './caller.js';
+import { canonicalizeData, canonicalSha256, sha256Hex } from './canonical.js';
+import { ConflictError, InfrastructureError } from './errors.js';
+import { AppendRefusedError, type LaneWriter } from './LaneWriter.js';
+import type { GatewayEvents, KeyValueStore, PolicyEvaluator } from './ports.js';
+import type { AuditRecord, Decision, DecisionFields, DecisionRecord } from './records.js';
+import {
+  type DecisionRequest,
+  parseDecisionRequest,
+  type RequestOrigin,
+  signatureRequestId,
+} from './requests.js';
+import { idemPartition, MAIN_LANE, parseRecordId } from './storageLayout.js';
+
+export interface DecisionOutcome {
+  decision: Decision;
+  record: AuditRecord;
+  /** True when an earlier record was returned for a repeated `request_id`. */
+  replayed: boolean;
+}
+
+/** What a request id answered with, written in the decision's own transaction. */
+interface IdempotencyItem {
+  request_sha256: string;
+  /** The record's lane (absent on items of the first release: `main`). */
+  lane?: string;
+  seq?: number;
+  /** First release only: `pending` was a claim that never finished. */
+  state?: 'pending' | 'done';
+}
+
+/**
+ * Decides actions. A decision is evaluated inside its lane's append, against the configuration version
+ * the lane is fenced at (or later), and its record is written in the same transaction as the item that
+ * makes its request id idempotent: no claim to expire, and no allow chained after the admin change that
+ * should have denied it.
+ */
+export class DecisionService {
+  constructor(
+    private readonly deps: {
+      store: KeyValueStore;
+      writer: LaneWriter;
+      config: Configuration;
+      policies: PolicyEvaluator;
+      events?: GatewayEvents;
+    },
+  ) {}
+
+  /**
+   * Decides an action for an agent. The answer is returned only after its signed record is durably
+   * appended (no record, no allow); any failure before that throws, which the edge turns into a 5xx deny.
+   */
+  async decide(caller: Caller, body: unknown, origin: RequestOrigin = {}): Promise<DecisionOutcome> {
+    const request = parseDecisionRequest(body);
+    // INVARIANT: a signed request without request_id is keyed by its signature, so a replay of it within
+    // the signature's window returns its record and never decides (or allows) a second time.
+    if (request.request_id === undefined && origin.signature !== undefined) {
+      request.request_id = signatureRequestId(caller.principalArn, origin.signature);
+    }
+    // Only an idempotent request (one with a request_id) needs the hash of the whole request.
+    const idem =
+      request.request_id === undefined ? null : { key: request.request_id, hash: canonicalSha256(request) };
+    const pk = idemPartition(caller.principalArn);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      // A first-release `pending` claim (a crash left it) is taken over in the same transaction.
+      const legacy = idem ? await this.#legacyClaim(pk, idem.key) : null;
+      try {
+        const appended = await this.deps.writer.append({
+          principalArn: caller.principalArn,
+          build: (ctx) => this.#evaluate(caller, request, ctx.fence),
+          extra: idem
+            ? (record) => {
+                const item: IdempotencyItem = {
+                  request_sha256: idem.hash,
+                  lane: record.chain,
+                  seq: record.seq,
+                };
+                const data = JSON.stringify(item);
+                // INVARIANT: a request id answers with one record: the item and the record land together.
+                return [
+                  legacy === null
+                    ? { op: 'putIfAbsent', pk, sk: idem.key, data }
+                    : { op: 'replaceIf', pk, sk: idem.key, expected: legacy, data },
+                ];
+              }
+            : undefined,
+        });
+        const record = appended.record as DecisionRecord;
+        this.deps.events?.decision?.(record);
+        return {
+          decision: record.decision,
+          record: JSON.parse(appended.text) as AuditRecord,
+          replayed: false,
+        };
+      } catch (error) {
+        if (error instanceof InfrastructureError) this.deps.events?.appendFailed?.(error);
+        if (!(error instanceof AppendRefusedError) || !idem) throw error;
+        // Another request with this id landed first: answer with its record.
+        const replay = await this.#replay(pk, idem.key, idem.hash);
+        if (replay) return replay;
+      }
+    }
+    throw new ConflictError(
+      'REQUEST_IN_PROGRESS',
+      `request \`${request.request_id}\` is being decided; retry shortly`,
+    );
+  }
+
+  async #legacyClaim(pk: string, requestId: string): Promise<string | null> {
+    const text = await this.deps.store.get(pk, requestId);
+    if (text === null) return null;
+    const item = JSON.parse(text) as IdempotencyItem;
+    return item.state === 'pending' ? text : null;
+  }
+
+  async #replay(pk: string, requestId: string, requestHash: string): Promise<DecisionOutcome | null> {
+    const existing = await this.deps.store.get(pk, requestId);
+    if (existing === null) return null;
+    const item = JSON.parse(existing) as IdempotencyItem;
+    if (item.request_sha256 !== requestHash) {
+      throw new ConflictError(
+        'REQUEST_ID_REUSED',
+        `request_id \`${requestId}\` was already used for a different request; use a new request_id`,
+      );
+    }
+    if (item.seq === undefined || item.state === 'pending') return null;
+    const text = await this.deps.writer.get(item.lane ?? MAIN_LANE, item.seq);
+    if (text === null)
+      throw new InfrastructureError('RECORD_MISSING', 'the recorded decision could not be read');
+    const record = JSON.parse(text) as DecisionRecord;
+    return { decision: record.decision, record, replayed: true };
+  }
+
+  async #evaluate(caller: Caller, request: DecisionRequest, fence: number): Promise<DecisionFields> {
+    const { snapshot: config, agent } = await this.deps.config.agentFor(caller.principalArn, fence);
+    const base = {
+      kind: 'decision' as const,
+      request_id: request.request_id ?? `srv-${randomUUID()}`,
+      actor: request.actor,
+      action: request.action,
+      resource: request.resource,
+      context_sha256: sha256Hex(canonicalizeData(request.context)),
+      params_sha256: canonicalSha256(request.params),
+    };
+    const deny = (reason: string): DecisionFields => ({
+      ...base,
+      decision: 'deny',
+      reason,
+      policy_ids: [],
+      policy_set_sha256: sha256Hex('[]'),
+      errors: [],
+      config_version: config.version,
+    });
+    // INVARIANT: the actor is whoever the signature says; a body claim never overrides it.
+    if (!agent) return deny(`principal \`${caller.principalArn}\` is not a registered agent`);
+    if (agent.status !== 'active') return deny(`agent \`${agent.agentId}\` is disabled`);
+    if (agent.agentId !== request.actor) return deny('actor does not match the authenticated principal');
+    const result = this.deps.policies.evaluate(
+      config.policies,
+      {
+        agentId: agent.agentId,
+        agentAttributes: agent.attributes,
+        action: request.action,
+        resource: request.resource,
+        context: request.context,
+        params: request.params,
+      },
+      config.declarations,
+    );
+    return { ...base, ...result, config_version: config.version };
+  }
+
+  /** A decision record of any lane by its id, or null when there is none (or it is not a decision). */
+  async readDecision(decisionId: string): Promise<DecisionRecord | null> {
+    const id = parseRecordId(decisionId);
+    if (!id) return null;
+    const text = await this.deps.writer.get(id.lane, id.seq);
+    if (text === null) return null;
+    const record = JSON.parse(text) as AuditRecord;
+    return record.kind === 'decision' ? record : null;
+  }
+}

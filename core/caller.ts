@@ -1,0 +1,14 @@
+import { ForbiddenError } from './errors.js';
+
+/** The authenticated caller, as the edge (API Gateway identity or the emulator's SigV4 check) says. */
+export interface Caller {
+  /** Normalised principal ARN (an assumed-role session maps to its role ARN). */
+  principalArn: string;
+  isAdmin: boolean;
+}
+
+/** Refuses a non-admin caller (403), whatever IAM let through. */
+export function requireAdmin(caller: Caller): void {
+  // INVARIANT: only admins change policy or agents or read the log, whatever IAM let through.
+  if (!caller.isAdmin) throw new ForbiddenError(`principal \`${caller.principalArn}\` is not an admin`);
+}
