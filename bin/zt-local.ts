@@ -12,7 +12,8 @@ rotate-key (emulator stopped) makes a new root key and chains a record certifyin
 old root key, or by the new one itself with --old-key-lost; verifiers then trust both root public keys
 (the data dir's root-public-keys.pem lists them).
 Environment: ZT_HOST (127.0.0.1), ZT_PORT (8787), ZT_DATA_DIR (.zt), ZT_PUBLIC_HOST (other names
-clients sign for, comma-separated, as sent in Host: \`name\` or \`name:port\`).`;
+clients sign for, comma-separated, as sent in Host: \`name\` or \`name:port\`), ZT_START_WINDOW_MS
+(how long an allow may wait for its started outcome, default 60000).`;
 
 /** \`zt-local rotate-key\`: prints what it did; the data dir must not be in use. */
 async function rotateKey(dataDir: string, oldKeyLost: boolean): Promise<number> {
@@ -88,6 +89,14 @@ async function main(): Promise<number> {
     process.stderr.write(`zt-local: port must be an integer 0-65535, got \`${portText}\`\n`);
     return 2;
   }
+  const windowText = process.env['ZT_START_WINDOW_MS'];
+  const startWindowMs = windowText === undefined || windowText === '' ? undefined : Number(windowText);
+  if (startWindowMs !== undefined && (!Number.isSafeInteger(startWindowMs) || startWindowMs <= 0)) {
+    process.stderr.write(
+      `zt-local: ZT_START_WINDOW_MS must be a positive integer (ms), got \`${windowText}\`\n`,
+    );
+    return 2;
+  }
   const emulator = await startEmulator({
     host: values.host ?? process.env['ZT_HOST'] ?? '127.0.0.1',
     port,
@@ -95,6 +104,7 @@ async function main(): Promise<number> {
     dataDir,
     reset: values.reset ?? false,
     ...(values.quiet ? { log: null } : {}),
+    ...(startWindowMs !== undefined ? { startWindowMs } : {}),
   });
   process.stderr.write(
     [

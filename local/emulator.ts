@@ -43,6 +43,8 @@ export interface EmulatorOptions {
   /** Checkpoint every N records / T ms (heartbeat when idle). `false` turns automatic checkpoints off. */
   checkpoints?: { everyRecords?: number; everyMs?: number } | false;
   sessionTtlMs?: number;
+  /** How long an allow may wait for its `started` outcome (default 60 000 ms). */
+  startWindowMs?: number;
 }
 
 export interface Emulator {
@@ -97,6 +99,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     origin: checkpointOrigin(['local', logId], 'main'),
     issuer: credentials,
     ...(options.sessionTtlMs ? { sessionTtlMs: options.sessionTtlMs } : {}),
+    ...(options.startWindowMs !== undefined ? { startWindowMs: options.startWindowMs } : {}),
   });
   let scheduler: CheckpointScheduler | null = null;
   if (options.checkpoints !== false) {
