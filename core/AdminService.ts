@@ -223,7 +223,7 @@ export class AdminService {
     requireAdmin(caller);
     assertPolicyId(policyId);
     const request = parsePutPolicyRequest(body);
-    return this.#storePolicy(caller, policyId, request.cedar, request.description);
+    return this.#storePolicy(caller, policyId, request.cedar, request.description, undefined, request.mode);
   }
 
   async allowPolicy(caller: Caller, body: unknown): Promise<StoredPolicy> {
@@ -245,6 +245,7 @@ export class AdminService {
     cedar: string,
     description?: string,
     precheck?: (config: ConfigSnapshot) => void,
+    mode?: 'shadow',
   ): Promise<StoredPolicy> {
     return this.#change(caller, async (config, next) => {
       precheck?.(config);
@@ -265,9 +266,17 @@ export class AdminService {
         version: next,
       };
       if (description !== undefined) policy.description = description;
+      if (mode !== undefined) policy.mode = mode;
       return {
         // INVARIANT: the record (with the text itself) is chained before the policy can decide anything.
-        fields: { kind: 'policy', policy_id: policyId, change: 'put', cedar, policy_sha256: policy.sha256 },
+        fields: {
+          kind: 'policy',
+          policy_id: policyId,
+          change: 'put',
+          cedar,
+          policy_sha256: policy.sha256,
+          ...(mode !== undefined ? { mode } : {}),
+        },
         ops: [{ op: 'put', pk: P_POLICY, sk: policyId, data: JSON.stringify(policy) }],
         result: policy,
         refused: () =>

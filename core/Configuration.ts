@@ -51,6 +51,8 @@ export interface StoredPolicy {
   updatedAt: string;
   /** The configuration version that wrote it (absent on items of the first release). */
   version?: number;
+  /** `shadow`: evaluated beside the decisions it could apply to and recorded, never deciding. */
+  mode?: 'shadow';
 }
 
 /** The admin's declarations (`PUT /schema`) as stored. */
@@ -69,7 +71,12 @@ export const EMPTY_SCHEMA: StoredSchema = { declarations: {}, sha256: sha256Hex(
 /** Agents, policies and declarations as of one version. */
 export interface ConfigSnapshot {
   version: number;
+  /** Every stored policy, shadow ones included. */
   policies: StoredPolicy[];
+  /** The policies that decide (every one but the shadow ones). */
+  enforced: StoredPolicy[];
+  /** The shadow policies only (empty almost always). */
+  shadow: StoredPolicy[];
   schema: StoredSchema;
   /** Built-in declarations with the admin's over them: what decisions and policy checks use. */
   declarations: Declarations;
@@ -156,6 +163,8 @@ export class Configuration {
       const snapshot: ConfigSnapshot = {
         version: before.version,
         policies,
+        enforced: policies.filter((p) => p.mode !== 'shadow'),
+        shadow: policies.filter((p) => p.mode === 'shadow'),
         schema,
         declarations: mergeDeclarations(BUILTIN_DECLARATIONS, schema.declarations),
         agents: new Map(),

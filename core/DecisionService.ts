@@ -157,19 +157,33 @@ export class DecisionService {
     if (!agent) return deny(`principal \`${caller.principalArn}\` is not a registered agent`);
     if (agent.status !== 'active') return deny(`agent \`${agent.agentId}\` is disabled`);
     if (agent.agentId !== request.actor) return deny('actor does not match the authenticated principal');
-    const result = this.deps.policies.evaluate(
-      config.policies,
-      {
-        agentId: agent.agentId,
-        agentAttributes: agent.attributes,
-        action: request.action,
-        resource: request.resource,
-        context: request.context,
-        params: request.params,
-      },
-      config.declarations,
-    );
-    return { ...base, ...result, config_version: config.version };
+    const evaluation = {
+      agentId: agent.agentId,
+      agentAttributes: agent.attributes,
+      action: request.action,
+      resource: request.resource,
+      context: request.context,
+      params: request.params,
+    };
+    const result = this.deps.policies.evaluate(config.enforced, evaluation, config.declarations);
+    const fields: DecisionFields = { ...base, ...result, config_version: config.version };
+    // Shadow policies: what the decision would be with them enforced, only where one can apply (a second
+    // Cedar call for those requests alone). Recorded, never answered.
+    if (config.shadow.length > 0) {
+      const shadowIds = new Set(config.shadow.map((p) => p.policyId));
+      const applies = this.deps.policies
+        .applicablePolicyIds(config.shadow, request.action, agent.agentId)
+        .some((id) => shadowIds.has(id));
+      if (applies) {
+        const would = this.deps.policies.evaluate(config.policies, evaluation, config.declarations);
+        fields.shadow = {
+          decision: would.decision,
+          reason: would.reason,
+          policy_ids: would.policy_ids.filter((id) => shadowIds.has(id)),
+        };
+      }
+    }
+    return fields;
   }
 
   /** A decision record of any lane by its id, or null when there is none (or it is not a decision). */

@@ -139,11 +139,12 @@ export class OutcomeService {
       decision.config_version !== undefined && item.version !== undefined
         ? item.version > decision.config_version
         : Date.parse(item.updatedAt ?? '') >= decidedAt;
-    const byId = new Map(config.policies.map((p) => [p.policyId, p]));
+    // Shadow policies never decide, so they neither back nor stale an allow.
+    const byId = new Map(config.enforced.map((p) => [p.policyId, p]));
     const gone = decision.policy_ids.find((id) => !byId.has(id));
     if (gone !== undefined) return `policy \`${gone}\` it was allowed by is gone`;
     const changed = this.deps.policies
-      .applicablePolicyIds(config.policies, decision.action, decision.actor)
+      .applicablePolicyIds(config.enforced, decision.action, decision.actor)
       .find((id) => {
         const policy = byId.get(id);
         return policy !== undefined && since(policy);

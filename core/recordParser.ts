@@ -78,9 +78,9 @@ export const RECORD_KINDS = Object.keys(KIND_FIELDS) as RecordKind[];
  * written, which must keep verifying. Present, they are hashed and signed like any other field.
  */
 export const OPTIONAL_KIND_FIELDS = {
-  decision: ['config_version'],
+  decision: ['config_version', 'shadow'],
   outcome: ['nonce'],
-  policy: ['config_version'],
+  policy: ['config_version', 'mode'],
   agent: ['config_version'],
   key: [],
   schema: ['config_version'],
@@ -250,6 +250,17 @@ function checkKindFields(r: Obj, kind: RecordKind): void {
       stringArray(r, 'policy_ids', $);
       hash(r, 'policy_set_sha256', $);
       stringArray(r, 'errors', $);
+      if (Object.hasOwn(r, 'shadow')) {
+        const shadow = r['shadow'];
+        if (shadow === null || typeof shadow !== 'object' || Array.isArray(shadow)) {
+          throw invalid('$.shadow', 'an object', shadow);
+        }
+        const s = shadow as Obj;
+        exactFields(s, ['decision', 'reason', 'policy_ids'], '$.shadow');
+        oneOf(s, 'decision', '$.shadow', ['allow', 'deny']);
+        str(s, 'reason', '$.shadow');
+        stringArray(s, 'policy_ids', '$.shadow');
+      }
       return;
     case 'outcome':
       nonEmpty(r, 'decision_id', $);
@@ -271,6 +282,10 @@ function checkKindFields(r: Obj, kind: RecordKind): void {
         throw invalid('$.policy_sha256', 'the policy hash on `put`', null);
       }
       if (change === 'delete' && cedar !== null) throw invalid('$.cedar', 'null on `delete`', cedar);
+      if (Object.hasOwn(r, 'mode')) {
+        oneOf(r, 'mode', $, ['shadow']);
+        if (change !== 'put') throw invalid('$.mode', 'no mode on `delete`', r['mode']);
+      }
       return;
     }
     case 'agent':
@@ -407,6 +422,8 @@ const SORTED_MEMBERS = Object.fromEntries(
 ) as Record<RecordKind, Array<{ name: string; prefix: string; optional: boolean }>>;
 
 const SIGNATURE_MEMBERS = [...SIGNATURE_FIELDS].sort();
+/** A decision's `shadow` object: ASCII names, sorted. */
+const SHADOW_MEMBERS = ['decision', 'policy_ids', 'reason'];
 
 /** The stored text and the signed payload of a record (the payload omits `current_hash` and `kms_signature`). */
 export interface CanonicalRecordTexts {
@@ -419,8 +436,8 @@ export interface CanonicalRecordTexts {
  *
  * Equal to `canonicalize(record)` for every record {@link validateAuditRecord} accepts, about five times
  * faster (the verifier's hot path): member names are the fixed ASCII names of the kind, sorted once;
- * values are strings, safe integers, null, string arrays and the `kms_signature` object, whose RFC 8785
- * form is exactly what `JSON.stringify` writes. The one difference, a lone surrogate (JSON.stringify
+ * values are strings, safe integers, null, string arrays and the `kms_signature` and `shadow` objects
+ * (their members written in sorted order), whose RFC 8785 form is exactly what `JSON.stringify` writes. The one difference, a lone surrogate (JSON.stringify
  * escapes it, RFC 8785 has no form for it), is refused with `SCHEMA_INVALID`.
  * Pass only validated records.
  */
@@ -435,6 +452,9 @@ export function canonicalRecordParts(record: AuditRecord): CanonicalRecordTexts 
     if (name === 'kms_signature') {
       const sig = value as Record<string, unknown>;
       encoded = `{${SIGNATURE_MEMBERS.map((k) => `"${k}":${JSON.stringify(sig[k])}`).join(',')}}`;
+    } else if (name === 'shadow') {
+      const shadow = value as Record<string, unknown>;
+      encoded = `{${SHADOW_MEMBERS.map((k) => `"${k}":${JSON.stringify(shadow[k])}`).join(',')}}`;
     } else {
       encoded = JSON.stringify(value);
     }

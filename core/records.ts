@@ -39,6 +39,14 @@ export interface RecordBase {
   kms_signature: RecordSignature;
 }
 
+/** What the shadow policies would have made of a decision, had they been enforced. */
+export interface ShadowEffect {
+  decision: Decision;
+  reason: string;
+  /** The shadow policies among those that would have determined it. */
+  policy_ids: string[];
+}
+
 export interface DecisionFields {
   kind: 'decision';
   request_id: string;
@@ -52,6 +60,8 @@ export interface DecisionFields {
   policy_ids: string[];
   policy_set_sha256: string;
   errors: string[];
+  /** Present when a shadow policy could apply to this (action, agent): the decision it would have produced. */
+  shadow?: ShadowEffect;
   /**
    * The configuration version (agents, policies, declarations) the decision was evaluated at, or the
    * version an admin change produced. Absent on records written before configuration versions.
@@ -80,6 +90,8 @@ export interface PolicyFields {
   /** The Cedar text itself on `put` (so the log can replay decisions), null on `delete`. */
   cedar: string | null;
   policy_sha256: string | null;
+  /** `shadow` on a `put` of a shadow policy (it never decides); absent for an enforced one. */
+  mode?: 'shadow';
   /**
    * The configuration version (agents, policies, declarations) the decision was evaluated at, or the
    * version an admin change produced. Absent on records written before configuration versions.

@@ -161,13 +161,20 @@ export function parseRegisterAgentRequest(body: unknown): RegisterAgentRequest {
 export interface PutPolicyRequest {
   cedar: string;
   description?: string;
+  /** `shadow`: evaluated and recorded beside every decision it could apply to, never deciding. */
+  mode?: 'shadow';
 }
 
 export function parsePutPolicyRequest(body: unknown): PutPolicyRequest {
-  const o = readObject(body, ['cedar', 'description']);
+  const o = readObject(body, ['cedar', 'description', 'mode']);
   const cedar = requireString(o, 'cedar', { maxLength: 32 * 1024 });
   const description = readString(o, 'description', { maxLength: 1024 });
-  return description === undefined ? { cedar } : { cedar, description };
+  const mode = readString(o, 'mode', { pattern: /^(enforce|shadow)$/, patternHint: '`enforce` or `shadow`' });
+  return {
+    cedar,
+    ...(description !== undefined ? { description } : {}),
+    ...(mode === 'shadow' ? { mode: 'shadow' as const } : {}),
+  };
 }
 
 /** `POST /policies/allow` */
