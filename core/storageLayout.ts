@@ -16,6 +16,7 @@
  * | `outcome`                   | `<decision>#started|final` | outcome claims                             |
  * | `key`                       | key id              | public session keys (GET /keys)                   |
  * | `merkle#` / `checkpoint#` / `checkpoint-heartbeat#` + lane | ... | checkpoint state per lane      |
+ * | `checkpoint#:epoch`         | 20-digit epoch      | the signed epoch statements (every lane's size and root) |
  */
 
 /** The first lane; logs written before lanes existed are this one lane. */
@@ -82,6 +83,13 @@ export function merklePartition(lane: string): string {
 export function checkpointPartition(lane: string): string {
   return `checkpoint#${lane}`;
 }
+
+/**
+ * The log's signed epoch statements, one per epoch (sk = 20-digit epoch number). Under the `checkpoint#`
+ * prefix so the checkpoint writers' grant (`dynamodb:LeadingKeys`) covers it, and never a lane's partition:
+ * `:` is not allowed in a lane name.
+ */
+export const EPOCH_PARTITION = 'checkpoint#:epoch';
 
 /** Kept out of `checkpoint#<lane>` so that partition holds only checkpoints, one per size. */
 export function heartbeatPartition(lane: string): string {

@@ -3,6 +3,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import express, { type Request, type Response } from 'express';
+import { AuditReader } from '../core/AuditReader.js';
 import { checkpointOrigin } from '../core/checkpoint.js';
 import { type Clock, type KeyValueStore, systemClock } from '../core/ports.js';
 import type { ApiGatewayProxyEvent } from '../lambdas/apigw.js';
@@ -101,11 +102,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   }
   if (scheduler) {
     const s = scheduler;
-    parts.writer.onAppended = (record) => s.notifyAppended(record.seq);
+    parts.writer.onAppended = (record) => s.notifyAppended(record);
   }
   const handler = createApiHandler({
     gateway: parts.gateway,
-    checkpoints: parts.checkpointer,
+    audit: new AuditReader({ store, checkpoints: parts.checkpointer }),
     adminPrincipalArns: [credentials.admin.principalArn],
     log,
     logError: (traceId, error) =>
