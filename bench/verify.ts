@@ -14,7 +14,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openInput, readAuditInput } from '../bin/audit/readAuditInput.js';
+import { openInput, readAuditInput } from '../audit/readAuditInput.js';
 import { runZtAudit } from '../bin/audit/runZtAudit.js';
 import type { AuditReport } from '../core/auditBundle.js';
 import { ChainVerifier } from '../core/ChainVerifier.js';
