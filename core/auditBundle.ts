@@ -641,15 +641,18 @@ export class AuditVerifier {
         }
         continue;
       }
+      const cutSeen = this.#findings.some((f) => f.code === 'LOG_TRUNCATED' && f.lane === entry.lane);
       if (entry.size > n) {
-        this.#finding(
-          'LOG_TRUNCATED',
-          entry.lane,
-          n + 1,
-          0,
-          `epoch ${newest.epoch} signs ${entry.size} records of lane \`${entry.lane}\` but the input holds ${n}: records ${n + 1}-${entry.size} are missing`,
-          8,
-        );
+        // A cut lane is one finding, whether its own checkpoint or the epoch says so.
+        if (!cutSeen)
+          this.#finding(
+            'LOG_TRUNCATED',
+            entry.lane,
+            n + 1,
+            0,
+            `epoch ${newest.epoch} signs ${entry.size} records of lane \`${entry.lane}\` but the input holds ${n}: records ${n + 1}-${entry.size} are missing`,
+            8,
+          );
       } else if (lane.rootsAt.get(entry.size) !== entry.root) {
         this.#finding(
           'CHECKPOINT_ROOT_MISMATCH',
