@@ -5,6 +5,7 @@ import { certifiedKeyOf, KeyTrust, KeyTrustError, short, type TrustedKey } from 
 import {
   canonicalRecordParts,
   HASH_PATTERN,
+  type InspectedRecord,
   inspectAuditRecord,
   RecordFormatError,
   validateAuditRecord,
@@ -351,13 +352,26 @@ export class ChainVerifier {
     }
   }
 
-  /** Verifies one stored line (a JSONL line without its newline). Blank lines are counted but skipped. */
-  add(line: string): void {
+  /**
+   * Verifies one stored line (a JSONL line without its newline). Blank lines are counted but skipped.
+   * `at` is its line number in the input (default: one more than the previous entry's), for an input whose
+   * lines this verifier does not all see (a log of several lanes read from one file).
+   */
+  add(line: string, at?: number): void {
+    if (line.trim() === '') {
+      this.#assertOpen();
+      this.#line = at ?? this.#line + 1;
+      return;
+    }
+    this.addInspected(line, inspectAuditRecord(line), at);
+  }
+
+  /** {@link add} for a line already run through `inspectAuditRecord` (to read its chain first). */
+  addInspected(line: string, inspected: InspectedRecord, at?: number): void {
     this.#assertOpen();
-    const lineNo = ++this.#line;
-    if (line.trim() === '') return;
+    const lineNo = at ?? this.#line + 1;
+    this.#line = lineNo;
     this.#entries++;
-    const inspected = inspectAuditRecord(line);
     this.#onEntry?.({ line: lineNo, text: line, record: inspected.record });
     if (inspected.record === null) {
       this.#unreadableEntry(inspected.error, inspected.parsed, lineNo);
@@ -372,9 +386,10 @@ export class ChainVerifier {
    * Verifies one already-parsed record (an element of a JSON array, the `audit` of a decision response).
    * Same steps as {@link add} except the canonical-text check: there is no stored text to compare.
    */
-  addRecord(record: AuditRecord | Record<string, unknown>): void {
+  addRecord(record: AuditRecord | Record<string, unknown>, at?: number): void {
     this.#assertOpen();
-    const lineNo = ++this.#line;
+    const lineNo = at ?? this.#line + 1;
+    this.#line = lineNo;
     this.#entries++;
     let valid: AuditRecord;
     let parts: { text: string; payload: string };
@@ -399,9 +414,10 @@ export class ChainVerifier {
    * sequence, link, whether that key is trusted for this record (root, or a session key certified earlier
    * for its time), and the key's use. `leaf` is the RFC 6962 leaf hash of the line, for `onEntry`.
    */
-  addPrepared(record: AuditRecord, leaf: Uint8Array): void {
+  addPrepared(record: AuditRecord, leaf: Uint8Array, at?: number): void {
     this.#assertOpen();
-    const lineNo = ++this.#line;
+    const lineNo = at ?? this.#line + 1;
+    this.#line = lineNo;
     this.#entries++;
     this.#onEntry?.({ line: lineNo, text: null, leafHash: leaf, record });
     this.#checkPosition(record, lineNo);
@@ -706,12 +722,12 @@ export class ChainVerifier {
 
 /** Fields a prepared record keeps beyond the base ones: what the reference checks read, per kind. */
 const PREPARED_FIELDS: Record<RecordKind, readonly string[]> = {
-  decision: ['actor', 'decision', 'policy_ids'],
+  decision: ['actor', 'decision', 'policy_ids', 'config_version'],
   outcome: [],
-  policy: ['policy_id', 'change'],
-  agent: ['agent_id', 'change'],
+  policy: ['policy_id', 'change', 'config_version'],
+  agent: ['agent_id', 'change', 'config_version'],
   key: [],
-  schema: [],
+  schema: ['config_version'],
 };
 
 /** What {@link prepareLine} found of one stored line. */
@@ -763,7 +779,7 @@ export function prepareLine(text: string, keys: ReadonlyMap<string, KeyObject>):
     current_hash: record.current_hash,
     kms_signature: { key_id: sig.key_id },
   };
-  for (const field of PREPARED_FIELDS[record.kind]) reduced[field] = r[field];
+  for (const field of PREPARED_FIELDS[record.kind]) if (Object.hasOwn(r, field)) reduced[field] = r[field];
   return { record: reduced as unknown as AuditRecord, certifiedKey: null };
 }
 

@@ -1,48 +1,64 @@
-import { type Checkpoint, defaultCheckpointOrigin, signCheckpoint } from './checkpoint.js';
+import {
+  type Checkpoint,
+  defaultCheckpointOrigin,
+  laneOfOrigin,
+  logOriginOf,
+  signCheckpoint,
+} from './checkpoint.js';
+import { compareLanes, type Epoch, signEpoch } from './epoch.js';
 import { InfrastructureError } from './errors.js';
 import { CompactRange, leafHash } from './merkle.js';
 import type { Clock, KeyValueStore, Signer } from './ports.js';
-import { checkpointPartition, heartbeatPartition, merklePartition, seqKey } from './storageLayout.js';
-
-/** A checkpoint as stored: the `GET /audit/checkpoint` body plus when it was signed (unsigned metadata). */
-export interface StoredCheckpoint extends Checkpoint {
-  timestamp: string;
-}
+import {
+  chainPartition,
+  checkpointPartition,
+  EPOCH_PARTITION,
+  LANE_NAME_PATTERN,
+  listLanes,
+  MAIN_LANE,
+  merklePartition,
+  seqKey,
+} from './storageLayout.js';
 
 /**
- * The liveness marker: the newest checkpoint and the last time a `checkpoint()` call found it covering the
- * head. `timestamp` is NOT signed (a C2SP checkpoint has no time in it), so it is an operational signal
- * (the checkpointer is alive and the head is covered), never evidence a verifier can trust.
+ * A checkpoint of the whole log, the body of `GET /audit/checkpoint`: the top-level fields are one lane's
+ * checkpoint (`main` by default, the shape this route always had), `epoch` the root-signed statement naming
+ * every lane with its size and root, and `checkpoints` every lane's checkpoint at exactly those sizes.
  */
-export interface CheckpointHeartbeat {
-  checkpoint: Checkpoint;
-  timestamp: string;
+export interface LogCheckpoint extends Checkpoint {
+  epoch: Epoch;
+  checkpoints: Checkpoint[];
 }
 
 export interface CheckpointerDeps {
   store: KeyValueStore;
-  /** The root key: checkpoints are signed by it, never by a session key. */
+  /** The root key: checkpoints and epochs are signed by it, never by a session key. */
   rootSigner: Signer;
   clock: Clock;
-  /** Default `main`. */
+  /** The lane whose checkpoint is the top level of {@link LogCheckpoint}, and of `list`/`latest`; default `main`. */
   chain?: string;
   /**
-   * Origin line and key name of the notes, unique to this log (`checkpointOrigin`). Default
+   * That lane's checkpoint origin, `<log origin>/<chain>`, unique to this log (`checkpointOrigin`): every
+   * lane's origin is the log origin and the lane, and the epoch's origin is the log origin. Default
    * `zt-infra/<chain>`, shared by every log that keeps it: the gateway's entry points always give one.
    */
   origin?: string;
-  /** Stored record texts with `seq > after`, in order (`ChainWriter.page`). */
-  readPage(after: number, limit: number): Promise<string[]>;
+  /**
+   * An epoch unchanged in every lane is signed again once the newest is this old (default 30 s), so the
+   * signed time a verifier's `--max-age` reads stays fresh while the log is idle.
+   */
+  epochRefreshMs?: number;
 }
 
 export { checkpointPartition, heartbeatPartition, merklePartition } from './storageLayout.js';
 
 const STATE_SK = 'state';
-const HEARTBEAT_SK = 'latest';
 const PAGE_SIZE = 1000;
 /** During a long catch-up the state is saved this often, so a crash or timeout keeps the progress. */
 const SAVE_EVERY_RECORDS = 50_000;
 const MAX_ATTEMPTS = 20;
+/** Lanes advanced at once during an epoch. */
+const LANE_CONCURRENCY = 8;
 const CHECKPOINT_SK = /^[0-9]{20}$/;
 
 interface MerkleState {
@@ -55,14 +71,25 @@ function storeFailure(what: string, cause: unknown): never {
   throw new InfrastructureError('STORE_UNAVAILABLE', `could not ${what}`, { cause });
 }
 
+/** The served shape: origin, size, root, time (when the note has one), note. */
 function publicCheckpoint(stored: Checkpoint): Checkpoint {
-  return { origin: stored.origin, size: stored.size, root: stored.root, note: stored.note };
+  const out: Checkpoint = { origin: stored.origin, size: stored.size, root: stored.root, note: stored.note };
+  if (typeof stored.time === 'string') {
+    return {
+      origin: stored.origin,
+      size: stored.size,
+      root: stored.root,
+      time: stored.time,
+      note: stored.note,
+    };
+  }
+  return out;
 }
 
-function parseStored(data: string, sk: string): StoredCheckpoint {
-  let value: StoredCheckpoint;
+function parseStored(data: string, sk: string): Checkpoint {
+  let value: Checkpoint;
   try {
-    value = JSON.parse(data) as StoredCheckpoint;
+    value = JSON.parse(data) as Checkpoint;
   } catch (cause) {
     throw new InfrastructureError('CHECKPOINT_STATE_CORRUPT', `stored checkpoint \`${sk}\` is not JSON`, {
       cause,
@@ -80,51 +107,102 @@ function parseStored(data: string, sk: string): StoredCheckpoint {
   return value;
 }
 
+function parseStoredEpoch(data: string, sk: string): Epoch {
+  let value: Epoch;
+  try {
+    value = JSON.parse(data) as Epoch;
+  } catch (cause) {
+    throw new InfrastructureError('CHECKPOINT_STATE_CORRUPT', `stored epoch \`${sk}\` is not JSON`, {
+      cause,
+    });
+  }
+  if (
+    typeof value?.origin !== 'string' ||
+    typeof value.epoch !== 'number' ||
+    typeof value.time !== 'string' ||
+    !Array.isArray(value.lanes) ||
+    typeof value.note !== 'string' ||
+    seqKey(value.epoch) !== sk
+  ) {
+    throw new InfrastructureError('CHECKPOINT_STATE_CORRUPT', `stored epoch \`${sk}\` is malformed`);
+  }
+  return value;
+}
+
+/** A lane brought to its head: its frontier and the checkpoint signed (or found) at exactly that size. */
+interface LaneHead {
+  lane: string;
+  range: CompactRange;
+  checkpoint: Checkpoint;
+}
+
 /**
- * Signs C2SP checkpoints over one audit chain with the root key, incrementally.
+ * Signs checkpoints over every lane of the audit log with the root key, incrementally, and one epoch
+ * statement over all of them.
  *
- * The RFC 6962 frontier (`CompactRange`) of the records already covered is kept in the store at
- * `merkle#<chain>`/`state` as `{size, range}`, so a checkpoint reads and hashes only the records after it:
- * O(new records) time, O(log n) memory. The state is advanced with `putIfAbsent`/`replaceIf` against the
- * exact text read, so two processes never corrupt it; the loser re-reads and continues from the winner.
- * Each checkpoint is stored once at `checkpoint#<chain>`/<20-digit size> with `putIfAbsent`, never
- * overwritten: when two processes sign the same size, both return the one that was stored first.
+ * Per lane (each lane is one hash chain, `chain#<lane>`): the RFC 6962 frontier (`CompactRange`) of the
+ * records already covered is kept at `merkle#<lane>`/`state` as `{size, range}`, so a checkpoint reads and
+ * hashes only the records after it: O(new records) time, O(log n) memory. The state is advanced with
+ * `putIfAbsent`/`replaceIf` against the exact text read, so two processes never corrupt it. Each lane
+ * checkpoint is stored once at `checkpoint#<lane>`/<20-digit size> with `putIfAbsent`, never overwritten,
+ * with the time it was first signed in its note.
+ *
+ * Per epoch: the lanes are those of the registry (`lanes`), `main` always, and every lane of the previous
+ * epoch (a lane is never dropped); epoch N+1 is written at `checkpoint#:epoch`/<20-digit N+1> with
+ * `putIfAbsent` after reading epoch N, then each lane's head, so its sizes are at least epoch N's and its
+ * time later: the epochs form one growing sequence, and an older one shown in place of a newer is a rollback.
  */
 export class Checkpointer {
   readonly chain: string;
   readonly origin: string;
+  /** The log's origin: the epoch's origin and key name, and the prefix of every lane's origin. */
+  readonly logOrigin: string;
+  readonly #refreshMs: number;
   #tail: Promise<unknown> = Promise.resolve();
   /** Lost state races since start, a contention figure. */
   conflicts = 0;
 
   constructor(private readonly deps: CheckpointerDeps) {
-    this.chain = deps.chain ?? 'main';
+    this.chain = deps.chain ?? MAIN_LANE;
     this.origin = deps.origin ?? defaultCheckpointOrigin(this.chain);
+    if (laneOfOrigin(this.origin) !== this.chain || !this.origin.includes('/')) {
+      throw new TypeError(
+        `origin \`${this.origin}\` must end with \`/${this.chain}\`: its last segment is the lane`,
+      );
+    }
+    this.logOrigin = logOriginOf(this.origin);
+    this.#refreshMs = deps.epochRefreshMs ?? 30_000;
+  }
+
+  /** The checkpoint origin of `lane`: the log's origin and the lane. */
+  originOf(lane: string): string {
+    return `${this.logOrigin}/${lane}`;
   }
 
   /**
-   * Signs (or reuses, when the newest stored checkpoint already has the head's size) a checkpoint over all
-   * records up to the current head, and refreshes the heartbeat. A signer or store failure rejects with an
-   * `InfrastructureError` (the route answers 5xx).
+   * Brings every lane to its head, signs (or reuses) each lane's checkpoint at that size, and signs a new
+   * epoch over them unless the newest one already names exactly these sizes and is younger than
+   * `epochRefreshMs`. A signer or store failure rejects with an `InfrastructureError` (the route answers 5xx).
    */
-  checkpoint(): Promise<Checkpoint> {
+  checkpoint(): Promise<LogCheckpoint> {
     // INVARIANT: one checkpoint() at a time in this process, in call order.
     const run = this.#tail.then(() => this.#checkpointNow());
     this.#tail = run.catch(() => undefined);
     return run;
   }
 
-  /** Stored checkpoints with `size > afterSize`, in size order. `limit` 1-1000, default 100. */
-  async list(afterSize: number, limit = 100): Promise<Checkpoint[]> {
+  /** Stored checkpoints of `lane` (default: this checkpointer's chain) with `size > afterSize`, in size order. */
+  async list(afterSize: number, limit = 100, lane: string = this.chain): Promise<Checkpoint[]> {
     if (!Number.isSafeInteger(afterSize)) {
       throw new RangeError(`afterSize must be an integer, got \`${afterSize}\``);
     }
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) {
       throw new RangeError(`limit must be an integer from 1 to 1000, got \`${limit}\``);
     }
+    if (!LANE_NAME_PATTERN.test(lane)) throw new RangeError(`invalid lane name \`${lane}\``);
     let items: Array<{ sk: string; data: string }>;
     try {
-      items = await this.deps.store.query(checkpointPartition(this.chain), {
+      items = await this.deps.store.query(checkpointPartition(lane), {
         after: afterSize >= 0 ? seqKey(afterSize) : undefined,
         limit,
       });
@@ -136,29 +214,39 @@ export class Checkpointer {
       .map((i) => publicCheckpoint(parseStored(i.data, i.sk)));
   }
 
-  /** The newest stored checkpoint, or null when none was signed yet. */
-  async latest(): Promise<Checkpoint | null> {
-    const stored = await this.#latestStored();
+  /** The newest stored checkpoint of `lane` (default: this checkpointer's chain), or null. */
+  async latest(lane: string = this.chain): Promise<Checkpoint | null> {
+    const stored = await this.#latestStored(lane);
     return stored === null ? null : publicCheckpoint(stored);
   }
 
-  /** The heartbeat item (see `CheckpointHeartbeat`), or null before the first checkpoint. */
-  async heartbeat(): Promise<CheckpointHeartbeat | null> {
-    let data: string | null;
-    try {
-      data = await this.deps.store.get(heartbeatPartition(this.chain), HEARTBEAT_SK);
-    } catch (cause) {
-      storeFailure('read the checkpoint heartbeat', cause);
-    }
-    if (data === null) return null;
-    const stored = JSON.parse(data) as StoredCheckpoint;
-    return { checkpoint: publicCheckpoint(stored), timestamp: stored.timestamp };
-  }
-
-  async #latestStored(): Promise<StoredCheckpoint | null> {
+  /** The newest stored epoch statement, or null before the first. */
+  async latestEpoch(): Promise<Epoch | null> {
     let items: Array<{ sk: string; data: string }>;
     try {
-      items = await this.deps.store.query(checkpointPartition(this.chain), { limit: 1, descending: true });
+      items = await this.deps.store.query(EPOCH_PARTITION, { limit: 1, descending: true });
+    } catch (cause) {
+      storeFailure('read the newest epoch', cause);
+    }
+    const newest = items[0];
+    return newest === undefined ? null : parseStoredEpoch(newest.data, newest.sk);
+  }
+
+  /** Every lane of the log: the registry's, and `main` (always a lane, even where the registry lacks it). */
+  async lanes(): Promise<string[]> {
+    let lanes: string[];
+    try {
+      lanes = await listLanes(this.deps.store);
+    } catch (cause) {
+      storeFailure('read the lanes', cause);
+    }
+    return lanes.sort(compareLanes);
+  }
+
+  async #latestStored(lane: string): Promise<Checkpoint | null> {
+    let items: Array<{ sk: string; data: string }>;
+    try {
+      items = await this.deps.store.query(checkpointPartition(lane), { limit: 1, descending: true });
     } catch (cause) {
       storeFailure('read the newest checkpoint', cause);
     }
@@ -166,53 +254,135 @@ export class Checkpointer {
     return newest === undefined ? null : parseStored(newest.data, newest.sk);
   }
 
-  async #checkpointNow(): Promise<Checkpoint> {
-    const range = await this.#advance();
-    const root = range.root();
-    const rootB64 = root.toString('base64');
-    const latest = await this.#latestStored();
-    let result: StoredCheckpoint;
-    if (latest !== null && latest.size >= range.size) {
-      // Reuse. A larger one means another process covered records appended since our read: newer is better.
-      if (latest.size === range.size) this.#checkSameRoot(latest, rootB64);
-      result = latest;
-    } else {
+  async #checkpointNow(): Promise<LogCheckpoint> {
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      // INVARIANT: the previous epoch is read before any lane head, so every size below is at least its.
+      const previous = await this.latestEpoch();
+      const names = new Set(await this.lanes());
+      names.add(this.chain);
+      for (const l of previous?.lanes ?? []) names.add(l.lane);
+      const lanes = [...names].sort(compareLanes);
+      const heads: LaneHead[] = [];
+      for (let i = 0; i < lanes.length; i += LANE_CONCURRENCY) {
+        heads.push(
+          ...(await Promise.all(lanes.slice(i, i + LANE_CONCURRENCY).map((l) => this.#laneHead(l)))),
+        );
+      }
+      const now = this.deps.clock.now();
+      if (previous !== null) {
+        this.#checkNotBehind(previous, heads);
+        const unchanged =
+          previous.lanes.length === heads.length &&
+          heads.every(
+            (h, i) =>
+              previous.lanes[i]?.size === h.checkpoint.size && previous.lanes[i]?.root === h.checkpoint.root,
+          );
+        const fresh = now.getTime() - Date.parse(previous.time) < this.#refreshMs;
+        // A deployment given a new origin signs its next epoch under it (the previous one stays genuine).
+        if (unchanged && fresh && previous.origin === this.logOrigin) {
+          return this.#body(previous, heads);
+        }
+      }
+      const number = (previous?.epoch ?? 0) + 1;
+      // The signed time never goes back, even if this process's clock is behind the previous signer's.
+      const time = previous === null ? now : new Date(Math.max(now.getTime(), Date.parse(previous.time) + 1));
+      let epoch: Epoch;
+      try {
+        epoch = await signEpoch(
+          {
+            origin: this.logOrigin,
+            epoch: number,
+            time,
+            lanes: heads.map((h) => ({ lane: h.lane, size: h.checkpoint.size, root: h.checkpoint.root })),
+          },
+          this.deps.rootSigner,
+        );
+      } catch (cause) {
+        throw new InfrastructureError('SIGNING_FAILED', 'could not sign the epoch', { cause });
+      }
+      let written: boolean;
+      try {
+        written = await this.deps.store.putIfAbsent(EPOCH_PARTITION, seqKey(number), JSON.stringify(epoch));
+      } catch (cause) {
+        storeFailure('write the epoch', cause);
+      }
+      if (written) return this.#body(epoch, heads);
+      // Another process signed this epoch number first: start again after it.
+      this.conflicts++;
+    }
+    throw new InfrastructureError(
+      'CHECKPOINT_CONTENTION',
+      `could not sign an epoch after ${MAX_ATTEMPTS} attempts`,
+    );
+  }
+
+  /** INVARIANT: an epoch never names a lane smaller than the previous epoch did, nor another root at its size. */
+  #checkNotBehind(previous: Epoch, heads: LaneHead[]): void {
+    for (const before of previous.lanes) {
+      const head = heads.find((h) => h.lane === before.lane);
+      const size = head?.checkpoint.size ?? -1;
+      if (size < before.size || (size === before.size && head?.checkpoint.root !== before.root)) {
+        throw new InfrastructureError(
+          'CHECKPOINT_ROOT_MISMATCH',
+          `lane \`${before.lane}\` no longer extends epoch ${previous.epoch} (size ${before.size}): its records changed`,
+        );
+      }
+    }
+  }
+
+  #body(epoch: Epoch, heads: LaneHead[]): LogCheckpoint {
+    const checkpoints = heads.map((h) => publicCheckpoint(h.checkpoint));
+    const top = checkpoints.find((c) => laneOfOrigin(c.origin) === this.chain) ?? checkpoints[0];
+    return { ...publicCheckpoint(top as Checkpoint), epoch, checkpoints };
+  }
+
+  /** One lane at its head, with its checkpoint at exactly that size (signed now unless stored). */
+  async #laneHead(lane: string): Promise<LaneHead> {
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const range = await this.#advance(lane);
+      const rootB64 = range.root().toString('base64');
+      const latest = await this.#latestStored(lane);
+      if (latest !== null && latest.size > range.size) {
+        // Another process covered records appended since our read: catch up to them.
+        continue;
+      }
+      if (latest !== null && latest.size === range.size) {
+        this.#checkSameRoot(latest, rootB64);
+        return { lane, range, checkpoint: latest };
+      }
       let signed: Checkpoint;
       try {
-        signed = await signCheckpoint({ origin: this.origin, size: range.size, root }, this.deps.rootSigner);
+        signed = await signCheckpoint(
+          { origin: this.originOf(lane), size: range.size, root: range.root(), time: this.deps.clock.now() },
+          this.deps.rootSigner,
+        );
       } catch (cause) {
         throw new InfrastructureError('SIGNING_FAILED', 'could not sign the checkpoint', { cause });
       }
-      result = { ...signed, timestamp: this.deps.clock.now().toISOString() };
       const sk = seqKey(range.size);
       let written: boolean;
       try {
-        written = await this.deps.store.putIfAbsent(
-          checkpointPartition(this.chain),
-          sk,
-          JSON.stringify(result),
-        );
+        written = await this.deps.store.putIfAbsent(checkpointPartition(lane), sk, JSON.stringify(signed));
       } catch (cause) {
         storeFailure('write the checkpoint', cause);
       }
-      if (!written) {
-        // Another process signed this size first: its note is the one, never overwritten.
-        let data: string | null;
-        try {
-          data = await this.deps.store.get(checkpointPartition(this.chain), sk);
-        } catch (cause) {
-          storeFailure('read the checkpoint', cause);
-        }
-        if (data === null) throw new InfrastructureError('STORE_UNAVAILABLE', 'a stored checkpoint vanished');
-        result = parseStored(data, sk);
-        this.#checkSameRoot(result, rootB64);
+      if (written) return { lane, range, checkpoint: signed };
+      // Another process signed this size first: its note is the one, never overwritten.
+      let data: string | null;
+      try {
+        data = await this.deps.store.get(checkpointPartition(lane), sk);
+      } catch (cause) {
+        storeFailure('read the checkpoint', cause);
       }
+      if (data === null) throw new InfrastructureError('STORE_UNAVAILABLE', 'a stored checkpoint vanished');
+      const stored = parseStored(data, sk);
+      this.#checkSameRoot(stored, rootB64);
+      return { lane, range, checkpoint: stored };
     }
-    await this.#beat(result);
-    return publicCheckpoint(result);
+    throw new InfrastructureError('CHECKPOINT_CONTENTION', `could not checkpoint lane \`${lane}\``);
   }
 
-  #checkSameRoot(stored: StoredCheckpoint, root: string): void {
+  #checkSameRoot(stored: Checkpoint, root: string): void {
     // INVARIANT: one root per size. Another root means the records under a signed checkpoint changed.
     // The origin may differ: a deployment that moved from the fixed `zt-infra/<chain>` to its own origin
     // keeps the checkpoint already signed at this size (it is genuine, and never overwritten); the next
@@ -225,34 +395,10 @@ export class Checkpointer {
     }
   }
 
-  /** Refreshes the heartbeat item unless another process already recorded a larger checkpoint there. */
-  async #beat(checkpoint: StoredCheckpoint): Promise<void> {
-    const pk = heartbeatPartition(this.chain);
-    const data = JSON.stringify({
-      ...publicCheckpoint(checkpoint),
-      timestamp: this.deps.clock.now().toISOString(),
-    });
-    try {
-      // Two tries: losing both races means others are refreshing it right now, which is all it is for.
-      for (let attempt = 0; attempt < 2; attempt++) {
-        const current = await this.deps.store.get(pk, HEARTBEAT_SK);
-        if (current === null) {
-          if (await this.deps.store.putIfAbsent(pk, HEARTBEAT_SK, data)) return;
-          continue;
-        }
-        const currentSize = (JSON.parse(current) as { size?: unknown }).size;
-        if (typeof currentSize === 'number' && currentSize > checkpoint.size) return;
-        if (await this.deps.store.replaceIf(pk, HEARTBEAT_SK, current, data)) return;
-      }
-    } catch (cause) {
-      storeFailure('write the checkpoint heartbeat', cause);
-    }
-  }
-
-  async #readState(): Promise<{ text: string | null; range: CompactRange }> {
+  async #readState(lane: string): Promise<{ text: string | null; range: CompactRange }> {
     let text: string | null;
     try {
-      text = await this.deps.store.get(merklePartition(this.chain), STATE_SK);
+      text = await this.deps.store.get(merklePartition(lane), STATE_SK);
     } catch (cause) {
       storeFailure('read the merkle state', cause);
     }
@@ -269,28 +415,33 @@ export class Checkpointer {
     }
   }
 
-  /** Appends up to `max` records after `range.size`; true when it reached the head (a short page). */
-  async #extend(range: CompactRange, max: number): Promise<boolean> {
+  /** Appends up to `max` records of `lane` after `range.size`; true when it reached the head (a short page). */
+  async #extend(lane: string, range: CompactRange, max: number): Promise<boolean> {
     let added = 0;
     while (added < max) {
-      let page: string[];
+      let page: Array<{ sk: string; data: string }>;
       try {
-        page = await this.deps.readPage(range.size, PAGE_SIZE);
+        page = await this.deps.store.query(chainPartition(lane), {
+          after: range.size > 0 ? seqKey(range.size) : undefined,
+          limit: PAGE_SIZE,
+        });
       } catch (cause) {
         storeFailure('read the audit records', cause);
       }
-      for (const text of page) {
-        // INVARIANT: leaf i is record seq i + 1; a gap or a reordering must not be hashed over.
-        let seq: unknown;
+      for (const { data: text } of page) {
+        // INVARIANT: leaf i is record seq i + 1 of this lane; a gap or a reordering must not be hashed over.
+        let record: { seq?: unknown; chain?: unknown };
         try {
-          seq = (JSON.parse(text) as { seq?: unknown }).seq;
+          record = JSON.parse(text) as { seq?: unknown; chain?: unknown };
         } catch (cause) {
-          throw new InfrastructureError('CHAIN_CORRUPT', `record ${range.size + 1} is not JSON`, { cause });
+          throw new InfrastructureError('CHAIN_CORRUPT', `record ${lane}-${range.size + 1} is not JSON`, {
+            cause,
+          });
         }
-        if (seq !== range.size + 1) {
+        if (record.seq !== range.size + 1 || record.chain !== lane) {
           throw new InfrastructureError(
             'CHAIN_GAP',
-            `expected record ${range.size + 1} after record ${range.size}, read \`${String(seq)}\``,
+            `expected record ${lane}-${range.size + 1} after ${lane}-${range.size}, read \`${String(record.chain)}-${String(record.seq)}\``,
           );
         }
         range.append(leafHash(text));
@@ -301,22 +452,22 @@ export class Checkpointer {
     return false;
   }
 
-  /** Brings the stored frontier up to the head and returns it. */
-  async #advance(): Promise<CompactRange> {
+  /** Brings the stored frontier of `lane` up to its head and returns it. */
+  async #advance(lane: string): Promise<CompactRange> {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      let { text, range } = await this.#readState();
+      let { text, range } = await this.#readState(lane);
       let lost = false;
       for (;;) {
         const before = range.size;
-        const atHead = await this.#extend(range, SAVE_EVERY_RECORDS);
+        const atHead = await this.#extend(lane, range, SAVE_EVERY_RECORDS);
         if (range.size > before) {
           const next = JSON.stringify({ size: range.size, range: range.toJSON() } satisfies MerkleState);
           let saved: boolean;
           try {
             saved =
               text === null
-                ? await this.deps.store.putIfAbsent(merklePartition(this.chain), STATE_SK, next)
-                : await this.deps.store.replaceIf(merklePartition(this.chain), STATE_SK, text, next);
+                ? await this.deps.store.putIfAbsent(merklePartition(lane), STATE_SK, next)
+                : await this.deps.store.replaceIf(merklePartition(lane), STATE_SK, text, next);
           } catch (cause) {
             storeFailure('write the merkle state', cause);
           }
@@ -332,7 +483,7 @@ export class Checkpointer {
     }
     throw new InfrastructureError(
       'CHECKPOINT_CONTENTION',
-      `could not update the merkle state after ${MAX_ATTEMPTS} attempts`,
+      `could not update the merkle state of lane \`${lane}\` after ${MAX_ATTEMPTS} attempts`,
     );
   }
 }

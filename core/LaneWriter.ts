@@ -18,6 +18,7 @@ import {
   LANES_PARTITION,
   type LaneState,
   lanePartition,
+  listLanes,
   MAIN_LANE,
   META_CONFIG_SK,
   META_LANES_SK,
@@ -479,11 +480,7 @@ export class LaneWriter {
 
   /** `main` first, then every registered lane, in a random order so writers spread over free lanes. */
   async #candidates(): Promise<string[]> {
-    const lanes: string[] = [];
-    for await (const item of scanPartition(this.store, LANES_PARTITION, 500)) {
-      const lane = (JSON.parse(item) as { lane: string }).lane;
-      if (lane !== MAIN_LANE) lanes.push(lane);
-    }
+    const lanes = (await listLanes(this.store)).filter((lane) => lane !== MAIN_LANE);
     for (let i = lanes.length - 1; i > 0; i--) {
       const j = Math.floor(Math.random() * (i + 1));
       [lanes[i], lanes[j]] = [lanes[j] as string, lanes[i] as string];
@@ -553,11 +550,8 @@ export class LaneWriter {
    * through its cached state, so its next append re-reads nothing.
    */
   async fenceAll(version: number): Promise<void> {
-    const lanes = new Set([MAIN_LANE]);
-    for await (const item of scanPartition(this.store, LANES_PARTITION, 500)) {
-      lanes.add((JSON.parse(item) as { lane: string }).lane);
-    }
-    await Promise.all([...lanes].map((lane) => this.#fence(lane, version)));
+    const lanes = await listLanes(this.store);
+    await Promise.all(lanes.map((lane) => this.#fence(lane, version)));
   }
 
   async #fence(lane: string, version: number): Promise<void> {

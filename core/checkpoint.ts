@@ -6,13 +6,20 @@ import { keyIdOf, verifySignature } from './signing.js';
 
 /**
  * C2SP `tlog-checkpoint` signed notes (c2sp.org/tlog-checkpoint, c2sp.org/signed-note) over the RFC 6962
- * root of an audit chain, signed by the root key with ECDSA P-256 (signed-note signature type 0x02).
+ * root of one lane (one hash chain) of the audit log, signed by the root key with ECDSA P-256 (signed-note
+ * signature type 0x02). The origin's last segment is the lane.
  *
- *     zt-infra/main
+ *     zt-infra/local/<id>/main
  *     250
  *     <base64 root>
+ *     time 2026-11-26T08:00:00.000Z
  *
- *     — zt-infra/main <base64(4-byte key id || DER ECDSA signature)>
+ *     — zt-infra/local/<id>/main <base64(4-byte key id || DER ECDSA signature)>
+ *
+ * The fourth line is an extension line (the spec allows them after the root; Go's
+ * `golang.org/x/mod/sumdb/tlog.ParseTree` ignores them): the signed time at which the note was signed, ISO
+ * 8601 UTC with milliseconds. Notes signed before this release have no such line and still verify; their
+ * time is unknown.
  */
 
 /** A signed checkpoint, exactly the JSON body of `GET /audit/checkpoint`. */
@@ -21,7 +28,9 @@ export interface Checkpoint {
   size: number;
   /** Base64 of the 32-byte RFC 6962 root. */
   root: string;
-  /** The full C2SP signed note; `origin`, `size` and `root` repeat what it says. */
+  /** The signed time (the note's `time` extension line); absent for notes signed before it existed. */
+  time?: string;
+  /** The full C2SP signed note; `origin`, `size`, `root` and `time` repeat what it says. */
   note: string;
 }
 
@@ -41,7 +50,9 @@ export interface ParsedCheckpointNote {
   /** Base64 of the root, as written in the note. */
   root: string;
   rootBytes: Buffer;
-  /** The signed text: the three checkpoint lines, each ending in a newline. */
+  /** The signed time of the `time` extension line, or null when the note has none (an older note). */
+  time: string | null;
+  /** The signed text: the checkpoint lines, each ending in a newline. */
   body: string;
   signatures: NoteSignature[];
 }
@@ -53,7 +64,7 @@ export type CheckpointFailureCode =
   | 'CHECKPOINT_FIELDS_MISMATCH';
 
 export type CheckpointVerification =
-  | { ok: true; keyId: string }
+  | { ok: true; keyId: string; time: string | null }
   | { ok: false; code: CheckpointFailureCode; message: string };
 
 /** A note or checkpoint that is not in the exact format this gateway writes. */
@@ -90,6 +101,27 @@ export function checkpointOrigin(scope: readonly string[], chain: string): strin
   return ['zt-infra', ...scope, chain].join('/');
 }
 
+/** The lane a checkpoint origin names: its last segment (`.../main` is the lane `main`). */
+export function laneOfOrigin(origin: string): string {
+  return origin.slice(origin.lastIndexOf('/') + 1);
+}
+
+/** The log's origin a lane origin belongs to: the origin without its last segment (`zt-infra/main` -> `zt-infra`). */
+export function logOriginOf(laneOrigin: string): string {
+  const cut = laneOrigin.lastIndexOf('/');
+  return cut < 0 ? laneOrigin : laneOrigin.slice(0, cut);
+}
+
+/** ISO 8601 UTC with milliseconds, as `Date.prototype.toISOString` writes it: the signed time of notes. */
+const NOTE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/** True when `text` is a real instant written exactly as `toISOString` writes it. */
+export function isNoteTime(text: string): boolean {
+  if (!NOTE_TIME.test(text)) return false;
+  const ms = Date.parse(text);
+  return !Number.isNaN(ms) && new Date(ms).toISOString() === text;
+}
+
 /** The signed-note signature line prefix: U+2014 EM DASH, then a space. */
 const SIGNATURE_PREFIX = '\u2014 ';
 /** c2sp.org/signed-note: verifiers must accept at least 16 signatures; more is refused as abuse. */
@@ -123,7 +155,8 @@ export function noteKeyIdOf(publicKey: KeyObject | string): Buffer {
   return createHash('sha256').update(spki).digest().subarray(0, 4);
 }
 
-function checkOrigin(origin: string): void {
+/** Throws `CHECKPOINT_MALFORMED` unless `origin` is a valid note origin (and key name). */
+export function checkOrigin(origin: string): void {
   if (typeof origin !== 'string' || !KEY_NAME.test(origin) || hasControl(origin)) {
     throw new CheckpointMalformedError(
       `origin must be non-empty, without spaces, \`+\` or control characters, got \`${origin}\``,
@@ -131,8 +164,11 @@ function checkOrigin(origin: string): void {
   }
 }
 
-/** The checkpoint text a note signs: `<origin>\n<size>\n<base64 root>\n`. */
-export function formatCheckpointBody(origin: string, size: number, root: Uint8Array): string {
+/**
+ * The checkpoint text a note signs: `<origin>\n<size>\n<base64 root>\n`, then `time <ISO>\n` when a time is
+ * given.
+ */
+export function formatCheckpointBody(origin: string, size: number, root: Uint8Array, time?: Date): string {
   checkOrigin(origin);
   if (!Number.isSafeInteger(size) || size < 0) {
     throw new CheckpointMalformedError(`size must be a non-negative integer, got \`${size}\``);
@@ -140,7 +176,16 @@ export function formatCheckpointBody(origin: string, size: number, root: Uint8Ar
   if (!(root instanceof Uint8Array) || root.length !== HASH_SIZE) {
     throw new CheckpointMalformedError(`root must be ${HASH_SIZE} bytes`);
   }
-  return `${origin}\n${size}\n${Buffer.from(root).toString('base64')}\n`;
+  const base = `${origin}\n${size}\n${Buffer.from(root).toString('base64')}\n`;
+  return time === undefined ? base : `${base}time ${noteTime(time)}\n`;
+}
+
+/** A note's `time` text for `time`; throws `CHECKPOINT_MALFORMED` for an invalid date. */
+export function noteTime(time: Date): string {
+  if (!(time instanceof Date) || Number.isNaN(time.getTime())) {
+    throw new CheckpointMalformedError('time must be a valid date');
+  }
+  return time.toISOString();
 }
 
 /**
@@ -149,11 +194,36 @@ export function formatCheckpointBody(origin: string, size: number, root: Uint8Ar
  * `keyName` defaults to the origin, as C2SP logs do. A signer failure rejects.
  */
 export async function signCheckpoint(
-  fields: { origin: string; size: number; root: Uint8Array },
+  fields: { origin: string; size: number; root: Uint8Array; time?: Date },
   signer: Signer,
   keyName: string = fields.origin,
 ): Promise<Checkpoint> {
-  const body = formatCheckpointBody(fields.origin, fields.size, fields.root);
+  const body = formatCheckpointBody(fields.origin, fields.size, fields.root, fields.time);
+  const note = await signNote(body, signer, keyName);
+  const checkpoint: Checkpoint = {
+    origin: fields.origin,
+    size: fields.size,
+    root: Buffer.from(fields.root).toString('base64'),
+    note,
+  };
+  if (fields.time !== undefined) checkpoint.time = noteTime(fields.time);
+  // Key order as served: origin, size, root, time, note.
+  return fields.time === undefined
+    ? checkpoint
+    : {
+        origin: checkpoint.origin,
+        size: checkpoint.size,
+        root: checkpoint.root,
+        time: checkpoint.time as string,
+        note,
+      };
+}
+
+/**
+ * Signs a note's text (`body`, every line ending in a newline) with `signer` as key `keyName`: the body, a
+ * blank line, and one signature line (ECDSA P-256 DER over SHA-256 of the body, after the 4-byte key id).
+ */
+export async function signNote(body: string, signer: Signer, keyName: string): Promise<string> {
   if (!KEY_NAME.test(keyName) || hasControl(keyName)) {
     throw new CheckpointMalformedError(
       `key name must be non-empty, without spaces or \`+\`, got \`${keyName}\``,
@@ -161,16 +231,11 @@ export async function signCheckpoint(
   }
   const der = Buffer.from(await signer.sign(Buffer.from(body, 'utf8')), 'base64');
   const signature = Buffer.concat([noteKeyIdOf(signer.publicKeyPem), der]).toString('base64');
-  return {
-    origin: fields.origin,
-    size: fields.size,
-    root: Buffer.from(fields.root).toString('base64'),
-    note: `${body}\n${SIGNATURE_PREFIX}${keyName} ${signature}\n`,
-  };
+  return `${body}\n${SIGNATURE_PREFIX}${keyName} ${signature}\n`;
 }
 
 /** Decodes standard base64 (RFC 4648 section 4, padded), refusing anything that does not round-trip. */
-function strictBase64(text: string): Buffer | null {
+export function strictBase64(text: string): Buffer | null {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) return null;
   const bytes = Buffer.from(text, 'base64');
   return bytes.toString('base64') === text ? bytes : null;
@@ -195,13 +260,21 @@ function parseSignatureLine(line: string, n: number): NoteSignature {
   return { keyName, keyId: bytes.subarray(0, 4), signature: bytes.subarray(4) };
 }
 
+/** A signed note split into its text and its signature lines; nothing is verified yet. */
+export interface SignedNote {
+  /** The signed text: every line before the blank line, each ending in a newline. */
+  body: string;
+  /** The text's lines, without their newlines. */
+  lines: string[];
+  signatures: NoteSignature[];
+}
+
 /**
- * Parses a checkpoint note strictly: exactly the three checkpoint lines (no extension lines: this gateway
- * writes none, and a verifier that trusts a line it does not understand is not strict), a blank line,
- * then 1 to 16 well-formed signature lines, a final newline, no control characters.
+ * Splits a signed note (c2sp.org/signed-note) strictly: valid unicode without control characters other than
+ * newline, a final newline, the text, a blank line, then 1 to 16 well-formed signature lines.
  * Throws `CheckpointMalformedError`; verifies nothing.
  */
-export function parseCheckpointNote(note: string): ParsedCheckpointNote {
+export function splitSignedNote(note: string): SignedNote {
   if (typeof note !== 'string') throw new CheckpointMalformedError('note must be a string');
   if (LONE_SURROGATE.test(note)) throw new CheckpointMalformedError('note is not valid unicode');
   if (hasControl(note)) {
@@ -217,14 +290,23 @@ export function parseCheckpointNote(note: string): ParsedCheckpointNote {
     throw new CheckpointMalformedError(`note has more than ${MAX_SIGNATURES} signatures`);
   }
   const signatures = signatureLines.map((line, i) => parseSignatureLine(line, i + 1));
+  return { body, lines: body.slice(0, -1).split('\n'), signatures };
+}
 
-  const lines = body.slice(0, -1).split('\n');
-  if (lines.length !== 3) {
+/**
+ * Parses a checkpoint note strictly: the three checkpoint lines and at most one extension line, which must
+ * be `time <ISO 8601 UTC with milliseconds>` (a verifier that trusts a line it does not understand is not
+ * strict), a blank line, then 1 to 16 well-formed signature lines, a final newline, no control characters.
+ * Throws `CheckpointMalformedError`; verifies nothing.
+ */
+export function parseCheckpointNote(note: string): ParsedCheckpointNote {
+  const { body, lines, signatures } = splitSignedNote(note);
+  if (lines.length !== 3 && lines.length !== 4) {
     throw new CheckpointMalformedError(
-      `checkpoint text must be 3 lines (origin, size, root), got ${lines.length}`,
+      `checkpoint text must be 3 lines (origin, size, root) and an optional time line, got ${lines.length}`,
     );
   }
-  const [origin, sizeText, root] = lines as [string, string, string];
+  const [origin, sizeText, root, timeLine] = lines as [string, string, string, string | undefined];
   checkOrigin(origin);
   if (!DECIMAL.test(sizeText) || !Number.isSafeInteger(Number(sizeText))) {
     throw new CheckpointMalformedError(`checkpoint size must be a decimal integer, got \`${sizeText}\``);
@@ -235,7 +317,17 @@ export function parseCheckpointNote(note: string): ParsedCheckpointNote {
       `checkpoint root must be base64 of ${HASH_SIZE} bytes, got \`${root}\``,
     );
   }
-  return { origin, size: Number(sizeText), root, rootBytes, body, signatures };
+  let time: string | null = null;
+  if (timeLine !== undefined) {
+    const text = timeLine.startsWith('time ') ? timeLine.slice(5) : '';
+    if (!isNoteTime(text)) {
+      throw new CheckpointMalformedError(
+        `the extension line must be \`time <ISO 8601 UTC with milliseconds>\`, got \`${timeLine}\``,
+      );
+    }
+    time = text;
+  }
+  return { origin, size: Number(sizeText), root, rootBytes, time, body, signatures };
 }
 
 interface TrustedKey {
@@ -271,7 +363,8 @@ function fail(code: CheckpointFailureCode, message: string): CheckpointVerificat
  * trusted PEM is not a P-256 public key (a configuration bug).
  */
 export function verifyCheckpoint(checkpoint: Checkpoint, trustedRootPems: string[]): CheckpointVerification {
-  const trusted = trustedRootPems.map(trustedKeyOf);
+  // A configuration bug (a root PEM that is not a P-256 key) throws before any input is read.
+  trustedRootPems.forEach(trustedKeyOf);
   const c = checkpoint as unknown as Record<string, unknown>;
   if (
     c === null ||
@@ -294,31 +387,9 @@ export function verifyCheckpoint(checkpoint: Checkpoint, trustedRootPems: string
     throw e;
   }
 
-  const candidates = parsed.signatures.flatMap((sig) =>
-    sig.keyName === parsed.origin
-      ? trusted.filter((t) => t.noteKeyId.equals(sig.keyId)).map((t) => ({ sig, key: t }))
-      : [],
-  );
-  if (candidates.length === 0) {
-    return fail(
-      'CHECKPOINT_UNKNOWN_KEY',
-      `no signature by a trusted root key named \`${parsed.origin}\` (the note's origin)`,
-    );
-  }
-  const body = Buffer.from(parsed.body, 'utf8');
-  // Group by signature line: a line verifies when any trusted key with its 4-byte id verifies it.
-  let verifiedBy: string | null = null;
-  for (const sig of new Set(candidates.map((c) => c.sig))) {
-    const keys = candidates.filter((c) => c.sig === sig).map((c) => c.key);
-    const key = keys.find((k) => verifySignature(k.key, body, sig.signature.toString('base64')));
-    if (key === undefined) {
-      return fail(
-        'CHECKPOINT_SIGNATURE_INVALID',
-        'the root key signature does not verify over the note text',
-      );
-    }
-    verifiedBy ??= key.keyId;
-  }
+  const signed = verifyNoteSignatures(parsed.body, parsed.signatures, parsed.origin, trustedRootPems);
+  if (!signed.ok) return signed;
+  const verifiedBy = signed.keyId;
 
   if (
     checkpoint.origin !== parsed.origin ||
@@ -330,5 +401,54 @@ export function verifyCheckpoint(checkpoint: Checkpoint, trustedRootPems: string
       `checkpoint fields say \`${checkpoint.origin}\` size ${checkpoint.size} root \`${checkpoint.root}\`, the signed note says \`${parsed.origin}\` size ${parsed.size} root \`${parsed.root}\``,
     );
   }
-  return { ok: true, keyId: verifiedBy! };
+  // `time` may be left out of the JSON (the note says it); given, it must be what the note signs.
+  const time = (checkpoint as { time?: unknown }).time;
+  if (time !== undefined && time !== parsed.time) {
+    return fail(
+      'CHECKPOINT_FIELDS_MISMATCH',
+      `checkpoint field time says \`${String(time)}\`, the signed note says \`${parsed.time ?? 'no time'}\``,
+    );
+  }
+  return { ok: true, keyId: verifiedBy, time: parsed.time };
+}
+
+/**
+ * Steps 2 and 3 of {@link verifyCheckpoint} for any signed note: a signature line named `keyName` from a
+ * trusted root key (others are ignored, as cosigners), and every such line verifying over `body`.
+ */
+export function verifyNoteSignatures(
+  body: string,
+  signatures: NoteSignature[],
+  keyName: string,
+  trustedRootPems: string[],
+): { ok: true; keyId: string } | { ok: false; code: CheckpointFailureCode; message: string } {
+  const trusted = trustedRootPems.map(trustedKeyOf);
+  const candidates = signatures.flatMap((sig) =>
+    sig.keyName === keyName
+      ? trusted.filter((t) => t.noteKeyId.equals(sig.keyId)).map((t) => ({ sig, key: t }))
+      : [],
+  );
+  if (candidates.length === 0) {
+    return {
+      ok: false,
+      code: 'CHECKPOINT_UNKNOWN_KEY',
+      message: `no signature by a trusted root key named \`${keyName}\` (the note's origin)`,
+    };
+  }
+  const bytes = Buffer.from(body, 'utf8');
+  // Group by signature line: a line verifies when any trusted key with its 4-byte id verifies it.
+  let verifiedBy: string | null = null;
+  for (const sig of new Set(candidates.map((c) => c.sig))) {
+    const keys = candidates.filter((c) => c.sig === sig).map((c) => c.key);
+    const key = keys.find((k) => verifySignature(k.key, bytes, sig.signature.toString('base64')));
+    if (key === undefined) {
+      return {
+        ok: false,
+        code: 'CHECKPOINT_SIGNATURE_INVALID',
+        message: 'the root key signature does not verify over the note text',
+      };
+    }
+    verifiedBy ??= key.keyId;
+  }
+  return { ok: true, keyId: verifiedBy as string };
 }

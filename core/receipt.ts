@@ -1,5 +1,5 @@
 import { sha256Hex } from './canonical.js';
-import { type Checkpoint, verifyCheckpoint } from './checkpoint.js';
+import { type Checkpoint, laneOfOrigin, verifyCheckpoint } from './checkpoint.js';
 import { KeyTrust, type TrustedKey } from './keyTrust.js';
 import { CompactRange, HASH_SIZE, leafHash, verifyInclusion } from './merkle.js';
 import { canonicalRecordParts, RecordFormatError, validateAuditRecord } from './recordParser.js';
@@ -41,6 +41,7 @@ export const RECEIPT_CODES = [
   'CHECKPOINT_SIGNATURE_INVALID',
   'CHECKPOINT_UNKNOWN_KEY',
   'CHECKPOINT_FIELDS_MISMATCH',
+  'CHECKPOINT_LANE_MISMATCH',
   'UNKNOWN_SIGNING_KEY',
   'KEY_ID_MISMATCH',
   'CERTIFICATE_INVALID',
@@ -53,7 +54,14 @@ export const RECEIPT_CODES = [
 export type ReceiptCode = (typeof RECEIPT_CODES)[number];
 
 export type ReceiptVerification =
-  | { ok: true; seq: number; keyId: string; checkpointSize: number }
+  | {
+      ok: true;
+      id: string;
+      seq: number;
+      keyId: string;
+      checkpointSize: number;
+      checkpointTime: string | null;
+    }
   | { ok: false; code: ReceiptCode; seq: number | null; message: string };
 
 /** The ranges [start, end) whose subtree roots form the inclusion proof of `index` in a tree of `size`, leaf to root. */
@@ -202,6 +210,14 @@ export function verifyReceipt(value: unknown, trustedRootKeys: string[]): Receip
   if (!cpResult.ok) return fail(cpResult.code, seq, `checkpoint: ${cpResult.message}`);
   const checkpoint = value['checkpoint'] as Checkpoint;
   const root = Buffer.from(checkpoint.root, 'base64');
+  // Each lane is its own tree: the checkpoint must be of the record's lane (its origin's last segment).
+  if (laneOfOrigin(checkpoint.origin) !== record.chain) {
+    return fail(
+      'CHECKPOINT_LANE_MISMATCH',
+      seq,
+      `the checkpoint is of lane \`${laneOfOrigin(checkpoint.origin)}\`, the record of lane \`${record.chain}\``,
+    );
+  }
 
   // Which keys are trusted, and for which window, is the rule of core/keyTrust.ts (shared with the chain
   // verifier, the SDK and the signer).
@@ -224,11 +240,15 @@ export function verifyReceipt(value: unknown, trustedRootKeys: string[]): Receip
       return certRead.ok ? certRead : fail('CERTIFICATE_INVALID', certRead.seq, certRead.message);
     }
     const certRecord = certRead.record;
-    if (certRecord.kind !== 'key' || certRecord.certified_key_id !== sig.key_id) {
+    if (
+      certRecord.kind !== 'key' ||
+      certRecord.certified_key_id !== sig.key_id ||
+      certRecord.chain !== record.chain
+    ) {
       return fail(
         'CERTIFICATE_INVALID',
         certRecord.seq,
-        'the certificate is not a key record for the signing key',
+        "the certificate is not a key record for the signing key in the record's lane",
       );
     }
     if (certRecord.seq >= seq) {
@@ -277,5 +297,12 @@ export function verifyReceipt(value: unknown, trustedRootKeys: string[]): Receip
   if (!verifyInclusion(leafHash(text), proof.leafIndex, proof.treeSize, proof.hashes, root)) {
     return fail('INCLUSION_PROOF_INVALID', seq, 'the inclusion proof does not lead to the checkpoint root');
   }
-  return { ok: true, seq, keyId: sig.key_id, checkpointSize: checkpoint.size };
+  return {
+    ok: true,
+    id: record.id,
+    seq,
+    keyId: sig.key_id,
+    checkpointSize: checkpoint.size,
+    checkpointTime: cpResult.time,
+  };
 }

@@ -1,3 +1,5 @@
+import type { KeyValueStore } from './ports.js';
+
 /**
  * The storage layout: every partition and sort key the gateway writes in its one table, in one place.
  * The DynamoDB table, SQLite and the in-memory store all hold exactly these items.
@@ -17,6 +19,7 @@
  * | `outcome`                   | `<decision>#started|final` | outcome claims                             |
  * | `key`                       | key id              | public session keys (GET /keys)                   |
  * | `merkle#` / `checkpoint#` / `checkpoint-heartbeat#` + lane | ... | checkpoint state per lane      |
+ * | `checkpoint#:epoch`         | 20-digit epoch      | the signed epoch statements (every lane's size and root) |
  */
 
 /** The first lane; logs written before lanes existed are this one lane. */
@@ -87,6 +90,13 @@ export function checkpointPartition(lane: string): string {
   return `checkpoint#${lane}`;
 }
 
+/**
+ * The log's signed epoch statements, one per epoch (sk = 20-digit epoch number). Under the `checkpoint#`
+ * prefix so the checkpoint writers' grant (`dynamodb:LeadingKeys`) covers it, and never a lane's partition:
+ * `:` is not allowed in a lane name.
+ */
+export const EPOCH_PARTITION = 'checkpoint#:epoch';
+
 /** Kept out of `checkpoint#<lane>` so that partition holds only checkpoints, one per size. */
 export function heartbeatPartition(lane: string): string {
   return `checkpoint-heartbeat#${lane}`;
@@ -103,4 +113,16 @@ export function parseRecordId(id: string): { lane: string; seq: number } | null 
   if (!match || !LANE_NAME_PATTERN.test(match[1] as string)) return null;
   const seq = Number(match[2]);
   return Number.isSafeInteger(seq) ? { lane: match[1] as string, seq } : null;
+}
+
+/** Every lane of the log: the registry's (sk = lane name) and `main`, which is a lane even where the registry lacks it. */
+export async function listLanes(store: KeyValueStore): Promise<string[]> {
+  const lanes = new Set<string>([MAIN_LANE]);
+  let after: string | undefined;
+  for (;;) {
+    const page = await store.query(LANES_PARTITION, { after, limit: 1000 });
+    for (const item of page) if (LANE_NAME_PATTERN.test(item.sk)) lanes.add(item.sk);
+    if (page.length < 1000) return [...lanes];
+    after = page[page.length - 1]?.sk;
+  }
 }

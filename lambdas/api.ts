@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
+import { AuditReader } from '../core/AuditReader.js';
 import { systemClock } from '../core/ports.js';
 import { DynamoDbKeyValueStore } from './adapters/DynamoDbKeyValueStore.js';
 import { KmsSigner } from './adapters/KmsSigner.js';
@@ -111,7 +112,7 @@ async function init() {
   });
   const api = createApiHandler({
     gateway: parts.gateway,
-    checkpoints: parts.checkpointer,
+    audit: new AuditReader({ store, checkpoints: parts.checkpointer }),
     adminPrincipalArns: required('ADMIN_PRINCIPAL_ARNS')
       .split(',')
       .map((s) => s.trim())

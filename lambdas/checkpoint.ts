@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
-import type { Checkpoint } from '../core/checkpoint.js';
+import type { LogCheckpoint } from '../core/Checkpointer.js';
 import { systemClock } from '../core/ports.js';
 import { DynamoDbKeyValueStore } from './adapters/DynamoDbKeyValueStore.js';
 import { KmsSigner } from './adapters/KmsSigner.js';
@@ -10,9 +10,11 @@ import { Metrics } from './metrics.js';
 import { requiredCheckpointOrigin, wireGateway } from './wiring.js';
 
 /**
- * Scheduled checkpoint function (EventBridge, every minute). Signs a checkpoint over the chain's head
- * with the root key in KMS (or reuses the stored one when nothing was appended: the heartbeat item is
- * still refreshed, so "idle" and "dead" are told apart), then archives it to the Object Lock bucket.
+ * Scheduled checkpoint function (EventBridge, every minute). Brings every lane to its head, signs each
+ * lane's checkpoint with the root key in KMS (or reuses the stored one when the lane did not grow), signs
+ * the epoch statement over all lanes (a new one each run once the newest is 30 s old, so its signed time
+ * says the log was checked recently even when idle), then archives the whole `GET /audit/checkpoint` body
+ * to the Object Lock bucket.
  *
  * Configuration from the environment at cold start: `TABLE_NAME`, `ROOT_KEY_ARN`, `CHECKPOINT_BUCKET`,
  * `CHECKPOINT_RETENTION_DAYS`, `CHECKPOINT_ORIGIN`, optional `CHAIN`, `METRICS_NAMESPACE`, `SERVICE_NAME`.
@@ -21,14 +23,17 @@ import { requiredCheckpointOrigin, wireGateway } from './wiring.js';
  */
 
 export interface CheckpointRunDeps {
-  checkpointer: { checkpoint(): Promise<Checkpoint>; conflicts: number };
-  archive: { put(checkpoint: Checkpoint): Promise<ArchiveResult> };
+  checkpointer: { checkpoint(): Promise<LogCheckpoint>; conflicts: number };
+  archive: { put(checkpoint: LogCheckpoint): Promise<ArchiveResult> };
   metrics: Metrics;
 }
 
 export interface CheckpointRunResult {
+  epoch: number;
+  /** Lanes the epoch names. */
+  lanes: number;
+  /** Records of all lanes it covers. */
   size: number;
-  root: string;
   key: string;
   written: boolean;
 }
@@ -39,8 +44,15 @@ export async function runCheckpoint(deps: CheckpointRunDeps): Promise<Checkpoint
   try {
     const checkpoint = await deps.checkpointer.checkpoint();
     const archived = await deps.archive.put(checkpoint);
-    deps.metrics.checkpoint(checkpoint.size);
-    return { size: checkpoint.size, root: checkpoint.root, key: archived.key, written: archived.written };
+    const size = checkpoint.epoch.lanes.reduce((total, lane) => total + lane.size, 0);
+    deps.metrics.checkpoint(size);
+    return {
+      epoch: checkpoint.epoch.epoch,
+      lanes: checkpoint.epoch.lanes.length,
+      size,
+      key: archived.key,
+      written: archived.written,
+    };
   } catch (error) {
     deps.metrics.checkpointFailed(error);
     throw error;
@@ -82,7 +94,6 @@ async function init(): Promise<CheckpointRunDeps> {
     archive: new S3CheckpointArchive({
       client: new S3Client(region ? { region } : {}),
       bucket: required('CHECKPOINT_BUCKET'),
-      chain,
       retentionDays,
     }),
     metrics: new Metrics({

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { AuditReader } from '../core/AuditReader.js';
 import {
   ConflictError,
   ForbiddenError,
@@ -8,26 +9,13 @@ import {
   ZtError,
 } from '../core/errors.js';
 import { assertExactJsonText } from '../core/exactJson.js';
-import { type Caller, type Gateway, requireAdmin } from '../core/Gateway.js';
+import type { Caller, Gateway } from '../core/Gateway.js';
 import { normalizePrincipalArn } from '../core/principalArn.js';
 import { parseQueryInteger } from '../core/validate.js';
 import type { ApiGatewayProxyEvent, ApiGatewayProxyResult } from './apigw.js';
 
 /** Largest accepted request body. */
 export const MAX_BODY_BYTES = 64 * 1024;
-
-/** A signed tlog checkpoint as `GET /audit/checkpoint` returns it. */
-export interface CheckpointBody {
-  origin: string;
-  size: number;
-  root: string;
-  note: string;
-}
-
-export interface CheckpointSource {
-  checkpoint(): Promise<CheckpointBody>;
-  list(afterSize: number, limit?: number): Promise<CheckpointBody[]>;
-}
 
 /** One structured line per request; never secrets, signatures or credentials. */
 export interface RequestLogLine {
@@ -46,7 +34,8 @@ export interface RequestLogLine {
 
 export interface ApiHandlerDeps {
   gateway: Gateway;
-  checkpoints: CheckpointSource;
+  /** The audit read routes: pages of each lane and the signed checkpoints (`new AuditReader(...)`). */
+  audit: AuditReader;
   /** Principals allowed on admin routes (normalised role or user ARNs). */
   adminPrincipalArns: readonly string[];
   log?: (line: RequestLogLine) => void;
@@ -164,29 +153,23 @@ export function createApiHandler(
     return { status: 200, body: { ok: true, audit: record } };
   });
 
+  const seqQuery = (ctx: Context, name: string) =>
+    parseQueryInteger(ctx.query[name], name, { min: 0, max: Number.MAX_SAFE_INTEGER, default: 0 });
   add('GET', '/audit', async (ctx) => {
-    const after = parseQueryInteger(ctx.query['after'], 'after', {
-      min: 0,
-      max: Number.MAX_SAFE_INTEGER,
-      default: 0,
-    });
+    const after = seqQuery(ctx, 'after');
     const limit = parseQueryInteger(ctx.query['limit'], 'limit', { min: 1, max: 1000, default: 100 });
-    const page = await g.auditPage(caller(ctx), after, limit);
+    const page = await deps.audit.page(caller(ctx), { lane: ctx.query['lane'], after, limit });
     // Records go out byte for byte as stored (canonical key order).
     return { status: 200, raw: `{"records":[${page.records.join(',')}],"next":${page.next ?? 'null'}}` };
   });
-  add('GET', '/audit/checkpoint', async (ctx) => {
-    requireAdmin(caller(ctx));
-    return { status: 200, body: await deps.checkpoints.checkpoint() };
-  });
+  add('GET', '/audit/checkpoint', async (ctx) => ({
+    status: 200,
+    body: await deps.audit.checkpoint(caller(ctx)),
+  }));
   add('GET', '/audit/checkpoints', async (ctx) => {
-    requireAdmin(caller(ctx));
-    const after = parseQueryInteger(ctx.query['after'], 'after', {
-      min: 0,
-      max: Number.MAX_SAFE_INTEGER,
-      default: 0,
-    });
-    return { status: 200, body: { checkpoints: await deps.checkpoints.list(after) } };
+    const after = seqQuery(ctx, 'after');
+    const checkpoints = await deps.audit.checkpoints(caller(ctx), { lane: ctx.query['lane'], after });
+    return { status: 200, body: { checkpoints } };
   });
   add('GET', '/keys', async () => ({ status: 200, body: { keys: await g.publicKeys() } }));
 

@@ -67,7 +67,6 @@ export function wireGateway(w: GatewayWiring): GatewayParts {
     clock: w.clock,
     chain: MAIN_LANE,
     ...(w.origin !== undefined ? { origin: w.origin } : {}),
-    readPage: (after, limit) => writer.page(after, limit, MAIN_LANE),
   });
   return { gateway, writer, keys, checkpointer };
 }

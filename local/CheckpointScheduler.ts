@@ -1,12 +1,15 @@
-import type { Checkpoint } from '../core/checkpoint.js';
+/** What the scheduler needs of a checkpoint run (`LogCheckpoint`): each lane's size its epoch covered. */
+interface CheckpointRun {
+  epoch: { lanes: ReadonlyArray<{ lane: string; size: number }> };
+}
 
 export interface CheckpointSchedulerOptions {
-  /** Sign once this many records were appended since the last checkpoint. Default 100. */
+  /** Sign once this many records (all lanes together) were appended after the last checkpoint. Default 100. */
   everyRecords?: number;
   /**
    * Also run at most this long after the previous run ended, busy or idle. Default 60_000.
-   * When idle this is the heartbeat: `Checkpointer.checkpoint()` reuses the stored note for the unchanged
-   * size (a size is signed once, never re-signed) and refreshes the heartbeat item's timestamp.
+   * When idle this keeps the signed time fresh: `Checkpointer.checkpoint()` reuses each lane's stored note
+   * (a size is signed once, never re-signed) and signs a new epoch once the newest is older than its refresh.
    */
   everyMs?: number;
   /** Receives checkpoint failures; they are never thrown. */
@@ -14,25 +17,29 @@ export interface CheckpointSchedulerOptions {
 }
 
 /**
- * Runs `checkpointer.checkpoint()` every `everyRecords` appended records or every `everyMs`, whichever
- * comes first, never two at once. Timers are `unref()`ed so they never keep the process alive.
+ * Runs `checkpointer.checkpoint()` (every lane and the epoch) every `everyRecords` records appended to any
+ * lane or every `everyMs`, whichever comes first, never two at once. Timers are `unref()`ed so they never
+ * keep the process alive.
  */
 export class CheckpointScheduler {
-  readonly #checkpointer: { checkpoint(): Promise<Checkpoint> };
+  readonly #checkpointer: { checkpoint(): Promise<CheckpointRun> };
   readonly #everyRecords: number;
   readonly #everyMs: number;
   readonly #onError: (error: unknown) => void;
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
   #started = false;
-  /** Size of the last checkpoint signed or reused. */
-  #covered = 0;
-  /** Highest seq reported by `notifyAppended`. */
-  #head = 0;
+  /** Each lane's size the last epoch covered. */
+  readonly #covered = new Map<string, number>();
+  /** Each lane's highest seq reported by `notifyAppended`. */
+  readonly #heads = new Map<string, number>();
   /** A trigger came while a run was in progress: run once more after it. */
   #pending = false;
 
-  constructor(checkpointer: { checkpoint(): Promise<Checkpoint> }, options: CheckpointSchedulerOptions = {}) {
+  constructor(
+    checkpointer: { checkpoint(): Promise<CheckpointRun> },
+    options: CheckpointSchedulerOptions = {},
+  ) {
     this.#checkpointer = checkpointer;
     this.#everyRecords = options.everyRecords ?? 100;
     this.#everyMs = options.everyMs ?? 60_000;
@@ -45,10 +52,17 @@ export class CheckpointScheduler {
     this.#onError = options.onError ?? (() => undefined);
   }
 
-  /** Tells the scheduler record `seq` was appended; runs a checkpoint when `everyRecords` are uncovered. */
-  notifyAppended(seq: number): void {
-    if (seq > this.#head) this.#head = seq;
-    if (this.#started && this.#head - this.#covered >= this.#everyRecords) this.#trigger();
+  /** Tells the scheduler a record was appended; runs a checkpoint when `everyRecords` are uncovered. */
+  notifyAppended(record: { chain: string; seq: number }): void {
+    if (record.seq > (this.#heads.get(record.chain) ?? 0)) this.#heads.set(record.chain, record.seq);
+    if (this.#started && this.#uncovered() >= this.#everyRecords) this.#trigger();
+  }
+
+  /** Records appended to every lane and not covered by the last epoch. */
+  #uncovered(): number {
+    let total = 0;
+    for (const [lane, head] of this.#heads) total += Math.max(0, head - (this.#covered.get(lane) ?? 0));
+    return total;
   }
 
   /** Starts the timer; the first timed run is `everyMs` from now. */
@@ -88,7 +102,9 @@ export class CheckpointScheduler {
     try {
       // Deferred a tick so a synchronous throw cannot reach `finally` before `#running` is assigned.
       const checkpoint = await Promise.resolve().then(() => this.#checkpointer.checkpoint());
-      if (checkpoint.size > this.#covered) this.#covered = checkpoint.size;
+      for (const { lane, size } of checkpoint.epoch.lanes) {
+        if (size > (this.#covered.get(lane) ?? 0)) this.#covered.set(lane, size);
+      }
     } catch (error) {
       try {
         this.#onError(error);
@@ -98,7 +114,7 @@ export class CheckpointScheduler {
     } finally {
       this.#running = null;
       if (this.#started) {
-        const again = this.#pending && this.#head - this.#covered >= this.#everyRecords;
+        const again = this.#pending && this.#uncovered() >= this.#everyRecords;
         this.#pending = false;
         if (again) this.#trigger();
         else this.#arm();

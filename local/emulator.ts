@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import express, { type Request, type Response } from 'express';
+import { AuditReader } from '../core/AuditReader.js';
 import { checkpointOrigin } from '../core/checkpoint.js';
 import { type Clock, type KeyValueStore, systemClock } from '../core/ports.js';
 import type { ApiGatewayProxyEvent } from '../lambdas/apigw.js';
@@ -111,11 +112,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   }
   if (scheduler) {
     const s = scheduler;
-    parts.writer.onAppended = (record) => s.notifyAppended(record.seq);
+    parts.writer.onAppended = (record) => s.notifyAppended(record);
   }
   const handler = createApiHandler({
     gateway: parts.gateway,
-    checkpoints: parts.checkpointer,
+    audit: new AuditReader({ store, checkpoints: parts.checkpointer }),
     adminPrincipalArns: [credentials.admin.principalArn],
     log,
     logError: (traceId, error) =>

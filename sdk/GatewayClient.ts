@@ -143,13 +143,32 @@ export interface AuditPage {
   next: number | null;
 }
 
-/** A signed checkpoint (`GET /audit/checkpoint`); `note` is the C2SP signed-note text. */
+/** A signed lane checkpoint; `note` is the C2SP signed-note text, `time` its signed time when it has one. */
 export interface Checkpoint {
   origin: string;
   size: number;
   root: string;
+  time?: string;
   note: string;
   [field: string]: unknown;
+}
+
+/** The epoch statement: every lane of the log with its size and root, and the signed time. */
+export interface EpochStatement {
+  origin: string;
+  epoch: number;
+  time: string;
+  lanes: Array<{ lane: string; size: number; root: string }>;
+  note: string;
+}
+
+/**
+ * `GET /audit/checkpoint`: the `main` lane's checkpoint at the top level, the epoch over every lane and every
+ * lane's checkpoint. `epoch` and `checkpoints` are absent from a gateway of a release before lanes.
+ */
+export interface LogCheckpoint extends Checkpoint {
+  epoch?: EpochStatement;
+  checkpoints?: Checkpoint[];
 }
 
 /** A public key the gateway signs records with (`GET /keys`). */
@@ -270,9 +289,13 @@ export class GatewayClient {
     return asObject(await this.call('POST', `/actions/${seg(recordId)}/outcome`, input));
   }
 
-  /** `GET /audit?after=&limit=`: one page of records with `seq > after`, each also as its exact JSON text. */
-  async auditPage(options: { after?: number; limit?: number } = {}): Promise<AuditPage> {
+  /**
+   * `GET /audit?lane=&after=&limit=`: one page of a lane's records (default `main`) with `seq > after`, each
+   * also as its exact JSON text.
+   */
+  async auditPage(options: { lane?: string; after?: number; limit?: number } = {}): Promise<AuditPage> {
     const query: string[] = [];
+    if (options.lane !== undefined) query.push(`lane=${encodeURIComponent(options.lane)}`);
     if (options.after !== undefined) query.push(`after=${encodeURIComponent(String(options.after))}`);
     if (options.limit !== undefined) query.push(`limit=${encodeURIComponent(String(options.limit))}`);
     const res = await this.send('GET', `/audit${query.length ? `?${query.join('&')}` : ''}`);
@@ -280,18 +303,28 @@ export class GatewayClient {
   }
 
   /**
-   * Pages through `GET /audit` from the start (or `after`) until `next` is null, yielding each page.
-   * Rejects with `INVALID_RESPONSE` when `next` does not move forward.
+   * Pages through one lane's `GET /audit` (default `main`) from the start (or `after`) until `next` is null,
+   * yielding each page. Rejects with `INVALID_RESPONSE` when `next` does not move forward, or a record of
+   * another lane comes back.
    */
   async *auditPages(
-    options: { after?: number; limit?: number } = {},
+    options: { lane?: string; after?: number; limit?: number } = {},
   ): AsyncGenerator<AuditPage, void, undefined> {
     let after = options.after;
+    const lane = options.lane ?? 'main';
     for (;;) {
       const page = await this.auditPage({
+        ...(options.lane !== undefined ? { lane: options.lane } : {}),
         ...(after !== undefined ? { after } : {}),
         ...(options.limit !== undefined ? { limit: options.limit } : {}),
       });
+      const stray = page.records.find((r) => (r as { chain?: unknown }).chain !== lane);
+      if (stray !== undefined) {
+        throw new GatewayError(
+          'INVALID_RESPONSE',
+          `a page of lane \`${lane}\` holds a record of \`${String((stray as { chain?: unknown }).chain)}\``,
+        );
+      }
       yield page;
       if (page.next === null) return;
       if (after !== undefined && page.next <= after) {
@@ -319,14 +352,17 @@ export class GatewayClient {
     }
   }
 
-  /** `GET /audit/checkpoint`: signs (or reuses) a checkpoint of the current head. */
-  async checkpoint(): Promise<Checkpoint> {
-    return asObject(await this.call('GET', '/audit/checkpoint')) as Checkpoint;
+  /** `GET /audit/checkpoint`: signs (or reuses) every lane's checkpoint and the epoch over them. */
+  async checkpoint(): Promise<LogCheckpoint> {
+    return asObject(await this.call('GET', '/audit/checkpoint')) as LogCheckpoint;
   }
 
-  /** `GET /audit/checkpoints?after=SIZE`: earlier checkpoints. */
-  async checkpoints(options: { after?: number } = {}): Promise<{ checkpoints: Checkpoint[] }> {
-    const q = options.after !== undefined ? `?after=${encodeURIComponent(String(options.after))}` : '';
+  /** `GET /audit/checkpoints?lane=&after=SIZE`: earlier checkpoints of a lane (default `main`). */
+  async checkpoints(options: { lane?: string; after?: number } = {}): Promise<{ checkpoints: Checkpoint[] }> {
+    const query: string[] = [];
+    if (options.lane !== undefined) query.push(`lane=${encodeURIComponent(options.lane)}`);
+    if (options.after !== undefined) query.push(`after=${encodeURIComponent(String(options.after))}`);
+    const q = query.length > 0 ? `?${query.join('&')}` : '';
     return {
       checkpoints: asList(await this.call('GET', `/audit/checkpoints${q}`), 'checkpoints') as Checkpoint[],
     };

@@ -9,8 +9,10 @@ const ALLOWED: Record<string, string[]> = {
   local: ['core', 'lambdas', 'local'],
   sdk: ['core', 'sdk'],
   brokers: ['core', 'sdk', 'brokers'],
+  /** The offline audit toolkit: input readers, bundles, export, proving, the verifier's worker pool. */
+  audit: ['core', 'sdk', 'audit'],
 };
-const LAYERS = ['core', 'lambdas', 'local', 'sdk', 'brokers', 'bin', 'cdk', 'bench', 'test'];
+const LAYERS = ['core', 'lambdas', 'local', 'sdk', 'brokers', 'audit', 'bin', 'cdk', 'bench', 'test'];
 /** Modules that do I/O or read the environment: never in core. */
 const CORE_FORBIDDEN = [
   /^@aws-sdk\//,
@@ -69,6 +71,20 @@ describe('when the source tree is checked against the layout table', () => {
 
   it('core/ reads no environment', () => {
     const offenders = sources(join(root, 'core')).filter((f) => /process\.env/.test(readFileSync(f, 'utf8')));
+    expect(offenders.map((f) => relative(root, f))).toEqual([]);
+  });
+
+  it('bin/ holds no worker pool or worker script: the CLIs are shells over the library', () => {
+    const offenders = sources(join(root, 'bin')).filter((f) =>
+      /node:worker_threads/.test(readFileSync(f, 'utf8')),
+    );
+    expect(offenders.map((f) => relative(root, f))).toEqual([]);
+  });
+
+  it('no worker runs code evaluated from a string', () => {
+    const offenders = ['core', 'audit', 'bin', 'lambdas', 'local', 'sdk', 'brokers']
+      .flatMap((d) => sources(join(root, d)))
+      .filter((f) => /eval:\s*true/.test(readFileSync(f, 'utf8')));
     expect(offenders.map((f) => relative(root, f))).toEqual([]);
   });
 

@@ -1,7 +1,8 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import type { ProveArgs } from '../../audit/prove.js';
 import { parseDuration } from '../../core/auditBundle.js';
 import { HASH_PATTERN } from '../../core/recordParser.js';
-import { type ProveArgs, proveCommand, verifyReceiptCommand } from './proveCommand.js';
+import { proveCommand, verifyReceiptCommand } from './proveCommand.js';
 import {
   type AuditCliIo,
   AuditInputError,
@@ -13,44 +14,55 @@ import {
 import { verifyRecordCommand } from './verifyRecordCommand.js';
 
 export const USAGE = `usage: zt-audit verify (FILE | --bundle DIR | -) --public-key PEM [--public-key PEM]...
-                       [--keys keys.json] [--checkpoint FILE]... [--max-age DURATION]
+                       [--keys keys.json] [--checkpoint FILE]... [--max-age DURATION] [--state FILE]
                        [--from-seq N --expect-previous HASH] [--threads N] [--json]
-       zt-audit prove SEQ --bundle DIR [--checkpoint FILE] [--out FILE]
+       zt-audit prove (LANE-SEQ | SEQ) --bundle DIR [--checkpoint FILE] [--out FILE]
        zt-audit verify-receipt FILE --public-key PEM [--json]
        zt-audit verify-record (FILE | -) --public-key PEM [--keys keys.json] [--json]
 
 verify: proves an exported log complete, unaltered and in order, trusting nothing but the root public
-keys: every record's schema, canonical form and hash, the sequence, every previous_hash link, every
-signature and session-key certificate; the checkpoints' root signatures and Merkle roots (a cut tail or
-a log rewritten after a checkpoint fails); the newest checkpoint's age; the policies and agents every
-allow refers to.
+keys. The log is a set of lanes, each its own hash chain: every record's schema, canonical form and
+hash, each lane's sequence and previous_hash links, every signature and session-key certificate; the
+checkpoints' and the epoch's root signatures and Merkle roots (a cut lane tail, a dropped lane or a lane
+rewritten after a checkpoint fails); the newest signed time's age; the policies and agents every allow
+refers to, at the configuration version it names.
 
-  FILE | -              the log: JSON Lines (one stored record per line), a JSON array of records or a
-                        GET /audit page; - reads standard input. Whatever its shape, it is verified as a
-                        log from seq 1: a file holding one record (or one decision response) is a
-                        one-record log, never rated better than the log it was cut from
-  --bundle DIR          a \`zt audit export --bundle\` directory: records.jsonl, checkpoint.json, keys.json
+A bundle carrying its own checkpoint proves the log only up to that checkpoint's signed time: a bundle
+cut back to an older genuine checkpoint still verifies, unless --state remembers a newer one.
+
+  FILE | -              the log: JSON Lines (one stored record per line, lanes in any order), a JSON
+                        array of records or a GET /audit page; - reads standard input. Whatever its
+                        shape, it is verified as a log from seq 1: a file holding one record (or one
+                        decision response) is a one-record log, never rated better than the log it was
+                        cut from
+  --bundle DIR          a \`zt audit export --bundle\` directory: lanes/<lane>.jsonl, checkpoint.json,
+                        keys.json (or records.jsonl, a bundle from before lanes)
   --public-key PEM      a root public key (SPKI PEM file; several keys per file are fine); repeatable.
                         The only trust anchor: a keys file whose root differs is tamper evidence
   --keys FILE           a GET /keys body: adds session keys through their root-signed certificates
   --checkpoint FILE     a GET /audit/checkpoint body (or GET /audit/checkpoints output); repeatable:
                         every checkpoint must be a prefix of the log
-  --max-age DURATION    the newest checkpoint may be at most this old (500ms, 90s, 15m, 24h, 7d),
-                        measured from the newest record it covers (the note itself carries no time)
+  --max-age DURATION    the newest signed time (the epoch's, else a checkpoint's) may be at most this
+                        old (500ms, 90s, 15m, 24h, 7d); for notes from before signed times, the newest
+                        record a checkpoint covers
+  --state FILE          the verifier's memory: the newest epoch a valid run accepted. An older epoch, or
+                        one that does not extend it, is tamper evidence; a valid run updates the file
+                        (created on first use), any other run leaves it as it was
   --from-seq N          the input starts at seq N (a suffix of the chain)...
   --expect-previous H   ...whose first record links to H, the current_hash of record N-1
   --threads N           worker threads for signatures (default: one per core; 1: none)
   --json                print the report as JSON
 
-prove: a receipt for record SEQ (the record, its inclusion proof, the checkpoint, the certificate of
-its session key), computed offline from a bundle. verify-receipt checks one with the root key alone.
+prove: a receipt for one record of any lane, named by its id (\`w-1-42\`) or, in main, its seq (the
+record, its inclusion proof against its lane's checkpoint, the certificate of its session key), computed
+offline from a bundle. verify-receipt checks one with the root key alone.
 
 verify-record: checks one record on its own (a decision response an agent kept, or one record): schema,
 hash, signature, and its session key's certificate from --keys. It says nothing about the log the record
 belongs to (prove that with a receipt); it refuses a file that holds a list of records.
 
-Exit status: 0 valid, 1 tamper evidence, 2 usage or I/O error, 3 incomplete or stale (no checkpoint,
-none covers the tail, or the newest is older than --max-age).
+Exit status: 0 valid, 1 tamper evidence, 2 usage or I/O error, 3 incomplete or stale (no checkpoint or
+epoch, records no statement covers, or the newest signed time older than --max-age).
 `;
 
 function usageError(io: AuditCliIo, message: string): number {
@@ -84,6 +96,7 @@ function parseVerifyArgs(argv: string[]): VerifyArgs {
       keys: { type: 'string' },
       checkpoint: { type: 'string', multiple: true },
       'max-age': { type: 'string' },
+      state: { type: 'string' },
       'from-seq': { type: 'string' },
       'expect-previous': { type: 'string' },
       threads: { type: 'string' },
@@ -109,6 +122,7 @@ function parseVerifyArgs(argv: string[]): VerifyArgs {
   };
   if (bundle !== undefined) args.bundle = bundle;
   if (values.keys !== undefined) args.keys = values.keys;
+  if (values.state !== undefined) args.state = values.state;
   const maxAge = values['max-age'];
   if (maxAge !== undefined) {
     const ms = parseDuration(maxAge);
@@ -140,16 +154,18 @@ function parseVerifyArgs(argv: string[]): VerifyArgs {
   return args;
 }
 
-function parseProveArgs(argv: string[]): ProveArgs {
+function parseProveArgs(argv: string[]): ProveArgs & { out?: string } {
   const { values, positionals } = parse({
     args: argv,
     allowPositionals: true,
     strict: true,
     options: { bundle: { type: 'string' }, checkpoint: { type: 'string' }, out: { type: 'string' } },
   });
-  if (positionals.length !== 1) throw new AuditUsageError('prove needs one SEQ: the record to prove');
+  if (positionals.length !== 1) {
+    throw new AuditUsageError('prove needs one record: its id (LANE-SEQ) or a seq of main');
+  }
   if (values.bundle === undefined) throw new AuditUsageError('prove needs --bundle DIR');
-  const args: ProveArgs = { seq: positiveInt(positionals[0] as string, 'SEQ'), bundle: values.bundle };
+  const args: ProveArgs & { out?: string } = { record: positionals[0] as string, bundle: values.bundle };
   if (values.checkpoint !== undefined) args.checkpoint = values.checkpoint;
   if (values.out !== undefined) args.out = values.out;
   return args;

@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
+import { AuditInputError, AuditUsageError, loadPublicKeys, readJsonFile } from '../../audit/auditFiles.js';
+import { exitStatus } from '../../audit/verifyLog.js';
 import { AuditVerifier, type AuditVerifierOptions } from '../../core/auditBundle.js';
 import { ChainVerifierOptionsError } from '../../core/ChainVerifier.js';
 import { HASH_PATTERN } from '../../core/recordParser.js';
-import { AuditInputError, AuditUsageError, loadPublicKeys, readJsonFile } from './auditFiles.js';
 import { formatReport } from './formatReport.js';
-import { type AuditCliIo, exitStatus } from './verifyCommand.js';
+import type { AuditCliIo } from './verifyCommand.js';
 
 export interface VerifyRecordArgs {
   /** A file holding one decision response or one record, or `-` for standard input. */

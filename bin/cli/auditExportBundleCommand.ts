@@ -1,5 +1,5 @@
+import { BundleStateError, exportAuditBundle } from '../../audit/exportBundle.js';
 import { GatewayError } from '../../sdk/errors.js';
-import { BundleStateError, exportAuditBundle } from './auditBundleExport.js';
 import { type CommandContext, LocalFileError, UsageError } from './commands.js';
 
 function bar(done: number, total: number): string {
@@ -14,14 +14,18 @@ export async function exportBundleCommand(
   dirArg: string,
   pageSize: number | undefined,
 ): Promise<void> {
-  const afterArg = ctx.values['after'];
-  let after: number | undefined;
-  if (typeof afterArg === 'string') {
-    if (!/^(0|[1-9][0-9]{0,15})$/.test(afterArg)) {
-      throw new UsageError(`\`--after\` must be a seq (an integer >= 0), got \`${afterArg}\``);
+  const afterArgs = ctx.values['after'];
+  const after = new Map<string, number>();
+  for (const arg of Array.isArray(afterArgs) ? afterArgs : typeof afterArgs === 'string' ? [afterArgs] : []) {
+    const match = /^(?:([A-Za-z0-9][A-Za-z0-9._-]{0,63})=)?(0|[1-9][0-9]{0,15})$/.exec(arg);
+    if (!match) {
+      throw new UsageError(`\`--after\` must be SEQ or LANE=SEQ (an integer >= 0), got \`${arg}\``);
     }
-    after = Number(afterArg);
+    const lane = match[1] ?? 'main';
+    if (after.has(lane)) throw new UsageError(`\`--after\` names lane \`${lane}\` twice`);
+    after.set(lane, Number(match[2]));
   }
+  const resume = ctx.values['resume'] === true || after.size > 0;
   const dir = ctx.resolvePath(dirArg);
   const progress = ctx.stderrIsTTY
     ? (n: number, total: number) => ctx.err(`\rzt: exporting ${bar(n, total)}`)
@@ -30,7 +34,8 @@ export async function exportBundleCommand(
   try {
     result = await exportAuditBundle(ctx.client, {
       dir,
-      ...(after !== undefined ? { after } : {}),
+      ...(after.size > 0 ? { after } : {}),
+      resume,
       ...(pageSize !== undefined ? { pageSize } : {}),
       ...(progress !== undefined ? { onProgress: progress } : {}),
     });
@@ -51,7 +56,7 @@ export async function exportBundleCommand(
     return;
   }
   ctx.out(
-    `exported ${result.appended} records to ${dirArg} (${result.records} in the bundle, checkpoint ${result.checkpointSize})\n` +
+    `exported ${result.appended} records to ${dirArg} (${result.records} in the bundle, ${result.lanes.length} lane${result.lanes.length === 1 ? '' : 's'}${result.epoch !== null ? `, epoch ${result.epoch}` : ''})\n` +
       `verify it with: zt-audit verify --bundle ${dirArg} --public-key ROOT.pem\n`,
   );
 }

@@ -1,7 +1,7 @@
+import { exportAudit } from '../../audit/exportAudit.js';
 import { GatewayError } from '../../sdk/errors.js';
 import type { AgentAttributeValue, GatewayClient, RegisterAgentInput } from '../../sdk/GatewayClient.js';
 import { exportBundleCommand } from './auditExportBundleCommand.js';
-import { exportAudit } from './exportAudit.js';
 import { cell, fields, shortHash, table } from './format.js';
 import { listedRootPublicKeys, localRootPublicKey } from './rootPublicKey.js';
 
@@ -221,8 +221,8 @@ export const COMMANDS: Record<string, Command> = {
     if (outArg === undefined && bundleArg === undefined) {
       throw new UsageError('`--out FILE` or `--bundle DIR` is required');
     }
-    if (str(ctx, 'after') !== undefined && bundleArg === undefined) {
-      throw new UsageError('`--after SEQ` resumes a bundle: it goes with `--bundle DIR`');
+    if ((ctx.values['after'] !== undefined || ctx.values['resume'] === true) && bundleArg === undefined) {
+      throw new UsageError('`--after` and `--resume` resume a bundle: they go with `--bundle DIR`');
     }
     const pageSizeArg = str(ctx, 'page-size');
     let pageSize: number | undefined;

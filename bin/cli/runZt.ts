@@ -69,7 +69,8 @@ const SPECS: Record<string, { args: string[]; options: Options }> = {
     options: {
       out: { type: 'string' },
       bundle: { type: 'string' },
-      after: { type: 'string' },
+      after: { type: 'string', multiple: true },
+      resume: { type: 'boolean' },
       'page-size': { type: 'string' },
     },
   },

@@ -36,7 +36,7 @@ export const COMMAND_LINES: Record<string, Record<string, string>> = {
     get: 'zt schema get',
   },
   audit: {
-    export: 'zt audit export (--out FILE | --bundle DIR [--after SEQ]) [--page-size N]',
+    export: 'zt audit export (--out FILE | --bundle DIR [--resume] [--after [LANE=]SEQ]...) [--page-size N]',
   },
   keys: { '': 'zt keys [--root-pem [--remote]]' },
   health: { '': 'zt health' },
@@ -65,14 +65,16 @@ params do not fit is a recorded deny naming the field. Refused when a stored pol
   'policies list': 'Lists the stored policies.',
   'policies get': 'Shows one policy with its Cedar text.',
   'policies delete': 'Removes a policy.',
-  'audit export': `Writes the whole audit log to FILE as JSON Lines, each record exactly as the gateway serves it.
-The file appears under its name only when the export is complete. Progress goes to stderr on a terminal.
+  'audit export': `Writes the whole audit log, every lane, to FILE as JSON Lines (lane after lane), each record exactly
+as the gateway serves it. The file appears under its name only when the export is complete. Progress goes to
+stderr on a terminal.
 
-With --bundle DIR it writes a bundle for \`zt-audit verify --bundle DIR\`: records.jsonl, checkpoint.json
-(a signed checkpoint, asked for first; the records are fetched up to its size, so it covers the tail) and
-keys.json (the gateway's public keys with the certificates of its session keys). --after SEQ resumes a
-bundle whose records.jsonl holds records 1..SEQ: later records are appended, the checkpoint and keys
-replaced.`,
+With --bundle DIR it writes a bundle for \`zt-audit verify --bundle DIR\`: checkpoint.json (the epoch naming
+every lane's size and root, and every lane's checkpoint, asked for first; each lane's records are fetched up to
+the size the epoch signs, so it covers every tail), lanes/<lane>.jsonl, and keys.json (the gateway's public keys
+with the certificates of its session keys). --resume continues every lane file from where it ends; --after
+[LANE=]SEQ (repeatable; a SEQ alone is main's) also checks that LANE's file ends at SEQ. A bundle from before
+lanes (records.jsonl) is resumed as its main lane.`,
   keys: `Lists the gateway's public signing keys (root and session).
 
 With --root-pem it prints the root public key (SPKI PEM) to pin: the SDK's \`trustedKeys\`, zt-audit's

@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { lineBatches } from '../../bin/audit/readAuditInput.js';
+import { lineBatches } from '../../audit/readAuditInput.js';
 
 async function byReadline(chunks: Buffer[]): Promise<string[]> {
   const lines: string[] = [];

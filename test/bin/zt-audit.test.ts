@@ -38,7 +38,8 @@ describe('zt-audit verify', () => {
 
       expect(result.code).toBe(0);
       expect(result.stdout).toBe(
-        `verified 20 records (seq 1-20), 2 keys, checkpoint 20 covers the tail, newest covered record 1h 0m old, head ${chain.records[19]?.current_hash}\n`,
+        `verified 20 records (seq 1-20), 2 keys, checkpoint 20 covers the tail, newest covered record 1h 0m old, head ${chain.records[19]?.current_hash}\n` +
+          'proves the log up to 2026-11-26T08:00:19.000Z, the newest record its checkpoint covers (the checkpoint carries no signed time), not beyond: a bundle cut back to an older genuine checkpoint would verify the same; --state FILE remembers the newest\n',
       );
       expect(result.stderr).toBe('');
     });

@@ -23,6 +23,26 @@ aws_secret_access_key = agent-secret-value
 const RECORDS = [1, 2, 3, 4, 5].map(
   (seq) => `{"chain":"main","id":"main-${seq}","kind":"agent","note":"caf\\u00e9 \\/ ${seq}","seq":${seq}}`,
 );
+// A second lane, exported after main.
+const W1_RECORD = '{"chain":"w-1","id":"w-1-1","kind":"agent","seq":1}';
+const ROOT_B64 = Buffer.alloc(32, 1).toString('base64');
+const LOG_CHECKPOINT = {
+  origin: 'zt-infra/main',
+  size: 5,
+  root: ROOT_B64,
+  note: 'n\n',
+  epoch: {
+    origin: 'zt-infra',
+    epoch: 1,
+    time: '2026-11-26T08:00:00.000Z',
+    lanes: [
+      { lane: 'main', size: 5, root: ROOT_B64 },
+      { lane: 'w-1', size: 1, root: ROOT_B64 },
+    ],
+    note: 'e\n',
+  },
+  checkpoints: [],
+};
 const AUDIT_PAGES: Record<string, string> = {
   '': `{"records":[${RECORDS[0]},${RECORDS[1]}],"next":2}`,
   '2': `{"records": [ ${RECORDS[2]} ,\n ${RECORDS[3]} ], "next": 4}`,
@@ -109,7 +129,14 @@ function stub(req: IncomingMessage, res: ServerResponse, body: string) {
           details: { diagnostics: [{ message: 'unexpected token `permitt`', line: 1, column: 1 }] },
         },
       });
+    case 'GET /audit/checkpoint':
+      return json(res, 200, LOG_CHECKPOINT);
     case 'GET /audit': {
+      if (url.searchParams.get('lane') === 'w-1') {
+        return res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(`{"records":[${W1_RECORD}],"next":null}`);
+      }
       if (flaky && url.searchParams.has('after')) {
         return json(res, 500, {
           ok: false,
@@ -258,7 +285,7 @@ describe('zt', () => {
   });
 
   describe('when exporting the audit log', () => {
-    it('pages through every page and writes each record exactly as served, one per line', async () => {
+    it('pages through every page of every lane and writes each record exactly as served, one per line', async () => {
       // Prepare
       const out = join(dir, 'export', 'audit.jsonl');
       await rm(join(dir, 'export'), { recursive: true, force: true });
@@ -268,11 +295,17 @@ describe('zt', () => {
       const { code, stdout, stderr } = await zt(['audit', 'export', '--out', out], { tty: true });
       // Assess
       expect(code).toBe(0);
-      expect(await readFile(out, 'utf8')).toBe(RECORDS.map((r) => `${r}\n`).join(''));
+      expect(await readFile(out, 'utf8')).toBe([...RECORDS, W1_RECORD].map((r) => `${r}\n`).join(''));
       expect(await readdir(join(dir, 'export'))).toEqual(['audit.jsonl']);
-      expect(seen.slice(before).map((s) => s.url)).toEqual(['/audit', '/audit?after=2', '/audit?after=4']);
-      expect(stdout).toBe(`exported 5 records to ${out}\n`);
-      expect(stderr).toContain('exported 5 records');
+      expect(seen.slice(before).map((s) => s.url)).toEqual([
+        '/audit/checkpoint',
+        '/audit?lane=main',
+        '/audit?lane=main&after=2',
+        '/audit?lane=main&after=4',
+        '/audit?lane=w-1',
+      ]);
+      expect(stdout).toBe(`exported 6 records to ${out}\n`);
+      expect(stderr).toContain('exported 6 records');
     });
 
     it('leaves no file under the final name when a page fails', async () => {

@@ -1,4 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import { AuditReader } from '../../core/AuditReader.js';
 import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
 import { systemClock } from '../../core/ports.js';
 import { InMemoryP256Signer } from '../../core/signing.js';
@@ -47,15 +48,16 @@ describe('when the Lambda handler receives API Gateway events', () => {
   const hello = { actor: 'alice', action: 'hello-world.say_hello' };
 
   beforeEach(async () => {
+    const store = new InMemoryKeyValueStore();
     parts = wireGateway({
-      store: new InMemoryKeyValueStore(),
+      store,
       rootSigner: InMemoryP256Signer.generate(),
       clock: systemClock,
       gatewayPrincipal: 'arn:aws:iam::111122223333:role/zt-gateway',
     });
     handler = createApiHandler({
       gateway: parts.gateway,
-      checkpoints: parts.checkpointer,
+      audit: new AuditReader({ store, checkpoints: parts.checkpointer }),
       adminPrincipalArns: [arnOf('admin')],
     });
     expect(

@@ -170,6 +170,18 @@ const CHECKPOINT = {
     '— zt-infra/main AQIDBB6PScMs6ShQ77SbWsPu2wuvKgSwh6sBjWUfWaOUnXrWVDtruv2OsrHLoo5v7EAXDMauwCKKofk/SkMBuIRO1+ECVQ7m12I=\n',
 };
 
+const EPOCH = {
+  origin: 'zt-infra',
+  epoch: 3,
+  time: '2026-11-26T08:00:00.000Z',
+  lanes: [{ lane: 'main', size: 4, root: CHECKPOINT.root }],
+  note:
+    'zt-infra\nepoch 3\ntime 2026-11-26T08:00:00.000Z\nlane main 4 SBNJTRN+FjG7owHVrKtue7eqdM4RhdRWVl71HXN2d7I=\n\n' +
+    '— zt-infra AQIDBB6PScMs6ShQ77SbWsPu2wuvKgSwh6sBjWUfWaOUnXrWVDtruv2OsrHLoo5v7EAXDMauwCKKofk/SkMBuIRO1+ECVQ7m12I=\n',
+};
+
+const LOG_CHECKPOINT = { ...CHECKPOINT, epoch: EPOCH, checkpoints: [CHECKPOINT] };
+
 function errorsOf(result: ReturnType<typeof validateResponse>): string[] {
   return result.ok ? [] : result.errors;
 }
@@ -306,7 +318,7 @@ describe('when a body matches the contract', () => {
     ['an audit page', 'GET', '/audit?after=0&limit=4', 200, AUDIT_PAGE],
     ['the last audit page', 'GET', '/audit?after=4', 200, { records: [], next: null }],
     ['an outcome answer', 'POST', '/actions/main-2/outcome', 200, { ok: true, audit: OUTCOME_RECORD }],
-    ['a checkpoint', 'GET', '/audit/checkpoint', 200, CHECKPOINT],
+    ['a checkpoint', 'GET', '/audit/checkpoint', 200, LOG_CHECKPOINT],
     ['earlier checkpoints', 'GET', '/audit/checkpoints?after=0', 200, { checkpoints: [CHECKPOINT] }],
     [
       'the keys',
@@ -483,9 +495,12 @@ describe('when a body breaks the contract', () => {
 
   it('refuses a checkpoint whose note is not a signed note', () => {
     expect(
-      validateResponse('GET', '/audit/checkpoint', 200, { ...CHECKPOINT, note: 'zt-infra/main\n4\n' }).ok,
+      validateResponse('GET', '/audit/checkpoint', 200, { ...LOG_CHECKPOINT, note: 'zt-infra/main\n4\n' }).ok,
     ).toBe(false);
-    expect(validateResponse('GET', '/audit/checkpoint', 200, { ...CHECKPOINT, root: 'abc' }).ok).toBe(false);
+    expect(validateResponse('GET', '/audit/checkpoint', 200, { ...LOG_CHECKPOINT, root: 'abc' }).ok).toBe(
+      false,
+    );
+    expect(validateResponse('GET', '/audit/checkpoint', 200, CHECKPOINT).ok).toBe(false);
   });
 
   it('refuses a status the operation does not document', () => {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { AuditReader } from '../../core/AuditReader.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError, ZtError } from '../../core/errors.js';
 import type { Caller } from '../../core/Gateway.js';
 import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
@@ -155,15 +156,16 @@ function pick(record: unknown): Record<string, unknown> {
 /** The Lambda handler fed API Gateway REST proxy events shaped like real ones (assumed-role sessions). */
 export function handlerTarget(): Target & { parts: GatewayParts } {
   const root = InMemoryP256Signer.generate();
+  const store = new InMemoryKeyValueStore();
   const parts = wireGateway({
-    store: new InMemoryKeyValueStore(),
+    store,
     rootSigner: root,
     clock: systemClock,
     gatewayPrincipal: 'arn:aws:iam::111122223333:role/zt-gateway',
   });
   const handler = createApiHandler({
     gateway: parts.gateway,
-    checkpoints: parts.checkpointer,
+    audit: new AuditReader({ store, checkpoints: parts.checkpointer }),
     adminPrincipalArns: [arnOf('admin')],
   });
   let n = 0;

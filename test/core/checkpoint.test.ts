@@ -13,12 +13,14 @@ import {
   signCheckpoint,
   verifyCheckpoint,
 } from '../../core/checkpoint.js';
+import { verifyEpoch } from '../../core/epoch.js';
 import { InfrastructureError } from '../../core/errors.js';
 import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
 import { LaneWriter } from '../../core/LaneWriter.js';
 import { consistencyProof, leafHash, rootFromLeaves, verifyConsistency } from '../../core/merkle.js';
 import type { Clock, Signer } from '../../core/ports.js';
 import { InMemoryP256Signer } from '../../core/signing.js';
+import { LANES_PARTITION } from '../../core/storageLayout.js';
 import { CheckpointScheduler } from '../../local/CheckpointScheduler.js';
 import { staticSigner } from '../helpers/lanes.js';
 
@@ -74,10 +76,66 @@ describe('when signing and verifying a checkpoint note', () => {
   });
 
   it('verifies against the root key and names it', () => {
-    expect(verifyCheckpoint(checkpoint, [rootKey.publicKeyPem])).toEqual({ ok: true, keyId: rootKey.keyId });
+    expect(verifyCheckpoint(checkpoint, [rootKey.publicKeyPem])).toEqual({
+      ok: true,
+      keyId: rootKey.keyId,
+      time: null,
+    });
     expect(verifyCheckpoint(checkpoint, [otherKey.publicKeyPem, rootKey.publicKeyPem])).toEqual({
       ok: true,
       keyId: rootKey.keyId,
+      time: null,
+    });
+  });
+
+  describe('when it carries a signed time', () => {
+    const TIME = new Date('2026-11-26T08:00:00.123Z');
+
+    it('writes it as a `time` extension line after the root, and verifies it', async () => {
+      const timed = await signCheckpoint({ origin: ORIGIN, size: 250, root: ROOT, time: TIME }, rootKey);
+      expect(timed.time).toBe('2026-11-26T08:00:00.123Z');
+      expect(
+        timed.note.startsWith(
+          `zt-infra/main\n250\n${ROOT.toString('base64')}\ntime 2026-11-26T08:00:00.123Z\n\n`,
+        ),
+      ).toBe(true);
+      expect(parseCheckpointNote(timed.note).time).toBe(timed.time);
+      expect(verifyCheckpoint(timed, [rootKey.publicKeyPem])).toEqual({
+        ok: true,
+        keyId: rootKey.keyId,
+        time: timed.time,
+      });
+      // the JSON may leave the time out (the note says it)
+      const { time: _, ...bare } = timed;
+      expect(verifyCheckpoint(bare, [rootKey.publicKeyPem]).ok).toBe(true);
+    });
+
+    it('refuses a changed time: in the note (CHECKPOINT_SIGNATURE_INVALID) or only in the JSON (FIELDS_MISMATCH)', async () => {
+      const timed = await signCheckpoint({ origin: ORIGIN, size: 250, root: ROOT, time: TIME }, rootKey);
+      const later = '2026-11-27T08:00:00.123Z';
+      expect(
+        verifyCheckpoint({ ...timed, time: later, note: timed.note.replace(timed.time!, later) }, [
+          rootKey.publicKeyPem,
+        ]),
+      ).toMatchObject({
+        code: 'CHECKPOINT_SIGNATURE_INVALID',
+      });
+      expect(verifyCheckpoint({ ...timed, time: later }, [rootKey.publicKeyPem])).toMatchObject({
+        code: 'CHECKPOINT_FIELDS_MISMATCH',
+      });
+      expect(verifyCheckpoint({ ...checkpoint, time: later }, [rootKey.publicKeyPem])).toMatchObject({
+        code: 'CHECKPOINT_FIELDS_MISMATCH',
+      });
+    });
+
+    it.each([
+      ['a time that is not a real instant', 'time 2026-02-30T00:00:00.000Z'],
+      ['a time without milliseconds', 'time 2026-11-26T08:00:00Z'],
+      ['another extension line', 'when 2026-11-26T08:00:00.000Z'],
+    ])('refuses %s with CHECKPOINT_MALFORMED', async (_what, line) => {
+      const timed = await signCheckpoint({ origin: ORIGIN, size: 250, root: ROOT, time: TIME }, rootKey);
+      const note = timed.note.replace('time 2026-11-26T08:00:00.123Z', line);
+      expect(() => parseCheckpointNote(note)).toThrow(CheckpointMalformedError);
     });
   });
 
@@ -91,7 +149,11 @@ describe('when signing and verifying a checkpoint note', () => {
     const witness = await signCheckpoint({ origin: 'witness.example/w1', size: 250, root: ROOT }, otherKey);
     const cosigned = { ...checkpoint, note: checkpoint.note + signatureOf(witness.note).line };
     expect(parseCheckpointNote(cosigned.note).signatures).toHaveLength(2);
-    expect(verifyCheckpoint(cosigned, [rootKey.publicKeyPem])).toEqual({ ok: true, keyId: rootKey.keyId });
+    expect(verifyCheckpoint(cosigned, [rootKey.publicKeyPem])).toEqual({
+      ok: true,
+      keyId: rootKey.keyId,
+      time: null,
+    });
   });
 
   describe('when one character of the note is changed', () => {
@@ -290,59 +352,84 @@ async function appendRecords(writer: LaneWriter, count: number): Promise<void> {
   }
 }
 
-describe('when checkpointing an audit chain', () => {
+/** A store whose `query` of one partition prefix fails, to see store failures surface. */
+function failingQueries(store: InMemoryKeyValueStore, prefix: string): InMemoryKeyValueStore {
+  const query = store.query.bind(store);
+  store.query = async (pk, options) => {
+    if (pk.startsWith(prefix)) throw new Error('store down');
+    return query(pk, options);
+  };
+  return store;
+}
+
+describe('when checkpointing an audit log', () => {
   let store: InMemoryKeyValueStore;
   let clock: FakeClock;
   let writer: LaneWriter;
-  let readPage: ReturnType<typeof vi.fn<(after: number, limit: number) => Promise<string[]>>>;
   let checkpointer: Checkpointer;
 
-  const allLeaves = async (): Promise<Buffer[]> => (await writer.page(0, 10_000)).map((t) => leafHash(t));
+  const leavesOf = async (w: LaneWriter): Promise<Buffer[]> =>
+    (await w.page(0, 10_000)).map((t) => leafHash(t));
 
   beforeEach(async () => {
     store = new InMemoryKeyValueStore();
     clock = new FakeClock();
     writer = new LaneWriter(store, clock, staticSigner(InMemoryP256Signer.generate()), { lane: 'main' });
-    readPage = vi.fn((after: number, limit: number) => writer.page(after, limit));
-    checkpointer = new Checkpointer({ store, rootSigner: rootKey, clock, readPage });
+    checkpointer = new Checkpointer({ store, rootSigner: rootKey, clock });
     await appendRecords(writer, 250);
   });
 
-  it('signs the RFC 6962 root of all records, verifiable with the root key', async () => {
+  it('signs the RFC 6962 root of every record with its time, and an epoch naming the lane', async () => {
     const cp = await checkpointer.checkpoint();
     expect(cp.size).toBe(250);
     expect(cp.origin).toBe('zt-infra/main');
-    expect(cp.root).toBe(rootFromLeaves(await allLeaves()).toString('base64'));
-    expect(verifyCheckpoint(cp, [rootKey.publicKeyPem])).toEqual({ ok: true, keyId: rootKey.keyId });
+    expect(cp.time).toBe('2026-01-01T00:00:00.000Z');
+    expect(cp.note.split('\n')[3]).toBe('time 2026-01-01T00:00:00.000Z');
+    expect(cp.root).toBe(rootFromLeaves(await leavesOf(writer)).toString('base64'));
+    expect(verifyCheckpoint(cp, [rootKey.publicKeyPem])).toEqual({
+      ok: true,
+      keyId: rootKey.keyId,
+      time: '2026-01-01T00:00:00.000Z',
+    });
+    expect(cp.epoch).toMatchObject({
+      origin: 'zt-infra',
+      epoch: 1,
+      time: '2026-01-01T00:00:00.000Z',
+      lanes: [{ lane: 'main', size: 250, root: cp.root }],
+    });
+    expect(verifyEpoch(cp.epoch, [rootKey.publicKeyPem]).ok).toBe(true);
+    expect(cp.checkpoints).toEqual([
+      { origin: cp.origin, size: 250, root: cp.root, time: cp.time, note: cp.note },
+    ]);
     const stored = JSON.parse((await store.get(checkpointPartition('main'), '00000000000000000250'))!);
-    expect(stored).toEqual({ ...cp, timestamp: '2026-01-01T00:00:00.000Z' });
+    expect(stored).toEqual(cp.checkpoints[0]);
     expect(JSON.parse((await store.get(merklePartition('main'), 'state'))!)).toMatchObject({ size: 250 });
+    expect(await checkpointer.latestEpoch()).toEqual(cp.epoch);
   });
 
-  it('reuses the stored checkpoint when no record was added, refreshing only the heartbeat', async () => {
+  it('reuses the epoch while nothing changed and it is fresh, then signs a later one over the same notes', async () => {
     const first = await checkpointer.checkpoint();
-    clock.ms += 60_000;
-    readPage.mockClear();
-    const second = await checkpointer.checkpoint();
-    expect(second).toEqual(first);
-    expect(readPage).toHaveBeenCalledTimes(1);
-    expect(readPage).toHaveBeenCalledWith(250, expect.any(Number));
+    clock.ms += 10_000;
+    const query = vi.spyOn(store, 'query');
+    expect(await checkpointer.checkpoint()).toEqual(first);
+    // O(new records): the chain is read from its covered head only
+    const chainReads = query.mock.calls.filter(([pk]) => pk === 'chain#main');
+    expect(chainReads.map(([, o]) => o.after)).toEqual(['00000000000000000250']);
+    clock.ms += 30_000;
+    const later = await checkpointer.checkpoint();
+    expect(later.epoch).toMatchObject({ epoch: 2, time: '2026-01-01T00:00:40.000Z' });
+    expect(later.checkpoints).toEqual(first.checkpoints);
     expect(await checkpointer.list(-1)).toHaveLength(1);
-    expect(await checkpointer.heartbeat()).toEqual({
-      checkpoint: first,
-      timestamp: '2026-01-01T00:01:00.000Z',
-    });
   });
 
   it('extends with only the new records and proves consistency with the previous checkpoint', async () => {
     const first = await checkpointer.checkpoint();
     await appendRecords(writer, 10);
-    readPage.mockClear();
+    clock.ms += 1000;
     const second = await checkpointer.checkpoint();
     expect(second.size).toBe(260);
-    // O(new records): nothing before 250 was read again
-    expect(readPage.mock.calls.every(([after]) => after >= 250)).toBe(true);
-    const leaves = await allLeaves();
+    expect(second.epoch.epoch).toBe(2);
+    const leaves = await leavesOf(writer);
     expect(second.root).toBe(rootFromLeaves(leaves).toString('base64'));
     const proof = consistencyProof(250, 260, leaves);
     expect(
@@ -354,42 +441,91 @@ describe('when checkpointing an audit chain', () => {
         proof,
       ),
     ).toBe(true);
-    expect(await checkpointer.list(0)).toEqual([first, second]);
-    expect(await checkpointer.list(250)).toEqual([second]);
-    expect(await checkpointer.latest()).toEqual(second);
+    const bare = (c: Checkpoint) => ({
+      origin: c.origin,
+      size: c.size,
+      root: c.root,
+      time: c.time,
+      note: c.note,
+    });
+    expect(await checkpointer.list(0)).toEqual([bare(first), bare(second)]);
+    expect(await checkpointer.list(250)).toEqual([bare(second)]);
+    expect(await checkpointer.latest()).toEqual(bare(second));
   });
 
-  it('stores one checkpoint for two concurrent calls', async () => {
+  describe('when the log has several lanes', () => {
+    it('checkpoints every lane of the registry and main (missing from it) under `<log origin>/<lane>`', async () => {
+      const origin = 'zt-infra/local/abc/main';
+      const lanes = new Checkpointer({ store, rootSigner: rootKey, clock, origin });
+      const w1 = new LaneWriter(store, clock, staticSigner(InMemoryP256Signer.generate()), { lane: 'w-1' });
+      await appendRecords(w1, 7);
+      await store.put(LANES_PARTITION, 'w-1', '{"createdAt":1}');
+      await store.put(LANES_PARTITION, 'w-2', '{"createdAt":2}');
+      const cp = await lanes.checkpoint();
+      expect(cp.origin).toBe(origin);
+      expect(cp.epoch.origin).toBe('zt-infra/local/abc');
+      expect(cp.epoch.lanes.map((l) => [l.lane, l.size])).toEqual([
+        ['main', 250],
+        ['w-1', 7],
+        ['w-2', 0],
+      ]);
+      expect(cp.checkpoints.map((c) => c.origin)).toEqual([
+        'zt-infra/local/abc/main',
+        'zt-infra/local/abc/w-1',
+        'zt-infra/local/abc/w-2',
+      ]);
+      expect(cp.checkpoints[1]?.root).toBe(rootFromLeaves(await leavesOf(w1)).toString('base64'));
+      expect(cp.checkpoints[2]?.root).toBe(rootFromLeaves([]).toString('base64'));
+      for (const c of cp.checkpoints) expect(verifyCheckpoint(c, [rootKey.publicKeyPem]).ok).toBe(true);
+      expect(await lanes.list(0, 100, 'w-1')).toEqual([cp.checkpoints[1]]);
+      // a lane once named is never dropped, even if its registry item went missing
+      await store.delete(LANES_PARTITION, 'w-2');
+      clock.ms += 60_000;
+      expect((await lanes.checkpoint()).epoch.lanes.map((l) => l.lane)).toEqual(['main', 'w-1', 'w-2']);
+    });
+
+    it('refuses to sign an epoch in which a lane shrank (CHECKPOINT_ROOT_MISMATCH)', async () => {
+      await checkpointer.checkpoint();
+      await store.delete('chain#main', '00000000000000000250');
+      await store.delete(merklePartition('main'), 'state');
+      await store.delete(checkpointPartition('main'), '00000000000000000250');
+      await expect(checkpointer.checkpoint()).rejects.toMatchObject({ code: 'CHECKPOINT_ROOT_MISMATCH' });
+    });
+  });
+
+  it('stores one checkpoint and one epoch for two concurrent calls', async () => {
     const [a, b] = await Promise.all([checkpointer.checkpoint(), checkpointer.checkpoint()]);
     expect(a).toEqual(b);
-    expect(await checkpointer.list(-1)).toEqual([a]);
+    expect(await checkpointer.list(-1)).toEqual(a.checkpoints);
   });
 
-  it('stays consistent when two processes checkpoint the same store at once', async () => {
-    const other = new Checkpointer({
-      store,
-      rootSigner: rootKey,
-      clock,
-      readPage: (a, l) => writer.page(a, l),
-    });
-    const [a, b] = await Promise.all([checkpointer.checkpoint(), other.checkpoint()]);
+  it('keeps one growing sequence of epochs when two processes checkpoint at once, one with a clock behind', async () => {
+    const behind = new FakeClock(clock.ms - 5000);
+    const other = new Checkpointer({ store, rootSigner: rootKey, clock: behind, epochRefreshMs: 0 });
+    const mine = new Checkpointer({ store, rootSigner: rootKey, clock, epochRefreshMs: 0 });
+    const [a, b] = await Promise.all([mine.checkpoint(), other.checkpoint()]);
     // ECDSA signatures are randomized: equal notes mean both returned the one stored note
-    expect(a).toEqual(b);
-    expect(await checkpointer.list(-1)).toEqual([a]);
+    expect(a.note).toBe(b.note);
     await appendRecords(writer, 5);
-    const [c, d] = await Promise.all([other.checkpoint(), checkpointer.checkpoint()]);
-    expect(c).toEqual(d);
-    expect(c.root).toBe(rootFromLeaves(await allLeaves()).toString('base64'));
+    const [c, d] = await Promise.all([other.checkpoint(), mine.checkpoint()]);
+    expect(c.root).toBe(rootFromLeaves(await leavesOf(writer)).toString('base64'));
+    const byNumber = new Map([a, b, c, d].map((x) => [x.epoch.epoch, x.epoch]));
+    const epochs = [...byNumber.values()].sort((x, y) => x.epoch - y.epoch);
+    for (let i = 1; i < epochs.length; i++) {
+      const [before, after] = [epochs[i - 1]!, epochs[i]!];
+      expect(after.epoch).toBe(before.epoch + 1);
+      expect(Date.parse(after.time)).toBeGreaterThan(Date.parse(before.time));
+      expect(after.lanes[0]!.size).toBeGreaterThanOrEqual(before.lanes[0]!.size);
+    }
   });
 
-  it('checkpoints an empty chain as the empty-tree root', async () => {
+  it('checkpoints an empty log as the empty-tree root', async () => {
     const empty = new Checkpointer({
       store: new InMemoryKeyValueStore(),
       rootSigner: rootKey,
       clock,
       chain: 'empty',
       origin: 'zt-infra.example.com/empty',
-      readPage: async () => [],
     });
     const cp = await empty.checkpoint();
     expect(cp).toMatchObject({
@@ -397,11 +533,18 @@ describe('when checkpointing an audit chain', () => {
       size: 0,
       root: rootFromLeaves([]).toString('base64'),
     });
+    expect(cp.epoch.lanes.map((l) => l.lane)).toEqual(['empty', 'main']);
     expect(verifyCheckpoint(cp, [rootKey.publicKeyPem]).ok).toBe(true);
-    expect(await empty.latest()).toEqual(cp);
+    expect((await empty.latest())?.note).toBe(cp.note);
   });
 
-  it('throws when the signer fails, storing no checkpoint', async () => {
+  it('refuses an origin whose last segment is not its lane', () => {
+    expect(
+      () => new Checkpointer({ store, rootSigner: rootKey, clock, origin: 'zt-infra/local/x/other' }),
+    ).toThrow(/must end with `\/main`/);
+  });
+
+  it('throws when the signer fails, storing no checkpoint and no epoch', async () => {
     const broken: Signer = {
       keyId: rootKey.keyId,
       publicKeyPem: rootKey.publicKeyPem,
@@ -409,28 +552,22 @@ describe('when checkpointing an audit chain', () => {
         throw new Error('kms down');
       },
     };
-    const failing = new Checkpointer({ store, rootSigner: broken, clock, readPage });
+    const failing = new Checkpointer({ store, rootSigner: broken, clock });
     await expect(failing.checkpoint()).rejects.toMatchObject({ code: 'SIGNING_FAILED' });
     expect(await failing.latest()).toBeNull();
+    expect(await failing.latestEpoch()).toBeNull();
     // the next call (signer back) still works
     expect((await checkpointer.checkpoint()).size).toBe(250);
   });
 
   it('throws when the store fails', async () => {
-    const failing = new Checkpointer({
-      store,
-      rootSigner: rootKey,
-      clock,
-      readPage: async () => {
-        throw new Error('store down');
-      },
-    });
+    const failing = new Checkpointer({ store: failingQueries(store, 'chain#'), rootSigner: rootKey, clock });
     const error = await failing.checkpoint().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InfrastructureError);
     expect(error).toMatchObject({ code: 'STORE_UNAVAILABLE' });
   });
 
-  it('refuses to hash over a gap in the chain', async () => {
+  it('refuses to hash over a gap in a lane', async () => {
     await store.delete('chain#main', '00000000000000000100');
     await expect(checkpointer.checkpoint()).rejects.toMatchObject({ code: 'CHAIN_GAP' });
   });
@@ -464,7 +601,7 @@ describe('when scheduling checkpoints', () => {
       setHead(n: number) {
         head = n;
       },
-      async checkpoint(): Promise<Checkpoint> {
+      async checkpoint(): Promise<{ epoch: { lanes: Array<{ lane: string; size: number }> } }> {
         state.calls++;
         const size = head;
         active++;
@@ -472,7 +609,7 @@ describe('when scheduling checkpoints', () => {
         await new Promise((resolve) => setTimeout(resolve, 10));
         active--;
         if (state.fail) throw new Error('signer down');
-        return { origin: ORIGIN, size, root: '', note: '' };
+        return { epoch: { lanes: [{ lane: 'main', size }] } };
       },
     };
     return state;
@@ -482,15 +619,15 @@ describe('when scheduling checkpoints', () => {
     const cp = fakeCheckpointer();
     const scheduler = new CheckpointScheduler(cp, { everyRecords: 10, everyMs: 60_000 });
     scheduler.start();
-    for (let seq = 1; seq <= 9; seq++) scheduler.notifyAppended(seq);
+    for (let seq = 1; seq <= 9; seq++) scheduler.notifyAppended({ chain: 'main', seq });
     expect(cp.calls).toBe(0);
     cp.setHead(10);
-    scheduler.notifyAppended(10);
+    scheduler.notifyAppended({ chain: 'main', seq: 10 });
     await vi.advanceTimersByTimeAsync(0);
     expect(cp.calls).toBe(1);
     // 20 more while the first run is in flight: one more run after it, not one per record
     cp.setHead(30);
-    for (let seq = 11; seq <= 30; seq++) scheduler.notifyAppended(seq);
+    for (let seq = 11; seq <= 30; seq++) scheduler.notifyAppended({ chain: 'main', seq });
     await vi.advanceTimersByTimeAsync(10);
     expect(cp.calls).toBe(2);
     await vi.advanceTimersByTimeAsync(10);
@@ -499,7 +636,20 @@ describe('when scheduling checkpoints', () => {
     await scheduler.stop();
   });
 
-  it('runs every everyMs even when idle (the heartbeat), and stops', async () => {
+  it('counts the records of every lane together', async () => {
+    const cp = fakeCheckpointer();
+    const scheduler = new CheckpointScheduler(cp, { everyRecords: 10, everyMs: 60_000 });
+    scheduler.start();
+    for (let seq = 1; seq <= 5; seq++) scheduler.notifyAppended({ chain: 'w-1', seq });
+    for (let seq = 1; seq <= 4; seq++) scheduler.notifyAppended({ chain: 'w-2', seq });
+    expect(cp.calls).toBe(0);
+    scheduler.notifyAppended({ chain: 'w-2', seq: 5 });
+    await vi.advanceTimersByTimeAsync(20);
+    expect(cp.calls).toBe(1);
+    await scheduler.stop();
+  });
+
+  it('runs every everyMs even when idle (to keep the signed time fresh), and stops', async () => {
     const cp = fakeCheckpointer();
     const scheduler = new CheckpointScheduler(cp, { everyRecords: 100, everyMs: 1000 });
     scheduler.start();
@@ -515,7 +665,7 @@ describe('when scheduling checkpoints', () => {
     await stopped;
     await vi.advanceTimersByTimeAsync(10_000);
     expect(cp.calls).toBe(2);
-    scheduler.notifyAppended(1_000);
+    scheduler.notifyAppended({ chain: 'main', seq: 1_000 });
     await vi.advanceTimersByTimeAsync(0);
     expect(cp.calls).toBe(2);
   });

@@ -54,20 +54,23 @@ describe('when a log checkpointed under one origin is given another (an upgraded
     const writer = new LaneWriter(store, clock, staticSigner(InMemoryP256Signer.generate()), {
       lane: 'main',
     });
-    const readPage = (after: number, limit: number) => writer.page(after, limit);
     await appendRecords(writer, 5);
-    const before = await new Checkpointer({ store, rootSigner: rootKey, clock, readPage }).checkpoint();
+    const before = await new Checkpointer({ store, rootSigner: rootKey, clock }).checkpoint();
     expect(before.origin).toBe('zt-infra/main');
 
     const origin = 'zt-infra/aws/111122223333/eu-west-1/ZtInfra/main';
-    const upgraded = new Checkpointer({ store, rootSigner: rootKey, clock, readPage, origin });
+    const upgraded = new Checkpointer({ store, rootSigner: rootKey, clock, origin });
     // the head did not move: the genuine checkpoint of size 5 stands (one note per size, never overwritten)
-    expect(await upgraded.checkpoint()).toEqual(before);
+    const same = await upgraded.checkpoint();
+    expect(same.note).toBe(before.note);
+    // the epoch is signed again under the new log origin
+    expect(same.epoch).toMatchObject({ origin: 'zt-infra/aws/111122223333/eu-west-1/ZtInfra', epoch: 2 });
     await appendRecords(writer, 1);
     const after = await upgraded.checkpoint();
     expect(after).toMatchObject({ origin, size: 6 });
     expect(after.note.startsWith(`${origin}\n6\n`)).toBe(true);
     for (const cp of [before, after]) expect(verifyCheckpoint(cp, [rootKey.publicKeyPem]).ok).toBe(true);
+    expect(after.epoch.lanes).toEqual([{ lane: 'main', size: 6, root: after.root }]);
     expect((await upgraded.list(0)).map((c) => c.origin)).toEqual(['zt-infra/main', origin]);
   });
 
@@ -76,9 +79,8 @@ describe('when a log checkpointed under one origin is given another (an upgraded
     const writer = new LaneWriter(store, clock, staticSigner(InMemoryP256Signer.generate()), {
       lane: 'main',
     });
-    const readPage = (after: number, limit: number) => writer.page(after, limit);
     await appendRecords(writer, 5);
-    await new Checkpointer({ store, rootSigner: rootKey, clock, readPage }).checkpoint();
+    await new Checkpointer({ store, rootSigner: rootKey, clock }).checkpoint();
     const text = (await store.get('chain#main', '00000000000000000003')) as string;
     await store.put('chain#main', '00000000000000000003', text.replace('agent-2', 'agent-X'));
     await store.delete('merkle#main', 'state');
@@ -86,7 +88,6 @@ describe('when a log checkpointed under one origin is given another (an upgraded
       store,
       rootSigner: rootKey,
       clock,
-      readPage,
       origin: 'zt-infra/x/main',
     });
     await expect(upgraded.checkpoint()).rejects.toMatchObject({ code: 'CHECKPOINT_ROOT_MISMATCH' });

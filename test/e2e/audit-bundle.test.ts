@@ -124,6 +124,8 @@ describe('when the emulator log is exported as a bundle and verified with the re
     expect(verified.code).toBe(0);
     expect(report).toMatchObject({ status: 'valid', references: 'checked', records: first.records });
     expect(report.checkpoint).toMatchObject({ size: first.records, covered: true });
+    expect(report.epoch).toMatchObject({ lanes: 1 });
+    expect(report.provenUpTo).toBe(report.epoch?.time);
     expect(report.keysUsed.length).toBe(2);
 
     await decide('hello-world.say_hello');
@@ -151,7 +153,7 @@ describe('when the emulator log is exported as a bundle and verified with the re
     ]);
     expect(again.code, again.stdout).toBe(0);
     expect(again.stdout).toMatch(
-      new RegExp(`^verified ${first.records + 2} records .* checkpoint ${first.records + 2} covers the tail`),
+      new RegExp(`^verified ${first.records + 2} records .* epoch \\d+ covers every lane`),
     );
 
     const wrongResume = await zt(['audit', 'export', '--bundle', bundle, '--after', '3']);
@@ -177,7 +179,7 @@ describe('when the emulator log is exported as a bundle and verified with the re
         return;
       }
       const keys = JSON.parse(await readFile(join(bundle, 'keys.json'), 'utf8')) as KeysBody;
-      const lines = (await readFile(join(bundle, 'records.jsonl'), 'utf8')).trimEnd().split('\n');
+      const lines = (await readFile(join(bundle, 'lanes', 'main.jsonl'), 'utf8')).trimEnd().split('\n');
       const decision = lines
         .map((l) => JSON.parse(l) as AuditRecord)
         .find((r) => r.kind === 'decision') as AuditRecord;

@@ -1,21 +1,29 @@
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
+import type { LogCheckpoint } from '../../core/Checkpointer.js';
 import { verifyCheckpoint } from '../../core/checkpoint.js';
+import { verifyEpoch } from '../../core/epoch.js';
 import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
 import { KmsSigner } from '../../lambdas/adapters/KmsSigner.js';
-import { checkpointObjectKey, S3CheckpointArchive } from '../../lambdas/adapters/S3CheckpointArchive.js';
+import { epochObjectKey, S3CheckpointArchive } from '../../lambdas/adapters/S3CheckpointArchive.js';
 import { runCheckpoint } from '../../lambdas/checkpoint.js';
 import { type EmfDocument, Metrics } from '../../lambdas/metrics.js';
 import { wireGateway } from '../../lambdas/wiring.js';
 import { fakeKms } from './fakeKms.js';
 
 const NOW = new Date('2026-11-26T08:00:00.000Z');
-const checkpoint = {
-  origin: 'zt-infra/main',
-  size: 42,
-  root: Buffer.alloc(32, 7).toString('base64'),
-  note: 'n\n',
+const lane = { origin: 'zt-infra/main', size: 42, root: Buffer.alloc(32, 7).toString('base64'), note: 'n\n' };
+const checkpoint: LogCheckpoint = {
+  ...lane,
+  epoch: {
+    origin: 'zt-infra',
+    epoch: 42,
+    time: NOW.toISOString(),
+    lanes: [{ lane: 'main', size: 42, root: lane.root }],
+    note: 'e\n',
+  },
+  checkpoints: [lane],
 };
 
 function s3() {
@@ -32,39 +40,37 @@ describe('when a checkpoint is archived to S3', () => {
     bucket = s3();
   });
 
-  it('writes it once per size with COMPLIANCE retention, a checksum and If-None-Match', async () => {
+  it('writes each epoch once with COMPLIANCE retention, a checksum and If-None-Match', async () => {
     bucket.mock.on(PutObjectCommand).resolves({});
     const archive = new S3CheckpointArchive({
       client: bucket.client,
       bucket: 'zt-checkpoints',
-      chain: 'main',
       retentionDays: 30,
       now: () => NOW,
     });
     expect(await archive.put(checkpoint)).toEqual({
       written: true,
-      key: 'checkpoints/main/00000000000000000042.json',
+      key: 'epochs/00000000000000000042.json',
     });
     const [call] = bucket.mock.commandCalls(PutObjectCommand);
     const input = call?.args[0].input;
     expect(input).toMatchObject({
       Bucket: 'zt-checkpoints',
-      Key: checkpointObjectKey('main', 42),
+      Key: epochObjectKey(42),
       ContentType: 'application/json',
       ChecksumAlgorithm: 'SHA256',
       ObjectLockMode: 'COMPLIANCE',
       IfNoneMatch: '*',
     });
     expect(input?.ObjectLockRetainUntilDate).toEqual(new Date('2026-12-26T08:00:00.000Z'));
-    // the body is the GET /audit/checkpoint JSON, which zt-audit takes as is
+    // the body is the GET /audit/checkpoint JSON (epoch and every lane), which zt-audit takes as is
     expect(JSON.parse(String(input?.Body))).toEqual(checkpoint);
   });
 
-  it('treats an already archived size as done, and other errors as failures', async () => {
+  it('treats an already archived epoch as done, and other errors as failures', async () => {
     const archive = new S3CheckpointArchive({
       client: bucket.client,
       bucket: 'b',
-      chain: 'main',
       retentionDays: 1,
     });
     bucket.mock
@@ -87,15 +93,15 @@ describe('when a checkpoint is archived to S3', () => {
 
   it('refuses a retention that is not a positive number of days', () => {
     for (const retentionDays of [0, -1, 1.5, Number.NaN]) {
-      expect(
-        () => new S3CheckpointArchive({ client: bucket.client, bucket: 'b', chain: 'main', retentionDays }),
-      ).toThrow(/retentionDays must be a positive integer/);
+      expect(() => new S3CheckpointArchive({ client: bucket.client, bucket: 'b', retentionDays })).toThrow(
+        /retentionDays must be a positive integer/,
+      );
     }
   });
 });
 
 describe('when the scheduled checkpoint function runs', () => {
-  it('signs with KMS, archives a verifiable note, and counts it; idle runs re-send the same size', async () => {
+  it('signs with KMS, archives a verifiable epoch and lane notes, and counts it; a fresh idle run re-sends the same epoch', async () => {
     const kms = fakeKms();
     const bucket = s3();
     bucket.mock.on(PutObjectCommand).resolves({});
@@ -115,18 +121,22 @@ describe('when the scheduled checkpoint function runs', () => {
       archive: new S3CheckpointArchive({
         client: bucket.client,
         bucket: 'b',
-        chain: 'main',
         retentionDays: 7,
       }),
       metrics: new Metrics({ service: 'ZtInfra', write: (l) => lines.push(l), now: () => NOW.getTime() }),
     };
     const first = await runCheckpoint(deps);
-    expect(first).toMatchObject({ size: 1, written: true });
+    expect(first).toMatchObject({ epoch: 1, lanes: 1, size: 1, written: true });
     const body = JSON.parse(String(bucket.mock.commandCalls(PutObjectCommand)[0]?.args[0].input.Body));
     expect(verifyCheckpoint(body, [kms.publicKeyPem])).toMatchObject({ ok: true });
+    expect(verifyEpoch(body.epoch, [kms.publicKeyPem])).toMatchObject({ ok: true });
+    expect(
+      body.checkpoints.map((c: unknown) => verifyCheckpoint(c as LogCheckpoint, [kms.publicKeyPem]).ok),
+    ).toEqual([true]);
     const second = await runCheckpoint(deps);
-    expect(second.size).toBe(1);
-    expect(kms.signCalls).toHaveLength(2); // the certificate and one checkpoint: the idle run reused it
+    expect(second).toMatchObject({ epoch: 1, size: 1 });
+    // the certificate, one lane checkpoint and one epoch: the idle run (same instant) reused both
+    expect(kms.signCalls).toHaveLength(3);
     const docs = lines.map((l) => JSON.parse(l) as EmfDocument);
     expect(docs.map((d) => d['Checkpoints'])).toEqual([1, 1]);
   });

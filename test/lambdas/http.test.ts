@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { AuditReader } from '../../core/AuditReader.js';
 import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
 import { systemClock } from '../../core/ports.js';
 import { InMemoryP256Signer } from '../../core/signing.js';
@@ -9,8 +10,9 @@ import { apiGatewayEvent, arnOf } from '../contract/targets.js';
 describe('when a path carries empty, `.` or `..` segments', () => {
   it('matches no route, so a signature over the normalised path cannot reach another route', async () => {
     // Prepare: SigV4 signs `/agents` for `/agents/.` (dot segments are normalised away before signing).
+    const store = new InMemoryKeyValueStore();
     const parts = wireGateway({
-      store: new InMemoryKeyValueStore(),
+      store,
       rootSigner: InMemoryP256Signer.generate(),
       clock: systemClock,
       gatewayPrincipal: 'gw',
@@ -18,7 +20,7 @@ describe('when a path carries empty, `.` or `..` segments', () => {
     const lines: RequestLogLine[] = [];
     const handler = createApiHandler({
       gateway: parts.gateway,
-      checkpoints: parts.checkpointer,
+      audit: new AuditReader({ store, checkpoints: parts.checkpointer }),
       adminPrincipalArns: [arnOf('admin')],
       log: (line) => lines.push(line),
     });

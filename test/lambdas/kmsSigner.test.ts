@@ -1,6 +1,7 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import { GetPublicKeyCommand } from '@aws-sdk/client-kms';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { AuditReader } from '../../core/AuditReader.js';
 import { verifyCheckpoint } from '../../core/checkpoint.js';
 import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
 import type { Clock } from '../../core/ports.js';
@@ -70,7 +71,7 @@ async function gatewayOver(store: InMemoryKeyValueStore, kms: FakeKms) {
   });
   const handler = createApiHandler({
     gateway: parts.gateway,
-    checkpoints: parts.checkpointer,
+    audit: new AuditReader({ store, checkpoints: parts.checkpointer }),
     adminPrincipalArns: [ADMIN_ROLE],
   });
   const call = async (role: string, method: string, path: string, resource: string, body?: unknown) => {

@@ -182,8 +182,8 @@ describe('GatewayClient over the transport', () => {
         const after = new URL(req.url ?? '', 'http://x').searchParams.get('after');
         const body =
           after === null
-            ? '{"records":[{"seq":1},{"seq":2}],"next":2}'
-            : '{"records":[{"seq":3}],"next":null}';
+            ? '{"records":[{"seq":1,"chain":"main"},{"seq":2,"chain":"main"}],"next":2}'
+            : '{"records":[{"seq":3,"chain":"main"}],"next":null}';
         res.writeHead(200, { 'content-type': 'application/json' }).end(body);
       });
       const client = new GatewayClient({ endpoint: `${base}/prod/`, credentials });
@@ -195,6 +195,30 @@ describe('GatewayClient over the transport', () => {
       expect(seqs).toEqual([1, 2, 3]);
       expect(progress).toEqual([2, 3]);
       expect(urls).toEqual(['/prod/audit', '/prod/audit?after=2']);
+    });
+
+    it('pages one lane by name, and refuses a page holding a record of another lane', async () => {
+      // Prepare
+      const urls: string[] = [];
+      const base = await serve((req, res) => {
+        urls.push(req.url ?? '');
+        const after = new URL(req.url ?? '', 'http://x').searchParams.get('after');
+        const body =
+          after === null
+            ? '{"records":[{"seq":1,"chain":"w-1"}],"next":1}'
+            : '{"records":[{"seq":2,"chain":"main"}],"next":null}';
+        res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+      });
+      const client = new GatewayClient({ endpoint: base, credentials });
+      // Act
+      const seen: number[] = [];
+      const paging = (async () => {
+        for await (const page of client.auditPages({ lane: 'w-1', limit: 1 })) seen.push(page.records.length);
+      })();
+      // Assess
+      await expect(paging).rejects.toMatchObject({ code: 'INVALID_RESPONSE' });
+      expect(seen).toEqual([1]);
+      expect(urls).toEqual(['/audit?lane=w-1&limit=1', '/audit?lane=w-1&after=1&limit=1']);
     });
   });
 

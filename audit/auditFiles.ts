@@ -1,4 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 
 /** Bad arguments: exit 2, nothing was verified. */
 export class AuditUsageError extends Error {
@@ -46,5 +48,27 @@ export async function readJsonFile(path: string, what: string): Promise<unknown>
     throw new AuditInputError(
       `${what} file \`${path}\` is not JSON (${e instanceof Error ? e.message : String(e)})`,
     );
+  }
+}
+
+/** Like {@link readJsonFile}, but a file that does not exist is null (a state file's first use). */
+export async function readJsonFileIfExists(path: string, what: string): Promise<unknown> {
+  try {
+    await stat(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+  }
+  return readJsonFile(path, what);
+}
+
+/** Writes `text` to `path` through a temporary file renamed over it: readers see the old or the new file. */
+export async function writeFileAtomically(path: string, text: string, mode = 0o600): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.partial`);
+  try {
+    await writeFile(tmp, text, { mode, flag: 'wx' });
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw e;
   }
 }
