@@ -724,7 +724,7 @@ export class ChainVerifier {
 const PREPARED_FIELDS: Record<RecordKind, readonly string[]> = {
   decision: ['actor', 'decision', 'policy_ids', 'config_version'],
   outcome: [],
-  policy: ['policy_id', 'change', 'config_version'],
+  policy: ['policy_id', 'change', 'config_version', 'mode'],
   agent: ['agent_id', 'change', 'config_version'],
   key: [],
   schema: ['config_version'],

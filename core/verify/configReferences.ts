@@ -83,7 +83,10 @@ export class ConfigReferences {
     return this.#legacy;
   }
 
-  /** Feeds one schema-valid record (reduced records included) in its lane's order. */
+  /**
+   * Feeds one schema-valid record (reduced records included) in its lane's order. A shadow policy's `put`
+   * puts nothing in force: it never decides, so no allow may cite it.
+   */
   add(record: AuditRecord, place: RecordPlace): void {
     if (record.kind === 'key' || record.kind === 'outcome') return;
     const version = (record as { config_version?: number }).config_version;
@@ -91,7 +94,7 @@ export class ConfigReferences {
       this.#legacy = true;
       if (record.kind === 'policy') {
         this.#basePolicies.set(record.policy_id, {
-          active: record.change === 'put',
+          active: record.change === 'put' && record.mode !== 'shadow',
           where: placeText(place),
         });
       } else if (record.kind === 'agent') {
@@ -122,7 +125,7 @@ export class ConfigReferences {
       id: record.kind === 'policy' ? record.policy_id : record.kind === 'agent' ? record.agent_id : '',
       active:
         record.kind === 'policy'
-          ? record.change === 'put'
+          ? record.change === 'put' && record.mode !== 'shadow'
           : record.kind === 'agent'
             ? record.change === 'register'
             : true,
@@ -255,7 +258,10 @@ export class LaneReferences {
   add(record: AuditRecord, line: number): ReferenceFinding[] {
     switch (record.kind) {
       case 'policy':
-        this.#policies.set(record.policy_id, { active: record.change === 'put', seq: record.seq });
+        this.#policies.set(record.policy_id, {
+          active: record.change === 'put' && record.mode !== 'shadow',
+          seq: record.seq,
+        });
         return [];
       case 'agent':
         this.#agents.set(record.agent_id, { active: record.change === 'register', seq: record.seq });

@@ -42,6 +42,16 @@ describe('when references resolve through configuration versions', () => {
     ]);
   });
 
+  it('refuses an allow naming a shadow policy: a shadow put puts nothing in force', () => {
+    seq = 0;
+    const out = run([
+      rec(agentRegister(1)),
+      rec({ ...policyPut('allow-ci', 2), mode: 'shadow' }),
+      rec(decision(1, 2, true), 'w-1'),
+    ]);
+    expect(out).toEqual([['POLICY_NOT_IN_FORCE', 'w-1', 3]]);
+  });
+
   it('refuses duplicate and missing versions, and decisions above every admin record', () => {
     seq = 0;
     expect(run([rec(agentRegister(1)), rec(policyPut('a', 1), 'w-2')])).toEqual([
