@@ -1,6 +1,6 @@
 import { type ValidityWindow, windowCovers } from './keyTrust.js';
 import type { LaneCertificate, LaneSigner } from './LaneWriter.js';
-import { type Clock, type KeyValueStore, type Signer, scanPartition } from './ports.js';
+import { type KeyValueStore, type Signer, scanPartition } from './ports.js';
 import type { KeyRecord } from './records.js';
 import { InMemoryP256Signer } from './signing.js';
 import { P_KEYS } from './storageLayout.js';
@@ -59,7 +59,6 @@ export class KeyRing implements LaneSigner {
 
   constructor(
     readonly root: Signer,
-    private readonly clock: Clock,
     private readonly store: KeyValueStore,
     private readonly options: KeyRingOptions,
   ) {

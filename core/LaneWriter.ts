@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { canonicalize } from './canonical.js';
 import { InfrastructureError, ZtError } from './errors.js';
 import type { Clock, KeyValueStore, Signer, TransactOp } from './ports.js';
-import { MAX_TRANSACTION_OPS, scanPartition } from './ports.js';
+import { MAX_TRANSACTION_OPS } from './ports.js';
 import {
   type AuditRecord,
   GENESIS_HASH,

@@ -71,7 +71,6 @@ let ready: Promise<CheckpointRunDeps> | null = null;
 
 async function init(): Promise<CheckpointRunDeps> {
   const region = process.env['AWS_REGION'];
-  const chain = process.env['CHAIN'] ?? 'main';
   const store = new DynamoDbKeyValueStore({
     client: new DynamoDBClient(region ? { region } : {}),
     tableName: required('TABLE_NAME'),

@@ -42,7 +42,7 @@ export interface GatewayParts {
 
 /** Builds the use cases from their ports; the Lambda entry and the emulator both call this. */
 export function wireGateway(w: GatewayWiring): GatewayParts {
-  const keys = new KeyRing(w.rootSigner, w.clock, w.store, {
+  const keys = new KeyRing(w.rootSigner, w.store, {
     gatewayPrincipal: w.gatewayPrincipal,
     ...(w.rootArn ? { rootArn: w.rootArn } : {}),
     ...(w.sessionTtlMs ? { sessionTtlMs: w.sessionTtlMs } : {}),

@@ -116,7 +116,7 @@ describe('when a record is dated at the edges of its session key window', () => 
     const start = Date.parse('2026-11-26T10:00:00.000Z');
     const clock = { t: start, now: () => new Date(clock.t) };
     const store = new InMemoryKeyValueStore();
-    const ring = new KeyRing(InMemoryP256Signer.generate(), clock, store, {
+    const ring = new KeyRing(InMemoryP256Signer.generate(), store, {
       gatewayPrincipal: 'arn:aws:iam::123456789012:role/zt-gateway',
       sessionTtlMs: 60_000,
     });

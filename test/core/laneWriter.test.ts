@@ -194,7 +194,7 @@ describe('when session keys expire', () => {
     const store = new InMemoryKeyValueStore();
     const clock = new FakeClock();
     const root = InMemoryP256Signer.generate();
-    const ring = new KeyRing(root, clock, store, {
+    const ring = new KeyRing(root, store, {
       gatewayPrincipal: 'arn:aws:iam::1:role/gw',
       sessionTtlMs: 60_000,
       renewBeforeMs: 10_000,
@@ -219,9 +219,9 @@ describe('when session keys expire', () => {
     const store = new InMemoryKeyValueStore();
     const clock = new FakeClock();
     const root = InMemoryP256Signer.generate();
-    const ringA = new KeyRing(root, clock, store, { gatewayPrincipal: 'gw' });
+    const ringA = new KeyRing(root, store, { gatewayPrincipal: 'gw' });
     const a = new LaneWriter(store, clock, ringA, { leaseMs: 60_000 });
-    const b = new LaneWriter(store, clock, new KeyRing(root, clock, store, { gatewayPrincipal: 'gw' }), {
+    const b = new LaneWriter(store, clock, new KeyRing(root, store, { gatewayPrincipal: 'gw' }), {
       leaseMs: 60_000,
     });
     await a.append({ build: () => outcome(1), principalArn: 'p' });

@@ -24,14 +24,38 @@ function slowStore(
   delay: (op: string, ops?: readonly TransactOp[]) => Promise<void>,
 ): KeyValueStore {
   return {
-    get: async (pk, sk) => (await delay('get'), inner.get(pk, sk)),
-    putIfAbsent: async (pk, sk, data) => (await delay('putIfAbsent'), inner.putIfAbsent(pk, sk, data)),
-    put: async (pk, sk, data) => (await delay('put'), inner.put(pk, sk, data)),
-    replaceIf: async (pk, sk, e, d) => (await delay('replaceIf'), inner.replaceIf(pk, sk, e, d)),
-    delete: async (pk, sk) => (await delay('delete'), inner.delete(pk, sk)),
-    query: async (pk, o) => (await delay('query'), inner.query(pk, o)),
-    increment: async (pk, sk) => (await delay('increment'), inner.increment(pk, sk)),
-    transact: async (ops) => (await delay('transact', ops), inner.transact(ops)),
+    get: async (pk, sk) => {
+      await delay('get');
+      return inner.get(pk, sk);
+    },
+    putIfAbsent: async (pk, sk, data) => {
+      await delay('putIfAbsent');
+      return inner.putIfAbsent(pk, sk, data);
+    },
+    put: async (pk, sk, data) => {
+      await delay('put');
+      return inner.put(pk, sk, data);
+    },
+    replaceIf: async (pk, sk, e, d) => {
+      await delay('replaceIf');
+      return inner.replaceIf(pk, sk, e, d);
+    },
+    delete: async (pk, sk) => {
+      await delay('delete');
+      return inner.delete(pk, sk);
+    },
+    query: async (pk, o) => {
+      await delay('query');
+      return inner.query(pk, o);
+    },
+    increment: async (pk, sk) => {
+      await delay('increment');
+      return inner.increment(pk, sk);
+    },
+    transact: async (ops) => {
+      await delay('transact', ops);
+      return inner.transact(ops);
+    },
   };
 }
 
