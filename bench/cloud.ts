@@ -13,7 +13,7 @@
  * Prints a table, the hottest partitions of each run with limits, and exactly one line of JSON last, with
  * `summary.cloud`. Environment: `ZT_CLOUD_K` (default `1,4,16,32`), `ZT_CLOUD_SECONDS` (measured seconds
  * per run, default 5, at most 60), `ZT_CLOUD_LIMITS` (`both`, `off`, `on`; default both),
- * `ZT_CLOUD_DESIGNS` (default `lanes,single-chain`).
+ * `ZT_CLOUD_DESIGNS` (default `lanes,single-chain`), `ZT_CLOUD_PROFILE_DIR` (a V8 CPU profile per instance).
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -94,7 +94,12 @@ class InstancePool {
   constructor(size: number) {
     const entry = fileURLToPath(new URL('./cloud/instance.js', import.meta.url));
     for (let i = 0; i < size; i++) {
-      const child = fork(entry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      // ZT_CLOUD_PROFILE_DIR=dir writes a V8 CPU profile of each instance there (what an instance spends).
+      const profileDir = process.env['ZT_CLOUD_PROFILE_DIR'];
+      const child = fork(entry, [], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        execArgv: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+      });
       child.on('message', (m: InstanceMessage) => this.#onMessage(i, child, m));
       child.on('exit', (code, signal) => {
         const waiter = this.#waiters.get(i);
@@ -482,6 +487,10 @@ async function main(): Promise<void> {
   const pool = new InstancePool(Math.max(...ks));
   const runs: Run[] = [];
   try {
+    // A run nobody reads first: each process loads and compiles Cedar's wasm (V8 tiers it up on background
+    // threads for seconds) as a cold Lambda does; the runs compare warm instances.
+    progress(`warming ${Math.max(...ks)} instance processes (${formatLoad(machineLoad())})`);
+    await runOnce(pool, designList[0] ?? 'lanes', Math.max(...ks), latency, null, 3_000);
     const modes = limitsMode === 'both' ? [false, true] : [limitsMode === 'on'];
     for (const limits of modes) {
       say(`${limits ? 'WITH' : 'without'} DynamoDB partition limits`);
