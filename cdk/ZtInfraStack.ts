@@ -83,8 +83,18 @@ export interface ZtInfraStackProps extends StackProps {
   readonly checkpointRetentionDays?: number;
   /** Retention of access, request and function logs. Default one year. */
   readonly logRetention?: logs.RetentionDays;
-  /** Stage throttling (requests per second and burst). Default 100 and 200. */
+  /**
+   * Stage throttling of every route together (requests per second, and the bucket's burst), refused with 429
+   * before any function runs. Default {@link DEFAULT_THROTTLE}, set from measured capacity (README, "Deploy to
+   * AWS").
+   */
   readonly throttle?: { rateLimit: number; burstLimit: number };
+  /**
+   * Reserved concurrency per function: the most instances each may run, taken from the account's pool (which
+   * must keep 100 unreserved). Each missing one defaults to {@link DEFAULT_RESERVED_CONCURRENCY}; `false` sets
+   * none (for an account whose concurrency limit is too small to reserve any).
+   */
+  readonly reservedConcurrency?: Partial<ReservedConcurrency> | false;
   /** Denies per minute from one principal that raise the deny-burst alarm. Default 20. */
   readonly denyBurstThreshold?: number;
   /** An e-mail address subscribed to the alarm topic (confirm the subscription mail). */
@@ -94,6 +104,70 @@ export interface ZtInfraStackProps extends StackProps {
 }
 
 const STAGE = 'v1';
+
+/** The functions whose concurrency is reserved: one per route group, and the checkpoint function. */
+export interface ReservedConcurrency {
+  decisions: number;
+  admin: number;
+  audit: number;
+  checkpoint: number;
+}
+
+/**
+ * Reserved concurrency by default. Decisions: 32 instances, the largest fleet `npm run bench:cloud`
+ * measured scaling linearly (one lane each, no contention, nothing lost); more is a setting, not a redesign
+ * (no key of the table is shared by every decision). Admin: 2 (changes are serialised by the configuration
+ * version anyway). Audit: 2. Checkpoint: 1, so two scheduled runs never overlap.
+ */
+export const DEFAULT_RESERVED_CONCURRENCY: Readonly<ReservedConcurrency> = Object.freeze({
+  decisions: 32,
+  admin: 2,
+  audit: 2,
+  checkpoint: 1,
+});
+
+/**
+ * Stage throttling by default, from the measured capacity of the default decisions fleet: 32 instances at
+ * the ~60 decisions/s one instance sustains against DynamoDB (`npm run bench:cloud`, K=1: a transaction of
+ * 8-12 ms and a read of 2-4 ms per decision), 80% of it: rate 1,500/s. Burst 64: the requests that may arrive
+ * at one instant; more than the reserved instances could start would be throttled by Lambda instead (a 5xx
+ * deny), here they are answered 429.
+ */
+export const DEFAULT_THROTTLE: Readonly<{ rateLimit: number; burstLimit: number }> = Object.freeze({
+  rateLimit: 1_500,
+  burstLimit: 64,
+});
+
+/** API Gateway's own account-level default (10,000 requests/s, burst 5,000): a stage cannot exceed it. */
+const MAX_THROTTLE = { rateLimit: 10_000, burstLimit: 5_000 };
+
+function checkThrottle(throttle: { rateLimit: number; burstLimit: number }): void {
+  const { rateLimit, burstLimit } = throttle;
+  if (!Number.isFinite(rateLimit) || rateLimit <= 0 || rateLimit > MAX_THROTTLE.rateLimit) {
+    throw new Error(
+      `throttle rateLimit must be above 0 and at most ${MAX_THROTTLE.rateLimit} requests/s, got \`${rateLimit}\``,
+    );
+  }
+  if (!Number.isSafeInteger(burstLimit) || burstLimit < 1 || burstLimit > MAX_THROTTLE.burstLimit) {
+    throw new Error(
+      `throttle burstLimit must be an integer from 1 to ${MAX_THROTTLE.burstLimit}, got \`${burstLimit}\``,
+    );
+  }
+}
+
+/** The reserved concurrency of each function, or null for none; refuses what Lambda would. */
+export function reservedConcurrencyOf(
+  setting: Partial<ReservedConcurrency> | false | undefined,
+): ReservedConcurrency | null {
+  if (setting === false) return null;
+  const merged = { ...DEFAULT_RESERVED_CONCURRENCY, ...setting };
+  for (const [name, value] of Object.entries(merged)) {
+    if (!Number.isSafeInteger(value) || value < 1 || value > 10_000) {
+      throw new Error(`reservedConcurrency.${name} must be an integer from 1 to 10000, got \`${value}\``);
+    }
+  }
+  return merged;
+}
 
 /** An IAM role or user ARN: what a resource policy may name as a principal (no wildcard, no account root). */
 const PRINCIPAL_ARN = /^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)\/[\w+=,.@/-]+$/;
@@ -344,12 +418,14 @@ export class ZtInfraStack extends Stack {
     });
     const adminArns = [this.adminRole.roleArn, ...(props.adminPrincipalArns ?? [])];
 
+    const reserved = reservedConcurrencyOf(props.reservedConcurrency);
     const makeFunction = (
       name: string,
       entry: string,
       description: string,
       env: Record<string, string>,
       timeout: Duration,
+      concurrency: number | undefined,
     ) => {
       const role = roleFor(name, description);
       const logGroup = new logs.LogGroup(this, `${name}FunctionLogs`, {
@@ -371,6 +447,7 @@ export class ZtInfraStack extends Stack {
         description,
         environment: { ...commonEnv, GATEWAY_PRINCIPAL_ARN: role.roleArn, ...env },
         bundling: bundlingOptions(),
+        ...(concurrency !== undefined ? { reservedConcurrentExecutions: concurrency } : {}),
       });
       acknowledge(
         fn,
@@ -394,6 +471,7 @@ export class ZtInfraStack extends Stack {
         groups[group].description,
         { ROUTE_GROUP: group, ADMIN_PRINCIPAL_ARNS: adminArns.join(',') },
         Duration.seconds(10),
+        reserved?.[group],
       );
     }
     const checkpoint = makeFunction(
@@ -405,6 +483,7 @@ export class ZtInfraStack extends Stack {
         CHECKPOINT_RETENTION_DAYS: String(retentionDays),
       },
       Duration.seconds(60),
+      reserved?.checkpoint,
     );
     this.functions = { decisions: made.decisions.fn, admin: made.admin.fn, audit: made.audit.fn };
     this.checkpointFunction = checkpoint.fn;
@@ -465,7 +544,8 @@ export class ZtInfraStack extends Stack {
       retention: logRetention,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    const throttle = props.throttle ?? { rateLimit: 100, burstLimit: 200 };
+    const throttle = props.throttle ?? DEFAULT_THROTTLE;
+    checkThrottle(throttle);
     this.api = new apigw.RestApi(this, 'Api', {
       // two stacks in one account and region are told apart by name
       restApiName: service,

@@ -1,6 +1,12 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { type ApiAccess, ZtInfraStack, type ZtInfraStackProps } from './ZtInfraStack.js';
+import {
+  type ApiAccess,
+  DEFAULT_THROTTLE,
+  type ReservedConcurrency,
+  ZtInfraStack,
+  type ZtInfraStackProps,
+} from './ZtInfraStack.js';
 
 /**
  * The CDK app: one top-level stack, `ZtInfra` (no Stage), so `npx cdk synth` works with no context.
@@ -15,6 +21,10 @@ import { type ApiAccess, ZtInfraStack, type ZtInfraStackProps } from './ZtInfraS
  *   the API at all (an explicit Deny for the others)
  * - `zt:checkpointRetentionDays`: Object Lock COMPLIANCE days, default 365
  * - `zt:alarmEmail`: subscribe an address to the alarm topic
+ * - `zt:throttleRate`, `zt:throttleBurst`: the stage's throttling (requests/s, burst); defaults from measured
+ *   capacity, `DEFAULT_THROTTLE`
+ * - `zt:reservedConcurrency`: `none`, or `decisions=N,admin=N,audit=N,checkpoint=N` (any of them; the others
+ *   keep `DEFAULT_RESERVED_CONCURRENCY`)
  *
  * cdk-nag's AwsSolutions pack runs on every synth; an unacknowledged finding fails it.
  */
@@ -42,6 +52,16 @@ export function buildApp(app: App = new App()): { app: App; stack: ZtInfraStack 
               );
             })();
   const retention = ctx('zt:checkpointRetentionDays');
+  const rate = ctx('zt:throttleRate');
+  const burst = ctx('zt:throttleBurst');
+  const throttle =
+    rate === undefined && burst === undefined
+      ? undefined
+      : {
+          rateLimit: rate === undefined ? DEFAULT_THROTTLE.rateLimit : numberOf('zt:throttleRate', rate),
+          burstLimit: burst === undefined ? DEFAULT_THROTTLE.burstLimit : numberOf('zt:throttleBurst', burst),
+        };
+  const reserved = ctx('zt:reservedConcurrency');
   const props: ZtInfraStackProps = {
     description:
       'zt-infra: authorization gateway for AI-agent actions (API Gateway + Lambda + DynamoDB + KMS)',
@@ -51,11 +71,39 @@ export function buildApp(app: App = new App()): { app: App; stack: ZtInfraStack 
     ...(list('zt:agentPrincipalArns') ? { agentPrincipalArns: list('zt:agentPrincipalArns') } : {}),
     ...(retention ? { checkpointRetentionDays: Number(retention) } : {}),
     ...(ctx('zt:alarmEmail') ? { alarmEmail: ctx('zt:alarmEmail') } : {}),
+    ...(throttle ? { throttle } : {}),
+    ...(reserved !== undefined ? { reservedConcurrency: parseReservedConcurrency(reserved) } : {}),
     env: { account: process.env['CDK_DEFAULT_ACCOUNT'], region: process.env['CDK_DEFAULT_REGION'] },
   };
   const stack = new ZtInfraStack(app, ctx('zt:stackName') ?? 'ZtInfra', props);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack };
+}
+
+function numberOf(key: string, text: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value))
+    throw new Error(`${key} must be a number, got \`${text}\``);
+  return value;
+}
+
+const FUNCTIONS: ReadonlyArray<keyof ReservedConcurrency> = ['decisions', 'admin', 'audit', 'checkpoint'];
+
+/** `none`, or `decisions=32,admin=2`: the functions named get these, the others keep their defaults. */
+export function parseReservedConcurrency(text: string): Partial<ReservedConcurrency> | false {
+  if (text.trim() === 'none') return false;
+  const out: Partial<ReservedConcurrency> = {};
+  for (const part of text.split(',')) {
+    const match = /^\s*([a-z]+)\s*=\s*(\d+)\s*$/.exec(part);
+    const name = match?.[1] as keyof ReservedConcurrency | undefined;
+    if (!match || !name || !FUNCTIONS.includes(name) || name in out) {
+      throw new Error(
+        `zt:reservedConcurrency must be \`none\` or ${FUNCTIONS.map((f) => `${f}=N`).join(',')} (each at most once), got \`${text}\``,
+      );
+    }
+    out[name] = Number(match[2]);
+  }
+  return out;
 }
 
 // Run as the cdk app (`node dist/cdk/app.js`), not when a test imports buildApp.

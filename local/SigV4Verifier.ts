@@ -1,7 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/protocol-http';
 import { getCanonicalHeaders, SignatureV4 } from '@smithy/signature-v4';
+import { NodeSha256 } from '../core/NodeSha256.js';
 
 /**
  * A request as the HTTP server received it, before any routing or body parsing.
@@ -300,7 +300,7 @@ async function checkSignature(
     credentials: { accessKeyId: parsed.accessKeyId, secretAccessKey },
     region: opts.region,
     service: opts.service,
-    sha256: Sha256,
+    sha256: NodeSha256,
     applyChecksum: false,
     uriEscapePath: true,
   });

@@ -1,6 +1,6 @@
-import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { NodeSha256 } from '../core/NodeSha256.js';
 
 /** AWS credentials, as every AWS SDK shapes them. */
 export interface AwsCredentials {
@@ -88,7 +88,8 @@ export async function signRequest(req: UnsignedRequest, opts: SignOptions): Prom
       : { accessKeyId, secretAccessKey },
     region: opts.region,
     service: opts.service ?? 'execute-api',
-    sha256: Sha256,
+    // OpenSSL's SHA-256 and HMAC: half the signing time of a JavaScript SHA-256.
+    sha256: NodeSha256,
     uriEscapePath: true,
     applyChecksum: false,
   });

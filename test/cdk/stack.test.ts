@@ -363,12 +363,24 @@ describe('when the stack is synthesized with no extra context', () => {
     for (const g of groups) expect(g['Properties']['RetentionInDays']).toBe(365);
   });
 
+  it('reserves concurrency for each function from measured capacity (decisions 32, admin 2, audit 2, checkpoint 1)', () => {
+    const reserved = (fn: lambda.IFunction) =>
+      template.toJSON()['Resources'][stack.getLogicalId(fn.node.defaultChild as lambda.CfnFunction)][
+        'Properties'
+      ]['ReservedConcurrentExecutions'];
+    const zt = stack as ZtInfraStack;
+    expect(reserved(zt.functions.decisions)).toBe(32);
+    expect(reserved(zt.functions.admin)).toBe(2);
+    expect(reserved(zt.functions.audit)).toBe(2);
+    expect(reserved(zt.checkpointFunction)).toBe(1);
+  });
+
   it('logs access and throttles at the stage, without logging bodies', () => {
     template.hasResourceProperties('AWS::ApiGateway::Stage', {
       StageName: 'v1',
       AccessLogSetting: Match.objectLike({ DestinationArn: Match.anyValue() }),
       MethodSettings: [
-        Match.objectLike({ ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200, DataTraceEnabled: false }),
+        Match.objectLike({ ThrottlingRateLimit: 1_500, ThrottlingBurstLimit: 64, DataTraceEnabled: false }),
       ],
     });
     template.hasResourceProperties('AWS::ApiGateway::RequestValidator', { ValidateRequestBody: true });
@@ -629,6 +641,11 @@ describe('when the API resource policy is read from the attacker side', () => {
       'AlarmTopicD01E77F9',
       'DecisionsFunctionLogsE5A9FF5F',
       'ApiAccessLogsE9DF007D',
+      'DecisionsFunction121E74F1',
+      'AdminFunction09BA95C5',
+      'AuditFunctionE377F5C8',
+      'CheckpointFunctionE37CEBEF',
+      'ApiDeploymentStagev102147F91',
     ]) {
       expect(ids, id).toContain(id);
     }
@@ -788,6 +805,54 @@ describe('when the CLI passes a concrete account and region (as `cdk synth` does
         else process.env[k] = v;
       }
     }
+  });
+});
+
+describe('when throttling and reserved concurrency are set in context', () => {
+  const stageThrottle = (t: Template) => {
+    const stage = Object.values(t.findResources('AWS::ApiGateway::Stage'))[0];
+    return (stage?.['Properties']['MethodSettings'] as Json[] | undefined)?.[0];
+  };
+  const reservedById = (t: Template) =>
+    Object.fromEntries(
+      Object.entries(t.findResources('AWS::Lambda::Function')).map(([id, r]) => [
+        id.replace(/Function[0-9A-F]{8}$/, ''),
+        r['Properties']['ReservedConcurrentExecutions'],
+      ]),
+    );
+
+  it("takes the stage rate and burst, and the named functions' concurrency, keeping the others' defaults", () => {
+    const { template } = synth({
+      'zt:throttleRate': '250',
+      'zt:throttleBurst': '40',
+      'zt:reservedConcurrency': 'decisions=8,checkpoint=1',
+    });
+    expect(stageThrottle(template)).toMatchObject({ ThrottlingRateLimit: 250, ThrottlingBurstLimit: 40 });
+    expect(reservedById(template)).toEqual({ Decisions: 8, Admin: 2, Audit: 2, Checkpoint: 1 });
+  });
+
+  it('reserves nothing with `none` (an account whose concurrency limit leaves nothing to reserve)', () => {
+    const { template } = synth({ 'zt:reservedConcurrency': 'none', 'zt:throttleRate': '100' });
+    expect(reservedById(template)).toEqual({
+      Decisions: undefined,
+      Admin: undefined,
+      Audit: undefined,
+      Checkpoint: undefined,
+    });
+    expect(stageThrottle(template)).toMatchObject({ ThrottlingRateLimit: 100, ThrottlingBurstLimit: 64 });
+  });
+
+  it('refuses values API Gateway or Lambda would refuse, naming the setting', () => {
+    expect(() => synth({ 'zt:reservedConcurrency': 'decisions=0' })).toThrow(
+      /reservedConcurrency\.decisions/,
+    );
+    expect(() => synth({ 'zt:reservedConcurrency': 'workers=3' })).toThrow(/zt:reservedConcurrency must be/);
+    expect(() => synth({ 'zt:reservedConcurrency': 'decisions=3,decisions=4' })).toThrow(
+      /zt:reservedConcurrency must be/,
+    );
+    expect(() => synth({ 'zt:throttleRate': 'fast' })).toThrow(/zt:throttleRate must be a number/);
+    expect(() => synth({ 'zt:throttleRate': '20000' })).toThrow(/rateLimit must be/);
+    expect(() => synth({ 'zt:throttleBurst': '1.5' })).toThrow(/burstLimit must be/);
   });
 });
 

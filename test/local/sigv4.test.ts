@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { describe, expect, it } from 'vitest';
+import { NodeSha256 } from '../../core/NodeSha256.js';
 import {
   type CredentialLookup,
   type IncomingSignedRequest,
@@ -62,7 +62,7 @@ async function signAsClient(req: ClientRequest, using: SignWith = {}): Promise<I
     credentials: using.credentials ?? AGENT,
     region: using.region ?? REGION,
     service: using.service ?? SERVICE,
-    sha256: Sha256,
+    sha256: NodeSha256,
     applyChecksum: false,
     uriEscapePath: true,
   });
@@ -201,7 +201,7 @@ describe('when a client signs a request correctly', () => {
       credentials: AGENT,
       region: REGION,
       service: SERVICE,
-      sha256: Sha256,
+      sha256: NodeSha256,
       applyChecksum: false,
     });
     const signed = await signer.sign(
