@@ -46,19 +46,16 @@ function run(
 const show = (r: RunResult) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
 /**
- * A consumer's environment: without the `npm_*` variables `npm test` exports (a child npm would read
- * them as its own configuration, e.g. this checkout's prefix) and without the AWS SDK switch vitest sets,
- * which the bins must set themselves.
+ * A consumer's environment: without what `npm test` exports about this checkout (its prefix, package and
+ * script, which a child npm would take as its own), keeping the user's npm configuration (the cache), and
+ * without the AWS SDK switch vitest sets, which the bins must set themselves.
  */
 function consumerEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
-    if (
-      /^npm_/i.test(name) ||
-      name === 'INIT_CWD' ||
-      name === 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'
-    )
-      continue;
+    const fromNpmRun = /^npm_/i.test(name) && !/^npm_config_/i.test(name);
+    if (fromNpmRun || /^npm_config_local_prefix$/i.test(name) || name === 'INIT_CWD') continue;
+    if (name === 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED') continue;
     env[name] = value;
   }
   return { ...env, ...extra };
@@ -206,12 +203,13 @@ export const badHash: number = canonicalSha256({});
 export const badProfile: number = ADMIN_PROFILE;
 `;
 
-/** README's Install example agent (the fenced block starting `// guard.mjs`), run as written. */
-async function readmeGuardExample(): Promise<string> {
+/** The fenced block of README.md whose first line is `first` (the Install section's example). */
+async function readmeBlock(fence: 'js' | 'sh', first: string): Promise<string> {
   const readme = await readFile(join(root, 'README.md'), 'utf8');
-  const block = /```js\n(\/\/ guard\.mjs\n[\s\S]*?)```/.exec(readme)?.[1];
-  if (!block) throw new Error('README.md has no ```js block starting with `// guard.mjs`');
-  return block;
+  const block = readme.split(`\`\`\`${fence}\n${first}\n`)[1]?.split('\n```')[0];
+  if (block === undefined)
+    throw new Error(`README.md has no \`\`\`${fence} block starting with \`${first}\``);
+  return `${first}\n${block}\n`;
 }
 
 describe('when the package is packed and installed into a scratch project', () => {
@@ -280,7 +278,7 @@ describe('when the package is packed and installed into a scratch project', () =
     if (scratch) await rm(scratch, { recursive: true, force: true });
   });
 
-  it('packs built code, types, README, licence, the Cedar schema and example policies, and nothing else', () => {
+  it('packs built code and types, README, licence, the Cedar schema and example policies: no tests, benches or sources', () => {
     const allowed = (path: string) =>
       ['package.json', 'README.md', 'LICENSE'].includes(path) ||
       /^infra\/cedar\/([^/]+\.json|policies\/[^/]+\.cedar)$/.test(path) ||
@@ -385,6 +383,7 @@ describe('when the package is packed and installed into a scratch project', () =
 
   it('starts the emulator with zt-local and runs the README example against it', async () => {
     const dataDir = join(scratch, '.zt');
+    expect(pkg.bin?.['zt-local'], 'package.json has no zt-local bin').toBeDefined();
     emulator = await spawnEmulator(join(scratch, 'node_modules', '.bin', 'zt-local'), [
       '--port',
       '0',
@@ -392,29 +391,21 @@ describe('when the package is packed and installed into a scratch project', () =
       dataDir,
       '--quiet',
     ]);
-    const env = consumerEnv({
-      ZT_ENDPOINT: emulator.url,
-      ZT_DATA_DIR: dataDir,
-      AWS_SHARED_CREDENTIALS_FILE: join(dataDir, 'aws-credentials'),
-      AWS_PROFILE: 'zt-admin',
-    });
-    const zt = (...args: string[]) =>
-      run(join(scratch, 'node_modules', '.bin', 'zt'), args, { cwd: scratch, env });
-    for (const args of [
-      ['agents', 'register', 'demo-agent'],
-      ['policies', 'allow', '--action', 'hello-world.say_hello', '--agent', 'demo-agent'],
-    ]) {
-      const result = await zt(...args);
-      expect(result.code, `zt ${args.join(' ')}: ${show(result)}`).toBe(0);
-    }
-    const rootPem = await zt('keys', '--root-pem');
-    expect(rootPem.code, show(rootPem)).toBe(0);
-    await writeFile(join(scratch, 'root.pem'), rootPem.stdout);
-
-    await writeFile(join(scratch, 'guard.mjs'), await readmeGuardExample());
-    const guard = await run(process.execPath, ['guard.mjs'], { cwd: scratch, env });
-    expect(guard.code, show(guard)).toBe(0);
-    expect(guard.stdout.trim()).toBe('hello');
+    // The README's commands as written, through npx, but for the port (0 here: never a fixed one).
+    await writeFile(join(scratch, 'guard.mjs'), await readmeBlock('js', '// guard.mjs'));
+    const commands = await readmeBlock('sh', '# terminal 2, same directory');
+    expect(commands).toContain('http://127.0.0.1:8787');
+    const example = await run(
+      'bash',
+      ['-euo', 'pipefail', '-c', commands.replaceAll('http://127.0.0.1:8787', emulator.url)],
+      {
+        cwd: scratch,
+        timeoutMs: 90_000,
+      },
+    );
+    expect(example.code, show(example)).toBe(0);
+    expect(example.stdout.split('\n'), show(example)).toContain('hello');
+    expect(example.stdout, show(example)).toMatch(/^verified \d+ records/m);
 
     await emulator.stop();
     expect(await emulator.exited).toBe(0);
