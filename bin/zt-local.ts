@@ -3,8 +3,9 @@ import { parseArgs } from 'node:util';
 import { rotateRootKey } from '../local/dataDir.js';
 import { startEmulator } from '../local/emulator.js';
 
-const usage = `usage: npm run local [-- --reset] [--port N] [--host ADDR] [--data-dir DIR] [--quiet]
-       npm run local -- rotate-key [--data-dir DIR] [--old-key-lost]
+const usage = `usage: zt-local [--reset] [--port N] [--host ADDR] [--data-dir DIR] [--quiet]
+       zt-local rotate-key [--data-dir DIR] [--old-key-lost]
+(\`npx zt-local\` where zt-infra is installed; \`npm run local -- ARGS\` in a checkout of zt-infra)
 
 Starts the zt-infra emulator: the gateway's handlers behind SigV4 (API Gateway IAM auth emulation),
 with an embedded SQLite store and a local root signing key under the data dir.
