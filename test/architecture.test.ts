@@ -9,8 +9,9 @@ const ALLOWED: Record<string, string[]> = {
   local: ['core', 'lambdas', 'local'],
   sdk: ['core', 'sdk'],
   brokers: ['core', 'sdk', 'brokers'],
+  mcp: ['core', 'sdk', 'mcp'],
 };
-const LAYERS = ['core', 'lambdas', 'local', 'sdk', 'brokers', 'bin', 'cdk', 'bench', 'test'];
+const LAYERS = ['core', 'lambdas', 'local', 'sdk', 'brokers', 'mcp', 'bin', 'cdk', 'bench', 'test'];
 /** Modules that do I/O or read the environment: never in core. */
 const CORE_FORBIDDEN = [
   /^@aws-sdk\//,
