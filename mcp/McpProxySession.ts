@@ -76,8 +76,10 @@ export class McpProxySession {
   readonly #forwarded = new Map<string, Forwarded>();
   /** Cancelled forwarded calls whose late response must not reach the client. */
   readonly #dropResponses = new Set<string>();
-  /** Progress tokens of the client's requests, so the server's progress goes with its request. */
+  /** Progress tokens of the client's requests in flight, so the server's progress goes with its request. */
   readonly #progress = new Map<string, RequestId>();
+  /** The progress token of each request in flight that has one, by id key (to forget it with the response). */
+  readonly #tokenOf = new Map<string, string>();
   readonly #work = new Set<Promise<void>>();
   #closing: Promise<void> | null = null;
   #resolveClosed!: () => void;
@@ -126,7 +128,10 @@ export class McpProxySession {
     if (isJSONRPCRequest(message)) {
       const key = idKey(message.id);
       const token = progressTokenOf(message);
-      if (token !== undefined) this.#progress.set(idKey(token), message.id);
+      if (token !== undefined) {
+        this.#progress.set(idKey(token), message.id);
+        this.#tokenOf.set(key, idKey(token));
+      }
       if (message.method === 'tools/call') {
         this.#track(this.#call(message));
         return;
@@ -143,6 +148,11 @@ export class McpProxySession {
   #fromServer(message: JSONRPCMessage): void {
     if (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) {
       const key = idKey(message.id as RequestId);
+      const token = this.#tokenOf.get(key);
+      if (token !== undefined) {
+        this.#tokenOf.delete(key);
+        this.#progress.delete(token);
+      }
       const waiter = this.#forwarded.get(key);
       if (waiter) {
         this.#forwarded.delete(key);

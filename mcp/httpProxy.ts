@@ -12,8 +12,21 @@ export interface HttpProxyOptions extends McpProxySessionOptions {
   listen: string;
   /** The server behind: one connection (or one spawned process) per client session. */
   upstream: UpstreamSpec;
-  /** Most client sessions at once (default 32); a new one beyond is a 503. */
+  /** Most client sessions at once (default 64); a new one beyond is a 503. */
   maxSessions?: number;
+  /**
+   * A session with no request open for this long is closed (default 15 minutes): clients often go away
+   * without ending their session. A client holding its event stream open is never idle.
+   */
+  idleMs?: number;
+}
+
+interface Entry {
+  transport: StreamableHTTPServerTransport;
+  session: McpProxySession;
+  /** HTTP requests of this session still open (an event stream stays open while the client listens). */
+  open: number;
+  lastSeen: number;
 }
 
 /** A running Streamable HTTP proxy. */
@@ -36,10 +49,28 @@ export const MCP_PATH = '/mcp';
  */
 export async function startHttpProxy(options: HttpProxyOptions): Promise<HttpProxy> {
   const { host, port } = parseListenAddress(options.listen);
-  const maxSessions = options.maxSessions ?? 32;
-  const sessions = new Map<string, { transport: StreamableHTTPServerTransport; session: McpProxySession }>();
+  const maxSessions = options.maxSessions ?? 64;
+  const idleMs = options.idleMs ?? 15 * 60_000;
+  const sessions = new Map<string, Entry>();
   const open = new Set<McpProxySession>();
   let hosts = new Set<string>();
+  const using = (entry: Entry, res: ServerResponse) => {
+    entry.open++;
+    res.once('close', () => {
+      entry.open--;
+      entry.lastSeen = Date.now();
+    });
+  };
+  const sweep = setInterval(
+    () => {
+      const now = Date.now();
+      for (const entry of sessions.values()) {
+        if (entry.open === 0 && now - entry.lastSeen > idleMs) void entry.session.close();
+      }
+    },
+    Math.min(idleMs, 60_000),
+  );
+  sweep.unref();
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const origin = req.headers.origin;
@@ -54,6 +85,7 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<HttpPro
     if (typeof sessionId === 'string') {
       const known = sessions.get(sessionId);
       if (!known) return reply(res, 404, 'session not found', -32001);
+      using(known, res);
       return known.transport.handleRequest(req, res);
     }
     if (req.method !== 'POST')
@@ -61,9 +93,11 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<HttpPro
     if (open.size >= maxSessions) return reply(res, 503, `the proxy already serves ${maxSessions} sessions`);
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
-      onsessioninitialized: (id) => void sessions.set(id, { transport, session }),
+      onsessioninitialized: (id) => void sessions.set(id, entry),
     });
     const session = new McpProxySession(transport, upstreamTransport(options.upstream), options);
+    const entry: Entry = { transport, session, open: 0, lastSeen: Date.now() };
+    using(entry, res);
     open.add(session);
     void session.closed.then(() => {
       open.delete(session);
@@ -103,6 +137,7 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<HttpPro
   return {
     url: `http://${shown}:${bound}${MCP_PATH}`,
     close: async () => {
+      clearInterval(sweep);
       const closing = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await Promise.allSettled([...open].map((s) => s.close()));

@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runZt } from '../../bin/cli/runZt.js';
 import { InMemoryP256Signer } from '../../core/signing.js';
@@ -82,6 +83,28 @@ describe('when `zt mcp-proxy` is given a command line it cannot run', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('usage: zt mcp-proxy --server NAME --public-key FILE');
     expect((await zt(['--help'])).stdout).toContain('mcp-proxy --server NAME');
+  });
+});
+
+describe('when the server command cannot be started', () => {
+  it('exits 1 with MCP_SERVER_UNAVAILABLE and writes nothing on the MCP channel', async () => {
+    const stdin = new PassThrough();
+    const stdout = new PassThrough();
+    let written = '';
+    stdout.on('data', (chunk: Buffer) => {
+      written += chunk.toString();
+    });
+    let stderr = '';
+    const code = await runZt([...base(), '--server', 's', '--', join(dir, 'no-such-server')], {
+      stdout,
+      stderr: { write: (t: string) => (stderr += t) },
+      stdin,
+      env: {},
+      cwd: dir,
+    });
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/MCP_SERVER_UNAVAILABLE/);
+    expect(written).toBe('');
   });
 });
 

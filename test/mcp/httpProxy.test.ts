@@ -8,7 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localRootPublicKey } from '../../bin/cli/rootPublicKey.js';
 import { canonicalSha256 } from '../../core/canonical.js';
 import type { AuditRecord, DecisionRecord, OutcomeRecord } from '../../core/records.js';
-import { GatewayClient } from '../../sdk/index.js';
+import { startHttpProxy } from '../../mcp/httpProxy.js';
+import { GatewayClient, ZeroTrustClient } from '../../sdk/index.js';
+import type { AwsCredentials } from '../../sdk/signer.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { bundleMcpBinaries } from './bundles.js';
 import { type RecordedCall, resultFor, startFilesHttpServer } from './fixtures/filesServer.js';
@@ -102,13 +104,14 @@ const codeOf = (result: ToolResult) =>
   ((result._meta?.['zt-infra/decision'] ?? {}) as { code?: string }).code;
 
 let proxy: RunningProxy;
+let agentCredentials: AwsCredentials;
 
 beforeAll(async () => {
   bins = await bundleMcpBinaries();
   dir = await mkdtemp(join(tmpdir(), 'zt-mcp-http-'));
   emulator = await startTestEmulator();
   admin = new GatewayClient({ endpoint: emulator.url, credentials: emulator.adminCredentials });
-  await admin.registerAgent({ agentId: AGENT });
+  agentCredentials = (await admin.registerAgent({ agentId: AGENT })).credentials as AwsCredentials;
   await admin.allowPolicy({ action: 'mcp.files.read_file', agentId: AGENT });
   rootPemFile = join(dir, 'root.pem');
   await writeFile(rootPemFile, (await localRootPublicKey(emulator.dataDir)).publicKeyPem);
@@ -201,3 +204,62 @@ describe('when an MCP client uses the proxy over Streamable HTTP', () => {
     expect(await proxy.exited).toBe(0);
   });
 });
+
+describe('when sessions are left behind or too many', () => {
+  it('closes a session its client left without ending it, and refuses sessions beyond the bound', async () => {
+    // Prepare: the proxy in this process, one session at most, idle after 100 ms
+    const zt = new ZeroTrustClient({
+      endpoint: emulator.url,
+      credentials: agentCredentials,
+      trustedKeys: [await readPem()],
+    });
+    const local = await startHttpProxy({
+      zt,
+      actor: AGENT,
+      server: 'files',
+      upstream: { url: upstream.url },
+      listen: '127.0.0.1:0',
+      maxSessions: 1,
+      idleMs: 100,
+    });
+    try {
+      const first = new Client({ name: 'first', version: '1.0.0' });
+      const transport = new StreamableHTTPClientTransport(new URL(local.url));
+      await first.connect(transport);
+      const sessionId = transport.sessionId as string;
+      // Act 1: a second session while the first is open
+      const second = await connect(local.url).catch((e: unknown) => e);
+      // Assess 1
+      expect(second).toBeInstanceOf(Error);
+      // Act 2: the first client goes away without DELETE; the proxy closes its session once idle
+      await first.close();
+      let status = 0;
+      // each probe is a request of that session, so probes are spaced well beyond the idle time
+      for (let i = 0; i < 25 && status !== 404; i++) {
+        await new Promise((r) => setTimeout(r, 400));
+        status = (
+          await fetch(local.url, {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/json',
+              accept: 'application/json, text/event-stream',
+              'mcp-session-id': sessionId,
+            },
+            body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+          })
+        ).status;
+      }
+      // Assess 2: gone, and room for a new session
+      expect(status).toBe(404);
+      const third = await connect(local.url);
+      expect((await third.listTools()).tools.map((t) => t.name)).toEqual(['read_file']);
+    } finally {
+      await local.close();
+    }
+  });
+});
+
+async function readPem(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  return readFile(rootPemFile, 'utf8');
+}
