@@ -31,6 +31,7 @@ export type RouteGroup = 'decisions' | 'admin' | 'audit';
 export const ROUTES: ReadonlyArray<{ method: string; path: string; group: RouteGroup }> = [
   { method: 'GET', path: '/health', group: 'decisions' },
   { method: 'POST', path: '/actions', group: 'decisions' },
+  { method: 'POST', path: '/actions/allowed', group: 'decisions' },
   { method: 'POST', path: '/actions/{id}/outcome', group: 'decisions' },
   { method: 'GET', path: '/keys', group: 'decisions' },
   { method: 'POST', path: '/agents', group: 'admin' },

@@ -1,4 +1,5 @@
 import { AdminService } from './AdminService.js';
+import { AllowedActionsService } from './AllowedActionsService.js';
 import { Configuration } from './Configuration.js';
 import { type Caller, requireAdmin } from './caller.js';
 import { type DecisionOutcome, DecisionService } from './DecisionService.js';
@@ -43,6 +44,7 @@ export class Gateway {
   readonly decisions: DecisionService;
   readonly outcomes: OutcomeService;
   readonly admin: AdminService;
+  readonly allowed: AllowedActionsService;
 
   constructor(private readonly deps: GatewayDeps) {
     this.config = new Configuration(deps.store, deps.clock, { commonContext: deps.policies.commonContext });
@@ -69,10 +71,21 @@ export class Gateway {
       clock: deps.clock,
       ...(deps.issuer ? { issuer: deps.issuer } : {}),
     });
+    this.allowed = new AllowedActionsService({
+      config: this.config,
+      policies: deps.policies,
+      writer: deps.writer,
+      keys: deps.keys,
+      clock: deps.clock,
+    });
   }
 
   decide(caller: Caller, body: unknown, origin: RequestOrigin = {}): Promise<DecisionOutcome> {
     return this.decisions.decide(caller, body, origin);
+  }
+  /** `POST /actions/allowed`: the signed subset of the named actions the caller may be allowed; records nothing. */
+  allowedActions(caller: Caller, body: unknown) {
+    return this.allowed.answer(caller, body);
   }
   reportOutcome(caller: Caller, decisionId: string, body: unknown) {
     return this.outcomes.report(caller, decisionId, body);

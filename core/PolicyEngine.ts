@@ -352,12 +352,17 @@ interface Statement {
   text: string;
   effect: cedar.Effect;
   principal: StatementScope['principal'];
+  /**
+   * True when the statement matches every request of the (action, agent) its scope selects: no `when` or
+   * `unless`, no resource constraint, and a principal scope that is exactly every agent or one agent.
+   */
+  unconditional: boolean;
   /** Position in the set (policies by id, then statement order): slices keep this order. */
   ordinal: number;
 }
 
 type ParsedPolicy =
-  | { ok: true; statements: Array<{ text: string; scope: StatementScope }> }
+  | { ok: true; statements: Array<{ text: string; scope: StatementScope; unconditional: boolean }> }
   | { ok: false; error: string };
 
 interface Slice {
@@ -584,6 +589,25 @@ export class PolicyEngine {
     ]);
   }
 
+  /**
+   * Whether some request of `action` by `agentId` could be allowed under `policySet`, without a request:
+   * true when a `permit` statement's scope can match (action, agent), whatever its conditions (a permit
+   * that reads `context.params` counts as possible), and no `forbid` matches (action, agent)
+   * unconditionally (no `when`/`unless`, no resource constraint). False when the set cannot be evaluated
+   * (every decision would deny). Reads only the statements of this (action, agent): it says nothing about
+   * other agents' policies. An over-approximation of what `evaluate` can allow, never an under-one: a
+   * listed action may still be denied (its conditions, a conditional forbid), an unlisted one never
+   * allowed.
+   */
+  mayAllow(policySet: ReadonlyArray<CedarPolicy>, action: string, agentId: string): boolean {
+    const set = this.#indexed(policySet);
+    // INVARIANT: a set that cannot be evaluated allows nothing, so it lists nothing either.
+    if (set.errors.length > 0) return false;
+    const { statements } = this.#slice(set, action, agentId);
+    if (statements.some((s) => s.effect === 'forbid' && s.unconditional)) return false;
+    return statements.some((s) => s.effect === 'permit');
+  }
+
   /** The indexed set for this array: by identity when its contents are unchanged, else by hash. */
   #indexed(policySet: ReadonlyArray<CedarPolicy>): IndexedSet {
     const memo = this.#byArray.get(policySet);
@@ -633,7 +657,7 @@ export class PolicyEngine {
         set.erroredPolicyIds.push(policyId);
         return;
       }
-      parsed.statements.forEach(({ text: statementText, scope }, index) => {
+      parsed.statements.forEach(({ text: statementText, scope, unconditional }, index) => {
         // A statement whose scope names another entity type can never match: leave it out.
         if (scope.principal === 'never' || scope.actions === 'never') return;
         const statement: Statement = {
@@ -644,6 +668,7 @@ export class PolicyEngine {
           text: statementText,
           effect: scope.effect,
           principal: scope.principal,
+          unconditional,
           ordinal: ordinal++,
         };
         if (scope.actions === 'any') {
@@ -678,7 +703,11 @@ export class PolicyEngine {
     } else {
       parsed = {
         ok: true,
-        statements: result.statements.map((s) => ({ text: s.text, scope: scopeOf(s.json) })),
+        statements: result.statements.map((s) => ({
+          text: s.text,
+          scope: scopeOf(s.json),
+          unconditional: matchesWholeScope(s.json),
+        })),
       };
     }
     this.#parsed.set(text, parsed);
@@ -719,4 +748,37 @@ export class PolicyEngine {
     this.#prepared.set(slice.key, slot);
     return slot;
   }
+}
+
+/**
+ * True when a statement matches every request whose (action, agent) its scope selects: it has no
+ * condition, leaves `resource` unconstrained (or only `is Resource`, the one resource type), and its
+ * principal is unconstrained, `is Agent`, or exactly one agent (`==`, `in`, `is Agent in`; agents have no
+ * parents). Anything else may or may not match a given request, so it is not unconditional.
+ */
+function matchesWholeScope(json: cedar.PolicyJson): boolean {
+  if (json.conditions.length > 0) return false;
+  const resource = json.resource;
+  const resourceAny =
+    resource.op === 'All' || (resource.op === 'is' && resource.entity_type === 'Resource' && !resource.in);
+  if (!resourceAny) return false;
+  const principal = json.principal;
+  const isAgent = (c: { entity: cedar.EntityUidJson } | { slot: string }) =>
+    'entity' in c && entityType(c.entity) === 'Agent';
+  switch (principal.op) {
+    case 'All':
+      return true;
+    case '==':
+      return isAgent(principal);
+    case 'in':
+      return isAgent(principal);
+    case 'is':
+      return principal.entity_type === 'Agent' && (!principal.in || isAgent(principal.in));
+    default:
+      return false;
+  }
+}
+
+function entityType(uid: cedar.EntityUidJson): string {
+  return '__entity' in uid ? uid.__entity.type : uid.type;
 }

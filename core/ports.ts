@@ -132,6 +132,15 @@ export interface PolicyEvaluator {
     action: string,
     agentId: string,
   ): string[];
+  /**
+   * Whether some request of (action, agent) could be allowed: a permit can match it and no forbid matches
+   * it unconditionally; reads only that (action, agent)'s statements (`POST /actions/allowed`).
+   */
+  mayAllow(
+    policies: ReadonlyArray<{ policyId: string; cedar: string }>,
+    action: string,
+    agentId: string,
+  ): boolean;
   /** The schema's common context attributes, which a declaration may not redeclare. */
   readonly commonContext: Readonly<Record<string, DeclaredAttribute>>;
 }

@@ -23,7 +23,13 @@ import { requiredCheckpointOrigin, wireGateway } from './wiring.js';
 
 /** Which group serves each route, as `METHOD /resource` (API Gateway's `resource` template). */
 export const ROUTE_GROUPS = {
-  decisions: ['GET /health', 'POST /actions', 'POST /actions/{id}/outcome', 'GET /keys'],
+  decisions: [
+    'GET /health',
+    'POST /actions',
+    'POST /actions/allowed',
+    'POST /actions/{id}/outcome',
+    'GET /keys',
+  ],
   admin: [
     'POST /agents',
     'GET /agents',

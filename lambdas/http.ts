@@ -148,6 +148,10 @@ export function createApiHandler(
       },
     };
   });
+  add('POST', '/actions/allowed', async (ctx) => ({
+    status: 200,
+    body: { ok: true, answer: await g.allowedActions(caller(ctx), ctx.body()) },
+  }));
   add('POST', '/actions/{id}/outcome', async (ctx) => {
     const record = await g.reportOutcome(caller(ctx), ctx.params['id'] as string, ctx.body());
     return { status: 200, body: { ok: true, audit: record } };

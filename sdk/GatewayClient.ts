@@ -133,6 +133,15 @@ export interface OutcomeInput {
   nonce?: string;
 }
 
+/** `POST /actions/allowed` body. */
+export interface AllowedActionsInput {
+  actor: string;
+  /** Action ids, each once, 1 to 256. */
+  actions: string[];
+  /** A fresh random value the signed answer must carry (16-128 of `A-Za-z0-9_-`). */
+  nonce: string;
+}
+
 /** One page of `GET /audit`. */
 export interface AuditPage {
   /** Parsed records, in `seq` order. */
@@ -282,6 +291,14 @@ export class GatewayClient {
   async decide(input: DecideInput): Promise<RawDecision> {
     const res = await this.send('POST', '/actions', input, { acceptAnyStatus: true });
     return { status: res.status, body: res.json };
+  }
+
+  /**
+   * `POST /actions/allowed`: the signed subset of `actions` the calling agent may be allowed (records
+   * nothing). Returns the body unjudged: `ZeroTrustClient.allowedActions` verifies it.
+   */
+  async allowedActions(input: AllowedActionsInput): Promise<Record<string, unknown>> {
+    return asObject(await this.call('POST', '/actions/allowed', input));
   }
 
   /** `POST /actions/{recordId}/outcome`: reports `started` (once per decision), `succeeded` or `failed`. */

@@ -7,6 +7,7 @@ import { GatewayError } from './errors.js';
 import { type DecideInput, GatewayClient, type RawDecision } from './GatewayClient.js';
 import type { AwsCredentials } from './signer.js';
 import type { FetchLike } from './transport.js';
+import { verifyAllowedAnswer } from './verifyAllowed.js';
 import {
   DEFAULT_MAX_RECORD_AGE_MS,
   type DecisionExpectation,
@@ -154,6 +155,15 @@ export interface VerifiedDecision {
   record: DecisionRecord;
   /** The record's `id`, used to report outcomes. */
   recordId: string;
+}
+
+/** A verified `POST /actions/allowed` answer. */
+export interface AllowedActions {
+  actor: string;
+  /** The actions asked that may be allowed, in the order asked. Each is still decided when it runs. */
+  allowed: string[];
+  /** The configuration version the gateway answered at. */
+  configVersion: number;
 }
 
 /** What `fn` of {@link ZeroTrustClient.guard} receives. */
@@ -384,6 +394,38 @@ export class ZeroTrustClient {
     }
     await finish({ status: 'succeeded', exit_code: 0, output_sha256: outputDigest(result) });
     return result;
+  }
+
+  /**
+   * Which of `actions` the agent may be allowed (`POST /actions/allowed`): for offering an agent, or a
+   * model, only what it may use. The gateway records nothing; its answer is signed and verified like a
+   * decision (pinned root, certified session key, this request's nonce and list), and rejects with a
+   * {@link ZeroTrustError} when it does not verify or does not come. It decides nothing: run an action only
+   * on its own verified allow ({@link ZeroTrustClient.guard}). Up to 256 actions per call.
+   */
+  async allowedActions(actor: string, actions: readonly string[]): Promise<AllowedActions> {
+    const nonce = randomBytes(18).toString('base64url');
+    const input = { actor, actions: [...actions], nonce };
+    const body = await this.#withRetries(() => this.#gateway.allowedActions(input));
+    const trust = this.#skipSignature ? null : await this.#trustedKeys();
+    const verify = () =>
+      verifyAllowedAnswer(body, input, trust, {
+        now: this.#clock(),
+        maxAgeMs: this.#maxAgeMs,
+        skipSignature: this.#skipSignature,
+      });
+    let verdict = verify();
+    if (!verdict.ok && verdict.unknownKeyId !== undefined && trust !== null) {
+      await this.#loadCertificates(trust);
+      verdict = verify();
+    }
+    if (!verdict.ok)
+      throw new ZeroTrustError(verdict.code, `allowed actions not believed: ${verdict.message}`);
+    return {
+      actor: verdict.answer.actor,
+      allowed: verdict.allowed,
+      configVersion: verdict.answer.config_version,
+    };
   }
 
   /**

@@ -12,6 +12,7 @@ export { GatewayError, isGatewayError } from './errors.js';
 export type {
   AgentAttributeValue,
   AgentInfo,
+  AllowedActionsInput,
   AllowPolicyInput,
   AllowPolicyResult,
   AuditPage,
@@ -44,6 +45,8 @@ export type { AwsCredentials, SignedRequest, SignOptions, UnsignedRequest } from
 export { signRequest } from './signer.js';
 export type { FetchLike, TransportOptions, TransportResponse } from './transport.js';
 export { sendRequest } from './transport.js';
+export type { AllowedExpectation, AllowedVerdict } from './verifyAllowed.js';
+export { verifyAllowedAnswer } from './verifyAllowed.js';
 export type {
   CertificateVerdict,
   DecisionExpectation,
@@ -62,6 +65,7 @@ export {
   verifyOutcomeRecord,
 } from './verifyDecision.js';
 export type {
+  AllowedActions,
   DecisionRequest,
   GuardContext,
   GuardOptions,

@@ -11,8 +11,9 @@ const ALLOWED: Record<string, string[]> = {
   brokers: ['core', 'sdk', 'brokers'],
   /** The offline audit toolkit: input readers, bundles, export, proving, the verifier's worker pool. */
   audit: ['core', 'sdk', 'audit'],
+  mcp: ['core', 'sdk', 'mcp'],
 };
-const LAYERS = ['core', 'lambdas', 'local', 'sdk', 'brokers', 'audit', 'bin', 'cdk', 'bench', 'test'];
+const LAYERS = ['core', 'lambdas', 'local', 'sdk', 'brokers', 'audit', 'mcp', 'bin', 'cdk', 'bench', 'test'];
 /** Modules that do I/O or read the environment: never in core. */
 const CORE_FORBIDDEN = [
   /^@aws-sdk\//,

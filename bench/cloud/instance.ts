@@ -128,7 +128,7 @@ function build(message: InstanceInit): Decider {
       lane: () => parts.writer.lane,
     };
   }
-  const keys = new KeyRing(rootSigner, systemClock, table, { gatewayPrincipal });
+  const keys = new KeyRing(rootSigner, table, { gatewayPrincipal });
   const chain = new ChainDecisions({
     store: table,
     writer: new ChainWriter(table, systemClock),

@@ -6,6 +6,7 @@ import { GatewayClient } from '../../sdk/GatewayClient.js';
 import type { FetchLike } from '../../sdk/transport.js';
 import { COMMANDS, type CommandContext, LocalFileError, UsageError } from './commands.js';
 import { findCredentialsFile } from './findCredentialsFile.js';
+import { MCP_PROXY_OPTIONS } from './mcpProxyOptions.js';
 import { COMMAND_LINES, commandUsage, mainUsage } from './usage.js';
 
 /** Exit statuses of `zt`. */
@@ -25,7 +26,7 @@ export interface CliIo {
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-const GLOBAL_OPTIONS: Options = {
+export const GLOBAL_OPTIONS: Options = {
   endpoint: { type: 'string' },
   profile: { type: 'string' },
   region: { type: 'string' },
@@ -76,6 +77,8 @@ const SPECS: Record<string, { args: string[]; options: Options }> = {
   },
   keys: { args: [], options: { 'root-pem': { type: 'boolean' }, remote: { type: 'boolean' } } },
   health: { args: [], options: {} },
+  // runs on its own (bin/cli/mcpProxyCommand.ts); listed so the first pass knows its flags
+  'mcp-proxy': { args: [], options: MCP_PROXY_OPTIONS },
 };
 
 const ALL_OPTIONS: Options = Object.assign({}, GLOBAL_OPTIONS, ...Object.values(SPECS).map((s) => s.options));
@@ -109,6 +112,11 @@ export async function runZt(argv: string[], io: CliIo): Promise<number> {
   if (group === undefined) {
     if (help) return showHelp(mainUsage());
     return usageError('missing command', mainUsage());
+  }
+  if (group === 'mcp-proxy') {
+    // a long-running command with a command line of its own after `--`: loaded only when used
+    const { runMcpProxy } = await import('./mcpProxyCommand.js');
+    return runMcpProxy(argv, io);
   }
   const subs = COMMAND_LINES[group];
   if (subs === undefined) return usageError(`unknown command \`${group}\``, mainUsage());

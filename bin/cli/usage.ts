@@ -40,6 +40,9 @@ export const COMMAND_LINES: Record<string, Record<string, string>> = {
   },
   keys: { '': 'zt keys [--root-pem [--remote]]' },
   health: { '': 'zt health' },
+  'mcp-proxy': {
+    '': 'zt mcp-proxy --server NAME --public-key FILE [--agent ID] [--listen HOST:PORT] (--upstream URL | -- COMMAND [ARGS...])',
+  },
 };
 
 const DESCRIPTIONS: Record<string, string> = {
@@ -83,6 +86,23 @@ without asking the gateway. With --remote (or --endpoint URL) it takes the key f
 and warns on stderr: that is the party you are about to trust, so compare the key id out of band (for the
 cloud stack, \`aws kms get-public-key --key-id <RootKeyArn>\`).`,
   health: 'Checks that the gateway is up (unsigned).',
+  'mcp-proxy': `An MCP gateway between an MCP client and an MCP server: the client talks to the proxy (on stdio, or
+on Streamable HTTP at http://HOST:PORT/mcp with --listen, loopback only), the proxy talks to the server
+(the COMMAND after --, spawned with this environment, or the Streamable HTTP endpoint --upstream URL).
+
+Every tools/call is decided first as action mcp.<NAME>.<tool> with the tool's arguments as params, signed
+as the agent (--profile; --agent ID, default the ID of a zt-agent-<ID> profile). A deny, or any failure
+to get a verified allow, answers the client with a tool error result saying why (and the decision
+record's id) and the server never sees the call. An allow is claimed (started), forwarded, and the
+server's answer returned unchanged, then its outcome (succeeded/failed, SHA-256 of the result) chained.
+tools/list answers only the tools the agent may be allowed (POST /actions/allowed); without a verified
+answer it is an error and no tool is offered. Every answer must chain to the root key --public-key FILE
+(SPKI PEM, as zt-audit takes it; \`zt keys --root-pem\` prints it).
+
+--server NAME is yours to choose (1-64 letters, digits, _ or -; never the server's own name, which the
+server could set to another's). --print-declarations lists the server's tools and prints Cedar
+declarations of their arguments for \`zt schema put\` instead (notes on stderr), then exits.
+The profile default is AWS_PROFILE (not zt-admin): the proxy acts as an agent.`,
 };
 
 /** The top-level usage. */

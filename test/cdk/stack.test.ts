@@ -598,7 +598,13 @@ describe('when the API resource policy is read from the attacker side', () => {
       (p) => resourcePolicySays(policy, extraAgent, p.method, p.path) === 'allow',
     ).map((p) => `${p.method} ${p.path}`);
     expect(reached.sort()).toEqual(
-      ['POST /actions', 'POST /actions/{id}/outcome', 'GET /keys', 'GET /health'].sort(),
+      [
+        'POST /actions',
+        'POST /actions/allowed',
+        'POST /actions/{id}/outcome',
+        'GET /keys',
+        'GET /health',
+      ].sort(),
     );
   });
 
@@ -857,7 +863,7 @@ describe('when throttling and reserved concurrency are set in context', () => {
 });
 
 describe('when agents are named in context', () => {
-  it('creates one AgentRole each, allowed POST /actions, outcomes and GET /keys only', () => {
+  it('creates one AgentRole each, allowed POST /actions, allowed actions, outcomes and GET /keys only', () => {
     const { template } = synth({ 'zt:agents': 'deploy-bot' });
     const role = Object.entries(template.findResources('AWS::IAM::Role')).find(([id]) =>
       id.startsWith('Agentdeploybot'),
@@ -867,7 +873,7 @@ describe('when agents are named in context', () => {
     expect(invoke.flatMap((x) => asArray(x.s.Action))).toEqual(['execute-api:Invoke']);
     expect(
       invoke.flatMap((x) => asArray(x.s.Resource).map(flat)).map((r) => r.replace(/^.*\/v1\//, '')),
-    ).toEqual(['POST/actions', 'POST/actions/*/outcome', 'GET/keys']);
+    ).toEqual(['POST/actions', 'POST/actions/allowed', 'POST/actions/*/outcome', 'GET/keys']);
     expect(Object.keys(template.toJSON()['Outputs'])).toContain('AgentRoleArndeploybot');
   });
 });

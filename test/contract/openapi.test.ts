@@ -23,6 +23,7 @@ const ROUTES: ReadonlyArray<readonly [method: string, path: string]> = [
   ['PUT', '/schema'],
   ['GET', '/schema'],
   ['POST', '/actions'],
+  ['POST', '/actions/allowed'],
   ['POST', '/actions/{id}/outcome'],
   ['GET', '/audit'],
   ['GET', '/audit/checkpoint'],

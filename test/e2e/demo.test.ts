@@ -25,7 +25,7 @@ describe('when the demo runs', () => {
       [
         '--input-type=module',
         '-e',
-        "for (const s of ['zt-infra/sdk', 'zt-infra/brokers', 'zt-infra/brokers/bwrap-local', 'zt-infra/brokers/docker-local', 'zt-infra/brokers/nono-cli']) { const m = await import(s); if (Object.keys(m).length === 0) throw new Error(s); }",
+        "for (const s of ['zt-infra/sdk', 'zt-infra/brokers', 'zt-infra/brokers/bwrap-local', 'zt-infra/brokers/docker-local', 'zt-infra/brokers/nono-cli', 'zt-infra/mcp']) { const m = await import(s); if (Object.keys(m).length === 0) throw new Error(s); }",
       ],
       { cwd: join(import.meta.dirname, '..', '..'), encoding: 'utf8' },
     );

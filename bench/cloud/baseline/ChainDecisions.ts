@@ -150,6 +150,8 @@ export class ChainDecisions {
     this.#snapshot = {
       version,
       policies,
+      enforced: policies.filter((p) => p.mode !== 'shadow'),
+      shadow: policies.filter((p) => p.mode === 'shadow'),
       schema,
       declarations: mergeDeclarations(BUILTIN_DECLARATIONS, schema.declarations),
       agents: new Map(),

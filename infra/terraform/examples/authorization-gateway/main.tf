@@ -16,6 +16,7 @@ locals {
   routes = {
     "GET /health"                 = "decisions"
     "POST /actions"               = "decisions"
+    "POST /actions/allowed"       = "decisions"
     "POST /actions/{id}/outcome"  = "decisions"
     "GET /keys"                   = "decisions"
     "POST /agents"                = "admin"
@@ -58,7 +59,7 @@ locals {
   arn_path         = { for k, _ in local.routes : k => replace(split(" ", k)[1], "/\\{[^}]+\\}/", "*") }
 
   # The routes each caller may invoke, as execute-api ARNs: one list for the roles' IAM policies and the
-  # API's resource policy alike (admin: admin and audit routes and GET /keys; agent: decisions, outcomes, keys).
+  # API's resource policy alike (admin: admin and audit routes and GET /keys; agent: decisions, allowed actions, outcomes, keys).
   route_arn = { for k, _ in local.routes : k => "${aws_api_gateway_rest_api.this.execution_arn}/${local.stage}/${split(" ", k)[0]}${local.arn_path[k]}" }
 
   admin_route_arns = concat(
@@ -68,6 +69,7 @@ locals {
 
   agent_route_arns = [
     local.route_arn["POST /actions"],
+    local.route_arn["POST /actions/allowed"],
     local.route_arn["POST /actions/{id}/outcome"],
     local.route_arn["GET /keys"],
   ]
