@@ -49,7 +49,7 @@ export class AllowedActionsService {
       );
     }
     const allowed = request.actions.filter((action) =>
-      this.deps.policies.mayAllow(snapshot.policies, action, agent.agentId),
+      this.deps.policies.mayAllow(snapshot.enforced, action, agent.agentId),
     );
     const signer = await this.#signer();
     const unsigned = {
