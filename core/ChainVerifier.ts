@@ -728,6 +728,7 @@ const PREPARED_FIELDS: Record<RecordKind, readonly string[]> = {
   agent: ['agent_id', 'change', 'config_version'],
   key: [],
   schema: ['config_version'],
+  approval: ['principal_arn', 'decision_id', 'verdict', 'params_sha256', 'expires_at'],
 };
 
 /** What {@link prepareLine} found of one stored line. */

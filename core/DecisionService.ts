@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { evaluateAgain, type PendingApproval, readApprovalState } from './ApprovalService.js';
+import { DEFAULT_APPROVAL_WINDOW_MS } from './approval.js';
 import type { Configuration } from './Configuration.js';
 import type { Caller } from './caller.js';
 import { canonicalizeData, canonicalSha256, sha256Hex } from './canonical.js';
-import { ConflictError, InfrastructureError } from './errors.js';
+import { ConflictError, InfrastructureError, NotFoundError } from './errors.js';
 import { AppendRefusedError, type LaneWriter } from './LaneWriter.js';
-import type { GatewayEvents, KeyValueStore, PolicyEvaluator } from './ports.js';
+import type { Clock, GatewayEvents, KeyValueStore, PolicyEvaluator, TransactOp } from './ports.js';
 import type { AuditRecord, Decision, DecisionFields, DecisionRecord } from './records.js';
 import {
   type DecisionRequest,
@@ -12,7 +14,7 @@ import {
   type RequestOrigin,
   signatureRequestId,
 } from './requests.js';
-import { idemPartition, MAIN_LANE, parseRecordId } from './storageLayout.js';
+import { approvalPartition, idemPartition, MAIN_LANE, P_APPROVALS, parseRecordId } from './storageLayout.js';
 
 export interface DecisionOutcome {
   decision: Decision;
@@ -29,6 +31,37 @@ interface IdempotencyItem {
   seq?: number;
   /** First release only: `pending` was a claim that never finished. */
   state?: 'pending' | 'done';
+}
+
+/** A claim of an approved request, checked before its append. */
+interface Claim {
+  approvalId: string;
+  original: DecisionRecord;
+  approves: ApprovalStateApprove[];
+}
+type ApprovalStateApprove = Awaited<ReturnType<typeof readApprovalState>>['approves'][number];
+
+/**
+ * The claim's writes, in the allow's transaction: the claim item (single use), no reject, the approve items
+ * it counted still there, and the pending item removed.
+ */
+function claimOps(claim: Claim): TransactOp[] {
+  const part = approvalPartition(claim.approvalId);
+  return [
+    // INVARIANT: an approval is claimed once: a second claim finds the item and writes nothing.
+    { op: 'putIfAbsent', pk: part, sk: 'claim', data: 'claimed' },
+    { op: 'check', pk: part, sk: 'reject', expected: null },
+    ...claim.approves.map((a): TransactOp => ({ op: 'check', pk: part, sk: a.sk, expected: a.data })),
+    { op: 'delete', pk: P_APPROVALS, sk: claim.approvalId },
+  ];
+}
+
+function claimRefused(approvalId: string, index: number): ConflictError {
+  if (index === 0) {
+    return new ConflictError('APPROVAL_ALREADY_CLAIMED', `approval \`${approvalId}\` was already claimed`);
+  }
+  if (index === 1) return new ConflictError('APPROVAL_REJECTED', `approval \`${approvalId}\` was rejected`);
+  return new ConflictError('APPROVAL_PENDING', `the approvals of \`${approvalId}\` changed while it was claimed; retry`);
 }
 
 /** A first release's `pending` idempotency claim, which a crash left behind. */
@@ -49,7 +82,10 @@ export class DecisionService {
       writer: LaneWriter;
       config: Configuration;
       policies: PolicyEvaluator;
+      clock: Clock;
       events?: GatewayEvents;
+      /** How long an `approval_required` request may wait for approvals and its claim (default 1 hour). */
+      approvalWindowMs?: number;
     },
   ) {}
 
@@ -68,6 +104,9 @@ export class DecisionService {
     const idem =
       request.request_id === undefined ? null : { key: request.request_id, hash: canonicalSha256(request) };
     const pk = idemPartition(caller.principalArn);
+    // The claim of an approved request: checked before, evaluated again inside the append, and made
+    // single-use by its claim item, which lands with the allow.
+    const claim = request.approval_id === undefined ? null : await this.#prepareClaim(caller, request);
     // A first-release `pending` claim (a crash left it), once seen, is taken over in the decision's
     // transaction. It is looked for only when the request id turned out to be taken: a new request id, the
     // common case, costs no read of its item (in DynamoDB a 2-4 ms round trip before every decision).
@@ -76,23 +115,31 @@ export class DecisionService {
       try {
         const appended = await this.deps.writer.append({
           principalArn: caller.principalArn,
-          build: (ctx) => this.#evaluate(caller, request, ctx.fence),
-          extra: idem
-            ? (record) => {
-                const item: IdempotencyItem = {
-                  request_sha256: idem.hash,
-                  lane: record.chain,
-                  seq: record.seq,
-                };
-                const data = JSON.stringify(item);
-                // INVARIANT: a request id answers with one record: the item and the record land together.
-                return [
-                  legacy === null
-                    ? { op: 'putIfAbsent', pk, sk: idem.key, data }
-                    : { op: 'replaceIf', pk, sk: idem.key, expected: legacy, data },
-                ];
-              }
-            : undefined,
+          build: (ctx) =>
+            claim === null
+              ? this.#evaluate(caller, request, ctx.fence)
+              : this.#evaluateClaim(caller, request, claim, ctx.fence),
+          extra: (record) => {
+            const ops: TransactOp[] = [];
+            if (idem) {
+              const item: IdempotencyItem = {
+                request_sha256: idem.hash,
+                lane: record.chain,
+                seq: record.seq,
+              };
+              const data = JSON.stringify(item);
+              // INVARIANT: a request id answers with one record: the item and the record land together.
+              ops.push(
+                legacy === null
+                  ? { op: 'putIfAbsent', pk, sk: idem.key, data }
+                  : { op: 'replaceIf', pk, sk: idem.key, expected: legacy, data },
+              );
+            }
+            const decided = record as DecisionRecord;
+            if (decided.decision === 'approval_required') ops.push(this.#pendingItem(decided, request));
+            if (claim !== null) ops.push(...claimOps(claim));
+            return ops;
+          },
         });
         const record = appended.record as DecisionRecord;
         this.deps.events?.decision?.(record);
@@ -103,6 +150,9 @@ export class DecisionService {
         };
       } catch (error) {
         if (error instanceof InfrastructureError) this.deps.events?.appendFailed?.(error);
+        if (error instanceof AppendRefusedError && claim !== null && error.extraIndex >= (idem ? 1 : 0)) {
+          throw claimRefused(claim.approvalId, error.extraIndex - (idem ? 1 : 0));
+        }
         if (!(error instanceof AppendRefusedError) || !idem) throw error;
         const existing = await this.deps.store.get(pk, idem.key);
         legacy = existing !== null && isLegacyClaim(existing) ? existing : null;
@@ -173,6 +223,10 @@ export class DecisionService {
     };
     const result = this.deps.policies.evaluate(config.enforced, evaluation, config.declarations);
     const fields: DecisionFields = { ...base, ...result, config_version: config.version };
+    if (result.decision === 'approval_required') {
+      const window = this.deps.approvalWindowMs ?? DEFAULT_APPROVAL_WINDOW_MS;
+      fields.approval_expires_at = new Date(this.deps.clock.now().getTime() + window).toISOString();
+    }
     // Shadow policies: what the decision would be with them enforced, only where one can apply (a second
     // Cedar call for those requests alone). Recorded, never answered.
     if (config.shadow.length > 0) {
@@ -190,6 +244,131 @@ export class DecisionService {
       }
     }
     return fields;
+  }
+
+  /** The pending approval's item, written with its `approval_required` decision. */
+  #pendingItem(record: DecisionRecord, request: DecisionRequest): TransactOp {
+    const pending: PendingApproval = {
+      approval_id: record.id,
+      principal_arn: record.principal_arn,
+      actor: record.actor,
+      action: record.action,
+      resource: record.resource,
+      context: request.context,
+      params: request.params,
+      context_sha256: record.context_sha256,
+      params_sha256: record.params_sha256,
+      policy_ids: record.policy_ids,
+      approvals_required: record.approvals_required as number,
+      requested_at: record.timestamp,
+      expires_at: record.approval_expires_at as string,
+    };
+    return { op: 'put', pk: P_APPROVALS, sk: record.id, data: JSON.stringify(pending) };
+  }
+
+  /**
+   * What a claim must show before it is evaluated: its approval is this principal's `approval_required`
+   * decision for exactly this request, within its window, neither rejected nor claimed. Each failure is a
+   * coded conflict and writes nothing.
+   */
+  async #prepareClaim(caller: Caller, request: DecisionRequest): Promise<Claim> {
+    const approvalId = request.approval_id as string;
+    const original = await this.readDecision(approvalId);
+    // INVARIANT: an approval is claimed only by the principal that asked for it.
+    if (original === null || original.principal_arn !== caller.principalArn) {
+      throw new NotFoundError(`no approval \`${approvalId}\` for this principal`);
+    }
+    if (original.decision !== 'approval_required') {
+      throw new ConflictError(
+        'APPROVAL_NOT_REQUIRED',
+        `decision \`${approvalId}\` is \`${original.decision}\`, not \`approval_required\`; nothing to claim`,
+      );
+    }
+    // INVARIANT: an approval is claimed only for exactly the request approved: actor, action, resource,
+    // context and params all hash to the approved request's.
+    const mismatch = (
+      [
+        ['actor', request.actor, original.actor],
+        ['action', request.action, original.action],
+        ['resource', request.resource, original.resource],
+        ['context_sha256', sha256Hex(canonicalizeData(request.context)), original.context_sha256],
+        ['params_sha256', canonicalSha256(request.params), original.params_sha256],
+      ] as const
+    ).find(([, asked, approved]) => asked !== approved);
+    if (mismatch) {
+      throw new ConflictError(
+        'APPROVAL_MISMATCH',
+        `approval \`${approvalId}\` is for another request: its \`${mismatch[0]}\` is \`${mismatch[2]}\`, the claim has \`${mismatch[1]}\``,
+      );
+    }
+    const now = this.deps.clock.now().getTime();
+    if (now >= Date.parse(original.approval_expires_at as string)) {
+      throw new ConflictError(
+        'APPROVAL_EXPIRED',
+        `approval \`${approvalId}\` expired at ${original.approval_expires_at}; ask again`,
+      );
+    }
+    const state = await readApprovalState(this.deps.store, approvalId);
+    if (state.rejected) throw new ConflictError('APPROVAL_REJECTED', `approval \`${approvalId}\` was rejected`);
+    if (state.claimed) {
+      throw new ConflictError('APPROVAL_ALREADY_CLAIMED', `approval \`${approvalId}\` was already claimed`);
+    }
+    // Only approves that still count, by approvers other than the requester, each principal once.
+    const approves = state.approves.filter(
+      (a) => Date.parse(a.expires_at) > now && a.principal_arn !== original.principal_arn,
+    );
+    return { approvalId, original, approves };
+  }
+
+  /**
+   * The claim's decision, under the configuration the lane is fenced at: the request is evaluated again; a
+   * deny now (a deleted or changed policy, a disabled agent) refuses the claim (`APPROVAL_STALE`), and the
+   * approvals needed are the larger of the original's and today's policies'.
+   */
+  async #evaluateClaim(caller: Caller, request: DecisionRequest, claim: Claim, fence: number): Promise<DecisionFields> {
+    const { snapshot: config } = await this.deps.config.agentFor(caller.principalArn, fence);
+    const again = await evaluateAgain(this.deps.config, this.deps.policies, config, {
+      principal_arn: caller.principalArn,
+      actor: request.actor,
+      action: request.action,
+      resource: request.resource,
+      context: request.context,
+      params: request.params,
+    });
+    // INVARIANT: an approval allows nothing the policies in force at the claim do not permit.
+    if (again.decision === 'deny') {
+      throw new ConflictError(
+        'APPROVAL_STALE',
+        `approval \`${claim.approvalId}\` cannot be claimed: the policies in force no longer permit it (${again.reason})`,
+      );
+    }
+    const required = Math.max(claim.original.approvals_required ?? 1, again.approvals_required ?? 0);
+    // INVARIANT: an approval is claimed only with as many distinct approvers as it requires.
+    if (claim.approves.length < required) {
+      throw new ConflictError(
+        'APPROVAL_PENDING',
+        `approval \`${claim.approvalId}\` has ${claim.approves.length} of the ${required} distinct approvals it needs`,
+      );
+    }
+    const used = [...claim.approves].sort((a, b) => (a.record_id < b.record_id ? -1 : 1));
+    return {
+      kind: 'decision',
+      request_id: request.request_id ?? `srv-${randomUUID()}`,
+      actor: request.actor,
+      action: request.action,
+      resource: request.resource,
+      context_sha256: claim.original.context_sha256,
+      params_sha256: claim.original.params_sha256,
+      decision: 'allow',
+      reason: `${again.reason.replace(/ once .*$/, '')}, approved by ${used.length} approver${used.length > 1 ? 's' : ''} (approval \`${claim.approvalId}\`)`,
+      policy_ids: again.policy_ids,
+      policy_set_sha256: again.policy_set_sha256,
+      errors: [],
+      config_version: config.version,
+      approval_id: claim.approvalId,
+      approvals: used.map((a) => a.record_id),
+      approvals_required: required,
+    };
   }
 
   /** A decision record of any lane by its id, or null when there is none (or it is not a decision). */

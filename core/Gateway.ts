@@ -1,5 +1,6 @@
 import { AdminService } from './AdminService.js';
 import { AllowedActionsService } from './AllowedActionsService.js';
+import { ApprovalService } from './ApprovalService.js';
 import { Configuration } from './Configuration.js';
 import { type Caller, requireAdmin } from './caller.js';
 import { type DecisionOutcome, DecisionService } from './DecisionService.js';
@@ -10,7 +11,7 @@ import type { Clock, CredentialIssuer, GatewayEvents, KeyValueStore, PolicyEvalu
 import type { RequestOrigin } from './requests.js';
 
 export type { Agent, StoredPolicy, StoredSchema } from './Configuration.js';
-export { type Caller, requireAdmin } from './caller.js';
+export { type Caller, requireAdmin, requireApprover } from './caller.js';
 export type { DecisionOutcome } from './DecisionService.js';
 export { DEFAULT_START_WINDOW_MS } from './OutcomeService.js';
 export type {
@@ -31,6 +32,10 @@ export interface GatewayDeps {
   events?: GatewayEvents;
   /** How long an allow may wait for its `started` outcome before it expires. Default 60 000 ms. */
   startWindowMs?: number;
+  /** How long an `approval_required` request may wait for approvals and its claim. Default 1 hour. */
+  approvalWindowMs?: number;
+  /** How long one approve verdict counts. Default 15 minutes. */
+  approvalTtlMs?: number;
 }
 
 /**
@@ -45,6 +50,7 @@ export class Gateway {
   readonly outcomes: OutcomeService;
   readonly admin: AdminService;
   readonly allowed: AllowedActionsService;
+  readonly approvals: ApprovalService;
 
   constructor(private readonly deps: GatewayDeps) {
     this.config = new Configuration(deps.store, deps.clock, { commonContext: deps.policies.commonContext });
@@ -53,7 +59,18 @@ export class Gateway {
       writer: deps.writer,
       config: this.config,
       policies: deps.policies,
+      clock: deps.clock,
       ...(deps.events ? { events: deps.events } : {}),
+      ...(deps.approvalWindowMs !== undefined ? { approvalWindowMs: deps.approvalWindowMs } : {}),
+    });
+    this.approvals = new ApprovalService({
+      store: deps.store,
+      writer: deps.writer,
+      config: this.config,
+      decisions: this.decisions,
+      policies: deps.policies,
+      clock: deps.clock,
+      ...(deps.approvalTtlMs !== undefined ? { approvalTtlMs: deps.approvalTtlMs } : {}),
     });
     this.outcomes = new OutcomeService({
       writer: deps.writer,
@@ -86,6 +103,17 @@ export class Gateway {
   /** `POST /actions/allowed`: the signed subset of the named actions the caller may be allowed; records nothing. */
   allowedActions(caller: Caller, body: unknown) {
     return this.allowed.answer(caller, body);
+  }
+  /** `GET /approvals`: pending approvals (approvers and admins). */
+  listApprovals(caller: Caller, page: { after?: string; limit: number }) {
+    return this.approvals.list(caller, page);
+  }
+  getApproval(caller: Caller, approvalId: string) {
+    return this.approvals.get(caller, approvalId);
+  }
+  /** `POST /approvals/{id}/approve|reject`: one approver's verdict, as a chained `approval` record. */
+  voteApproval(caller: Caller, approvalId: string, verdict: 'approve' | 'reject', body: unknown) {
+    return this.approvals.vote(caller, approvalId, verdict, body);
   }
   reportOutcome(caller: Caller, decisionId: string, body: unknown) {
     return this.outcomes.report(caller, decisionId, body);

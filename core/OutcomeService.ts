@@ -46,7 +46,7 @@ export class OutcomeService {
     if (decision.decision !== 'allow') {
       throw new ConflictError(
         'DECISION_NOT_ALLOWED',
-        `decision \`${decisionId}\` was a deny; nothing may run`,
+        `decision \`${decisionId}\` was \`${decision.decision}\`, not an allow; nothing may run`,
       );
     }
     const started = request.status === 'started';

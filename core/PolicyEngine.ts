@@ -20,6 +20,7 @@ import {
   type DeclaredAttribute,
   declarationFor,
 } from './declarations.js';
+import { approvalAnnotation } from './approval.js';
 import { ValidationError } from './errors.js';
 import { ACTION_PATTERN, ID_PATTERN } from './validate.js';
 
@@ -51,7 +52,8 @@ export interface EvaluationRequest {
 }
 
 export interface EvaluationResult {
-  decision: 'allow' | 'deny';
+  /** `approval_required`: allowed only once approved (a determining permit carries `@approval`). */
+  decision: 'allow' | 'deny' | 'approval_required';
   /** Lower-case, one sentence, ids in backticks. */
   reason: string;
   /** Stored policy ids that determined the decision (permits, forbids, or the ones that errored); sorted, unique. */
@@ -60,6 +62,8 @@ export interface EvaluationResult {
   policy_set_sha256: string;
   /** Evaluation errors, each naming its policy; non-empty means the decision is deny. */
   errors: string[];
+  /** On `approval_required`: how many distinct approvers the determining permits ask for (the largest). */
+  approvals_required?: number;
 }
 
 export type PolicyValidation =
@@ -131,6 +135,14 @@ export function validatePolicy(
   for (const statement of parts.policies) {
     const json = cedar.policyToJson(statement);
     if (json.type === 'failure') return { ok: false, diagnostics: toDiagnostics(cedarText, json.errors) };
+    const approval = approvalAnnotation(json.json.annotations, json.json.effect);
+    if (!approval.ok) {
+      const at = /@approval\b/.exec(cedarText);
+      return {
+        ok: false,
+        diagnostics: [{ message: approval.error, ...(at ? lineColumnOfIndex(cedarText, at.index) : { line: 1, column: 1 }) }],
+      };
+    }
     actionsNamed(json.json, actions);
   }
   const answer = cedar.validate({
@@ -359,10 +371,15 @@ interface Statement {
   unconditional: boolean;
   /** Position in the set (policies by id, then statement order): slices keep this order. */
   ordinal: number;
+  /** Distinct approvers an allow it determines needs (`@approval`); 0 for none. */
+  approvers: number;
 }
 
 type ParsedPolicy =
-  | { ok: true; statements: Array<{ text: string; scope: StatementScope; unconditional: boolean }> }
+  | {
+      ok: true;
+      statements: Array<{ text: string; scope: StatementScope; unconditional: boolean; approvers: number }>;
+    }
   | { ok: false; error: string };
 
 interface Slice {
@@ -485,7 +502,7 @@ export class PolicyEngine {
   ): EvaluationResult {
     const set = this.#indexed(policySet);
     const result = (
-      decision: 'allow' | 'deny',
+      decision: EvaluationResult['decision'],
       reason: string,
       policy_ids: string[] = [],
       errors: string[] = [],
@@ -575,6 +592,18 @@ export class PolicyEngine {
       return failed(`error in ${policies(ids)}`, ids, errors);
     }
     if (decision === 'allow' && permits.length > 0) {
+      // INVARIANT: a permit that asks for approval never allows on its own, whichever other permits match.
+      const approvers = Math.max(0, ...determining.filter((s) => s.effect === 'permit').map((s) => s.approvers));
+      if (approvers > 0) {
+        return {
+          ...result(
+            'approval_required',
+            `permitted by ${policies(permits)} once ${approvers === 1 ? 'an approver approves' : `${approvers} distinct approvers approve`}`,
+            permits,
+          ),
+          approvals_required: approvers,
+        };
+      }
       return result('allow', `permitted by ${policies(permits)}`, permits);
     }
     return result('deny', noMatch);
@@ -657,7 +686,7 @@ export class PolicyEngine {
         set.erroredPolicyIds.push(policyId);
         return;
       }
-      parsed.statements.forEach(({ text: statementText, scope, unconditional }, index) => {
+      parsed.statements.forEach(({ text: statementText, scope, unconditional, approvers }, index) => {
         // A statement whose scope names another entity type can never match: leave it out.
         if (scope.principal === 'never' || scope.actions === 'never') return;
         const statement: Statement = {
@@ -670,6 +699,7 @@ export class PolicyEngine {
           principal: scope.principal,
           unconditional,
           ordinal: ordinal++,
+          approvers,
         };
         if (scope.actions === 'any') {
           set.anyAction.push(statement);
@@ -701,14 +731,22 @@ export class PolicyEngine {
         : `does not parse${first ? ` (line ${first.line}, column ${first.column}: ${first.message})` : ''}`;
       parsed = { ok: false, error: detail };
     } else {
-      parsed = {
-        ok: true,
-        statements: result.statements.map((s) => ({
-          text: s.text,
-          scope: scopeOf(s.json),
-          unconditional: matchesWholeScope(s.json),
-        })),
-      };
+      const annotations = result.statements.map((s) => approvalAnnotation(s.json.annotations, s.json.effect));
+      const invalid = annotations.find((a) => !a.ok);
+      // INVARIANT: an `@approval` the engine cannot read makes the policy unusable (so every decision of
+      // its set denies); it is never read as "no approval needed".
+      parsed =
+        invalid !== undefined && !invalid.ok
+          ? { ok: false, error: `has an invalid annotation: ${invalid.error}` }
+          : {
+              ok: true,
+              statements: result.statements.map((s, i) => ({
+                text: s.text,
+                scope: scopeOf(s.json),
+                unconditional: matchesWholeScope(s.json),
+                approvers: (annotations[i] as { approvers: number }).approvers,
+              })),
+            };
     }
     this.#parsed.set(text, parsed);
     return parsed;

@@ -22,8 +22,8 @@ export class ValidationError extends ZtError {
 
 /** The caller is authenticated but not allowed to use this route (403, no record). */
 export class ForbiddenError extends ZtError {
-  constructor(message: string) {
-    super('FORBIDDEN', message);
+  constructor(message: string, code = 'FORBIDDEN') {
+    super(code, message);
   }
 }
 

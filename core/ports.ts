@@ -97,6 +97,8 @@ export interface EvaluationResult {
   policy_ids: string[];
   policy_set_sha256: string;
   errors: string[];
+  /** On `approval_required`: how many distinct approvers it needs. */
+  approvals_required?: number;
 }
 
 export interface PolicyDiagnostic {

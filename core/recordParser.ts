@@ -69,6 +69,7 @@ export const KIND_FIELDS = {
   agent: ['agent_id', 'change', 'bound_principal_arn'],
   key: ['certified_key_id', 'certified_public_key_pem', 'not_before', 'not_after'],
   schema: ['declarations', 'schema_sha256'],
+  approval: ['decision_id', 'verdict', 'params_sha256', 'expires_at'],
 } as const satisfies Record<RecordKind, readonly string[]>;
 
 export const RECORD_KINDS = Object.keys(KIND_FIELDS) as RecordKind[];
@@ -78,12 +79,20 @@ export const RECORD_KINDS = Object.keys(KIND_FIELDS) as RecordKind[];
  * written, which must keep verifying. Present, they are hashed and signed like any other field.
  */
 export const OPTIONAL_KIND_FIELDS = {
-  decision: ['config_version', 'shadow'],
+  decision: [
+    'config_version',
+    'shadow',
+    'approvals_required',
+    'approval_expires_at',
+    'approval_id',
+    'approvals',
+  ],
   outcome: ['nonce'],
   policy: ['config_version', 'mode'],
   agent: ['config_version'],
   key: [],
   schema: ['config_version'],
+  approval: [],
 } as const satisfies Record<RecordKind, readonly string[]>;
 
 /** An outcome's client nonce: 16-128 URL-safe base64 characters (letters, digits, `-`, `_`). */
@@ -245,11 +254,12 @@ function checkKindFields(r: Obj, kind: RecordKind): void {
       str(r, 'resource', $);
       hash(r, 'context_sha256', $);
       hash(r, 'params_sha256', $);
-      oneOf(r, 'decision', $, ['allow', 'deny']);
+      oneOf(r, 'decision', $, DECISIONS);
       str(r, 'reason', $);
       stringArray(r, 'policy_ids', $);
       hash(r, 'policy_set_sha256', $);
       stringArray(r, 'errors', $);
+      checkApprovalFields(r);
       if (Object.hasOwn(r, 'shadow')) {
         const shadow = r['shadow'];
         if (shadow === null || typeof shadow !== 'object' || Array.isArray(shadow)) {
@@ -257,7 +267,7 @@ function checkKindFields(r: Obj, kind: RecordKind): void {
         }
         const s = shadow as Obj;
         exactFields(s, ['decision', 'reason', 'policy_ids'], '$.shadow');
-        oneOf(s, 'decision', '$.shadow', ['allow', 'deny']);
+        oneOf(s, 'decision', '$.shadow', DECISIONS);
         str(s, 'reason', '$.shadow');
         stringArray(s, 'policy_ids', '$.shadow');
       }
@@ -303,6 +313,65 @@ function checkKindFields(r: Obj, kind: RecordKind): void {
       str(r, 'declarations', $);
       hash(r, 'schema_sha256', $);
       return;
+    case 'approval': {
+      nonEmpty(r, 'decision_id', $);
+      const verdict = oneOf(r, 'verdict', $, ['approve', 'reject']);
+      hash(r, 'params_sha256', $);
+      // An approve counts until it expires; a reject is final.
+      if (verdict === 'approve') timestamp(r, 'expires_at', $);
+      else if (r['expires_at'] !== null) throw invalid('$.expires_at', 'null on `reject`', r['expires_at']);
+      return;
+    }
+  }
+}
+
+const DECISIONS = ['allow', 'deny', 'approval_required'] as const;
+
+/**
+ * The approval fields of a decision, which go together: an `approval_required` decision carries how many
+ * approvers it needs and until when (and nothing of a claim); an allow that claimed an approval carries the
+ * approval id, the approve records it rests on and how many it required; a deny may name the approval its
+ * request tried to claim.
+ */
+function checkApprovalFields(r: Obj): void {
+  const $ = '$';
+  const has = (field: string) => Object.hasOwn(r, field);
+  const decision = r['decision'];
+  if (has('approvals_required')) integer(r, 'approvals_required', $, 1);
+  if (has('approval_expires_at')) timestamp(r, 'approval_expires_at', $);
+  if (has('approval_id')) nonEmpty(r, 'approval_id', $);
+  if (has('approvals')) {
+    const ids = stringArray(r, 'approvals', $);
+    if (ids.length === 0) throw invalid('$.approvals', 'a non-empty array of record ids', ids);
+  }
+  if (decision === 'approval_required') {
+    for (const field of ['approvals_required', 'approval_expires_at']) {
+      if (!has(field)) {
+        throw new RecordFormatError(
+          'SCHEMA_INVALID',
+          `missing field \`${field}\` in \`$\`: an \`approval_required\` decision carries it`,
+          `$.${field}`,
+        );
+      }
+    }
+    if (has('approval_id')) throw invalid('$.approval_id', 'absent on `approval_required`', r['approval_id']);
+    if (has('approvals')) throw invalid('$.approvals', 'absent on `approval_required`', r['approvals']);
+    return;
+  }
+  if (has('approval_expires_at')) {
+    throw invalid('$.approval_expires_at', 'present only on `approval_required`', r['approval_expires_at']);
+  }
+  // A claim is an allow naming its approval; it names the approve records and the count it required.
+  const claim = decision === 'allow' && has('approval_id');
+  for (const field of ['approvals', 'approvals_required']) {
+    if (claim === has(field)) continue;
+    throw new RecordFormatError(
+      'SCHEMA_INVALID',
+      claim
+        ? `missing field \`${field}\` in \`$\`: an allow that claims an approval carries it`
+        : `field \`${field}\` belongs only on an allow that names an \`approval_id\`${field === 'approvals_required' ? ' or on `approval_required`' : ''}`,
+      `$.${field}`,
+    );
   }
 }
 

@@ -8,8 +8,13 @@ export const RECORD_SCHEMA = 'zt.audit.v1';
 export const GENESIS_HASH = '0'.repeat(64);
 export const SIGNATURE_ALGORITHM = 'ECDSA_SHA_256';
 
-export type RecordKind = 'decision' | 'outcome' | 'policy' | 'agent' | 'key' | 'schema';
-export type Decision = 'allow' | 'deny';
+export type RecordKind = 'decision' | 'outcome' | 'policy' | 'agent' | 'key' | 'schema' | 'approval';
+/**
+ * `approval_required`: a policy permits the action only with a human approval (`@approval(...)`); nothing
+ * may run on it. The approved request becomes an allow only when the agent claims it (see `approval_id`).
+ */
+export type Decision = 'allow' | 'deny' | 'approval_required';
+export type ApprovalVerdict = 'approve' | 'reject';
 export type OutcomeStatus = 'started' | 'succeeded' | 'failed';
 
 export interface RecordSignature {
@@ -67,6 +72,20 @@ export interface DecisionFields {
    * version an admin change produced. Absent on records written before configuration versions.
    */
   config_version?: number;
+  /**
+   * On `approval_required`: how many distinct approvers must approve. On an allow that claimed an approval:
+   * how many the claim required (the larger of the request's and the current policies').
+   */
+  approvals_required?: number;
+  /** On `approval_required` only: until when approvals may be given and the approved request claimed. */
+  approval_expires_at?: string;
+  /**
+   * On a decision whose request named an approval to claim: the id of that `approval_required` decision
+   * (the approval id). An allow carrying it is the claim; a deny carrying it says why the claim failed.
+   */
+  approval_id?: string;
+  /** On an allow that claimed an approval: the ids of the `approval` records (approve verdicts) it rests on. */
+  approvals?: string[];
 }
 
 export interface OutcomeFields {
@@ -133,13 +152,28 @@ export interface SchemaFields {
   config_version?: number;
 }
 
+/**
+ * An approver's verdict on an `approval_required` decision. `principal_arn` is the approver's verified
+ * identity; `params_sha256` is the digest the approver stated it saw, equal to the request's.
+ */
+export interface ApprovalFields {
+  kind: 'approval';
+  /** The `approval_required` decision (the approval id). */
+  decision_id: string;
+  verdict: ApprovalVerdict;
+  params_sha256: string;
+  /** Until when an approve verdict counts (its TTL); null for a reject, which is final. */
+  expires_at: string | null;
+}
+
 export type KindFields =
   | DecisionFields
   | OutcomeFields
   | PolicyFields
   | AgentFields
   | KeyFields
-  | SchemaFields;
+  | SchemaFields
+  | ApprovalFields;
 
 export type DecisionRecord = RecordBase & DecisionFields;
 export type OutcomeRecord = RecordBase & OutcomeFields;
@@ -147,13 +181,15 @@ export type PolicyRecord = RecordBase & PolicyFields;
 export type AgentRecord = RecordBase & AgentFields;
 export type KeyRecord = RecordBase & KeyFields;
 export type SchemaRecord = RecordBase & SchemaFields;
+export type ApprovalRecord = RecordBase & ApprovalFields;
 export type AuditRecord =
   | DecisionRecord
   | OutcomeRecord
   | PolicyRecord
   | AgentRecord
   | KeyRecord
-  | SchemaRecord;
+  | SchemaRecord
+  | ApprovalRecord;
 
 /** A record before hashing and signing. */
 export type UnsignedRecord = Omit<RecordBase, 'current_hash' | 'kms_signature'> & KindFields;

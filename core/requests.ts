@@ -25,10 +25,18 @@ export interface DecisionRequest {
   context: JsonObject;
   params: unknown;
   request_id?: string;
+  /**
+   * The claim of an approved request: the id of its `approval_required` decision. The rest of the request
+   * must be that request's (actor, action, resource, context, params).
+   */
+  approval_id?: string;
 }
 
+/** A record id (`<lane>-<seq>`), as an approval id is. */
+const RECORD_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}-[1-9][0-9]{0,15}$/;
+
 export function parseDecisionRequest(body: unknown): DecisionRequest {
-  const o = readObject(body, ['actor', 'action', 'resource', 'context', 'params', 'request_id']);
+  const o = readObject(body, ['actor', 'action', 'resource', 'context', 'params', 'request_id', 'approval_id']);
   const request: DecisionRequest = {
     actor: requireString(o, 'actor', {
       pattern: ID_PATTERN,
@@ -50,7 +58,30 @@ export function parseDecisionRequest(body: unknown): DecisionRequest {
   }
   const requestId = readString(o, 'request_id', { pattern: REQUEST_ID_PATTERN, maxLength: 128 });
   if (requestId !== undefined) request.request_id = requestId;
+  const approvalId = readString(o, 'approval_id', {
+    pattern: RECORD_ID_PATTERN,
+    patternHint: 'the record id of an `approval_required` decision, like `main-42`',
+  });
+  if (approvalId !== undefined) request.approval_id = approvalId;
   return request;
+}
+
+/** `POST /approvals/{id}/approve` and `.../reject` */
+export interface ApprovalVoteRequest {
+  /** The digest of the params the approver saw: it must be the request's. */
+  params_sha256: string;
+  /** approve only: how long the approve counts, in seconds (at most the server's TTL). */
+  ttl_seconds?: number;
+}
+
+export function parseApprovalVoteRequest(body: unknown, verdict: 'approve' | 'reject'): ApprovalVoteRequest {
+  const o = readObject(body, verdict === 'approve' ? ['params_sha256', 'ttl_seconds'] : ['params_sha256']);
+  const params_sha256 = requireString(o, 'params_sha256', {
+    pattern: SHA256_PATTERN,
+    patternHint: '64 lower-case hex characters (the `params_sha256` of the request shown by `GET /approvals`)',
+  });
+  const ttl = readInteger(o, 'ttl_seconds', { min: 1, max: 7 * 24 * 3600 });
+  return ttl === undefined ? { params_sha256 } : { params_sha256, ttl_seconds: ttl };
 }
 
 /** What the edge knows about a decision request beyond its caller and body. */

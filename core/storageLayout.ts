@@ -17,6 +17,8 @@ import type { KeyValueStore } from './ports.js';
  * | `policy`                    | policy id           | stored policies                                   |
  * | `idem#<principal>`          | request id          | the record a request id was answered with         |
  * | `outcome`                   | `<decision>#started|final` | outcome claims                             |
+ * | `approvals`                 | approval id         | a pending approval: the request an approver sees  |
+ * | `approval#<approval id>`    | `approve#<principal>`, `reject`, `claim` | the verdicts and the one claim |
  * | `key`                       | key id              | public session keys (GET /keys)                   |
  * | `merkle#` / `checkpoint#` / `checkpoint-heartbeat#` + lane | ... | checkpoint state per lane      |
  * | `checkpoint#:epoch`         | 20-digit epoch      | the signed epoch statements (every lane's size and root) |
@@ -74,6 +76,13 @@ export const P_PRINCIPAL = 'principal';
 export const P_POLICY = 'policy';
 export const P_OUTCOME = 'outcome';
 export const P_KEYS = 'key';
+/** Pending approvals (sk = the approval id, the `approval_required` decision's record id). */
+export const P_APPROVALS = 'approvals';
+
+/** The verdicts and the claim of one approval: sk `approve#<principal>`, `reject`, `claim`. */
+export function approvalPartition(approvalId: string): string {
+  return `approval#${approvalId}`;
+}
 
 /** Idempotency items of one caller: sk = request id. */
 export function idemPartition(principalArn: string): string {

@@ -11,6 +11,7 @@ import {
 import { assertExactJsonText } from '../core/exactJson.js';
 import type { Caller, Gateway } from '../core/Gateway.js';
 import { normalizePrincipalArn } from '../core/principalArn.js';
+import type { DecisionRecord } from '../core/records.js';
 import { parseQueryInteger } from '../core/validate.js';
 import type { ApiGatewayProxyEvent, ApiGatewayProxyResult } from './apigw.js';
 
@@ -27,7 +28,7 @@ export interface RequestLogLine {
   method: string;
   route: string;
   status: number;
-  decision?: 'allow' | 'deny';
+  decision?: 'allow' | 'deny' | 'approval_required';
   error_code?: string;
   latency_ms: number;
 }
@@ -38,6 +39,8 @@ export interface ApiHandlerDeps {
   audit: AuditReader;
   /** Principals allowed on admin routes (normalised role or user ARNs). */
   adminPrincipalArns: readonly string[];
+  /** Principals that may approve or reject approvals (admins may too). */
+  approverPrincipalArns?: readonly string[];
   log?: (line: RequestLogLine) => void;
   /** Called for 5xx errors with the detail that must not reach the client. */
   logError?: (traceId: string, error: unknown) => void;
@@ -57,7 +60,7 @@ interface Reply {
   /** A JSON value, or pre-serialised JSON text (records are passed through exactly as stored). */
   body?: unknown;
   raw?: string;
-  decision?: 'allow' | 'deny';
+  decision?: 'allow' | 'deny' | 'approval_required';
   /** The `Allow` header of a 405. */
   allow?: string;
 }
@@ -81,6 +84,7 @@ export function createApiHandler(
 ): (event: ApiGatewayProxyEvent) => Promise<ApiGatewayProxyResult> {
   const g = deps.gateway;
   const admins = new Set(deps.adminPrincipalArns.map(normalizePrincipalArn));
+  const approvers = new Set((deps.approverPrincipalArns ?? []).map(normalizePrincipalArn));
   const routes: Route[] = [];
   const add = (method: string, template: string, handler: RouteHandler, open = false) =>
     routes.push({ method, template, segments: template.split('/').filter(Boolean), handler, open });
@@ -132,9 +136,10 @@ export function createApiHandler(
   add('POST', '/actions', async (ctx) => {
     const origin = ctx.signature === undefined ? {} : { signature: ctx.signature };
     const { decision, record } = await g.decide(caller(ctx), ctx.body(), origin);
-    const r = record as { actor: string; action: string; resource: string; reason: string };
+    const r = record as DecisionRecord;
     return {
-      // A deny is a 403 that carries its signed record.
+      // A deny is a 403 that carries its signed record; so is `approval_required`, with its own code and
+      // the approval id: no client that reads the status as "allowed or not" can run on it.
       status: decision === 'allow' ? 200 : 403,
       decision,
       body: {
@@ -144,6 +149,14 @@ export function createApiHandler(
         resource: r.resource,
         decision,
         reason: r.reason,
+        ...(decision === 'approval_required'
+          ? {
+              code: 'APPROVAL_REQUIRED',
+              approval_id: r.id,
+              approvals_required: r.approvals_required,
+              approval_expires_at: r.approval_expires_at,
+            }
+          : {}),
         audit: record,
       },
     };
@@ -156,6 +169,23 @@ export function createApiHandler(
     const record = await g.reportOutcome(caller(ctx), ctx.params['id'] as string, ctx.body());
     return { status: 200, body: { ok: true, audit: record } };
   });
+
+  add('GET', '/approvals', async (ctx) => {
+    const limit = parseQueryInteger(ctx.query['limit'], 'limit', { min: 1, max: 100, default: 50 });
+    const after = ctx.query['after'];
+    const page = await g.listApprovals(caller(ctx), after === undefined ? { limit } : { after, limit });
+    return { status: 200, body: page };
+  });
+  add('GET', '/approvals/{id}', async (ctx) => ({
+    status: 200,
+    body: await g.getApproval(caller(ctx), ctx.params['id'] as string),
+  }));
+  for (const verdict of ['approve', 'reject'] as const) {
+    add('POST', `/approvals/{id}/${verdict}`, async (ctx) => {
+      const record = await g.voteApproval(caller(ctx), ctx.params['id'] as string, verdict, ctx.body());
+      return { status: 200, body: { ok: true, audit: record } };
+    });
+  }
 
   const seqQuery = (ctx: Context, name: string) =>
     parseQueryInteger(ctx.query[name], name, { min: 0, max: Number.MAX_SAFE_INTEGER, default: 0 });
@@ -210,7 +240,7 @@ export function createApiHandler(
         if (!userArn) throw new ForbiddenError('the request carries no verified IAM identity');
         const principalArn = normalizePrincipalArn(userArn);
         principal = principalArn;
-        resolved = { principalArn, isAdmin: admins.has(principalArn) };
+        resolved = { principalArn, isAdmin: admins.has(principalArn), isApprover: approvers.has(principalArn) };
         refuseRepeatedQueryKeys(event);
       }
       const ctx: Context = {

@@ -31,6 +31,10 @@ export interface GatewayWiring {
   sessionTtlMs?: number;
   /** How long an allow may wait for `started` (default 60 s). */
   startWindowMs?: number;
+  /** How long an `approval_required` request may wait for approvals and its claim (default 1 hour). */
+  approvalWindowMs?: number;
+  /** How long one approve verdict counts (default 15 minutes). */
+  approvalTtlMs?: number;
 }
 
 export interface GatewayParts {
@@ -60,6 +64,8 @@ export function wireGateway(w: GatewayWiring): GatewayParts {
     ...(w.issuer ? { issuer: w.issuer } : {}),
     ...(w.events ? { events: w.events } : {}),
     ...(w.startWindowMs !== undefined ? { startWindowMs: w.startWindowMs } : {}),
+    ...(w.approvalWindowMs !== undefined ? { approvalWindowMs: w.approvalWindowMs } : {}),
+    ...(w.approvalTtlMs !== undefined ? { approvalTtlMs: w.approvalTtlMs } : {}),
   });
   const checkpointer = new Checkpointer({
     store: w.store,

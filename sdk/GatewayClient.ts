@@ -116,6 +116,31 @@ export interface DecideInput {
   context?: Record<string, unknown>;
   params?: unknown;
   request_id?: string;
+  /** The approval this request claims. */
+  approval_id?: string;
+}
+
+/** One pending approval as `GET /approvals` shows it: the request and the approvals given so far. */
+export interface ApprovalInfo {
+  approval_id: string;
+  principal_arn: string;
+  actor: string;
+  action: string;
+  resource: string;
+  context: Record<string, unknown>;
+  params: unknown;
+  context_sha256: string;
+  params_sha256: string;
+  policy_ids: string[];
+  approvals_required: number;
+  requested_at: string;
+  expires_at: string;
+  approvals: Array<{ record_id: string; principal_arn: string; expires_at: string }>;
+}
+
+export interface ApprovalPage {
+  approvals: ApprovalInfo[];
+  next: string | null;
 }
 
 /** `POST /actions` answer, unjudged: 200 allow, 403 deny (with a record, or without one for other failures). */
@@ -383,6 +408,33 @@ export class GatewayClient {
     return {
       checkpoints: asList(await this.call('GET', `/audit/checkpoints${q}`), 'checkpoints') as Checkpoint[],
     };
+  }
+
+  /** `GET /approvals`: pending approvals, oldest first (approvers and admins). */
+  async listApprovals(options: { after?: string; limit?: number } = {}): Promise<ApprovalPage> {
+    const query: string[] = [];
+    if (options.after !== undefined) query.push(`after=${encodeURIComponent(options.after)}`);
+    if (options.limit !== undefined) query.push(`limit=${encodeURIComponent(String(options.limit))}`);
+    const q = query.length > 0 ? `?${query.join('&')}` : '';
+    const body = asObject(await this.call('GET', `/approvals${q}`));
+    return { approvals: asList(body, 'approvals') as ApprovalInfo[], next: (body['next'] as string | null) ?? null };
+  }
+
+  /** `GET /approvals/{id}` */
+  async getApproval(approvalId: string): Promise<ApprovalInfo> {
+    return asObject(await this.call('GET', `/approvals/${seg(approvalId)}`)) as unknown as ApprovalInfo;
+  }
+
+  /**
+   * `POST /approvals/{id}/approve` or `.../reject`: the caller's verdict on the request whose params digest
+   * is `params_sha256` (the approver states what it saw). Resolves with the signed `approval` record, unjudged.
+   */
+  async voteApproval(
+    approvalId: string,
+    verdict: 'approve' | 'reject',
+    input: { params_sha256: string; ttl_seconds?: number },
+  ): Promise<Record<string, unknown>> {
+    return asObject(await this.call('POST', `/approvals/${seg(approvalId)}/${verdict}`, input));
   }
 
   /** `GET /keys`: the gateway's root and session public keys. */

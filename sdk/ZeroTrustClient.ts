@@ -29,6 +29,11 @@ import {
  * - `MISSING_RECORD`, `RECORD_INVALID`, `RECORD_MISMATCH`, `RECORD_STALE`, `UNTRUSTED_KEY`,
  *   `SIGNATURE_INVALID`: the answer failed verification (see `verifyDecision.ts`).
  * - `ALREADY_STARTED`: the `started` claim of the allow was refused (409): it was already used.
+ * - `APPROVAL_REQUIRED`: a verified `approval_required` answer: a human must approve first; `approvalId`
+ *   names it (claim it later with `approval_id`, or let `guard` wait with `waitForApproval`).
+ * - `APPROVAL_TIMEOUT`: `waitForApproval` ran out before the approval could be claimed.
+ * - `APPROVAL_REJECTED`, `APPROVAL_EXPIRED`, `APPROVAL_STALE`: the claim was refused for good (rejected,
+ *   past its window, or the policies in force no longer permit it).
  * - `CREDENTIALS_UNAVAILABLE`: no credentials to sign with.
  * - `INVALID_REQUEST`: the request cannot be sent as asked (e.g. `params` that JSON cannot represent).
  * - `TRUST_NOT_PINNED` (constructor): no `trustedKeys` to verify answers against, and no explicit
@@ -46,6 +51,11 @@ export type ZeroTrustErrorCode =
   | 'NON_JSON_RESPONSE'
   | VerificationCode
   | 'ALREADY_STARTED'
+  | 'APPROVAL_REQUIRED'
+  | 'APPROVAL_TIMEOUT'
+  | 'APPROVAL_REJECTED'
+  | 'APPROVAL_EXPIRED'
+  | 'APPROVAL_STALE'
   | 'CREDENTIALS_UNAVAILABLE'
   | 'INVALID_REQUEST'
   | 'TRUST_NOT_PINNED'
@@ -61,6 +71,8 @@ export interface ZeroTrustErrorDetails {
   status?: number;
   /** `error.code` from the gateway's error body (e.g. `REQUEST_IN_PROGRESS`). */
   serverCode?: string;
+  /** The approval to claim, for the `APPROVAL_*` codes. */
+  approvalId?: string;
   cause?: unknown;
 }
 
@@ -71,6 +83,7 @@ export class ZeroTrustError extends Error {
   readonly reason?: string;
   readonly status?: number;
   readonly serverCode?: string;
+  readonly approvalId?: string;
 
   constructor(code: ZeroTrustErrorCode, message: string, details: ZeroTrustErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -80,6 +93,7 @@ export class ZeroTrustError extends Error {
     if (details.reason !== undefined) this.reason = details.reason;
     if (details.status !== undefined) this.status = details.status;
     if (details.serverCode !== undefined) this.serverCode = details.serverCode;
+    if (details.approvalId !== undefined) this.approvalId = details.approvalId;
   }
 }
 
@@ -146,6 +160,11 @@ export interface DecisionRequest {
   params?: unknown;
   /** The idempotency key; generated when absent. Must match `^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`. */
   request_id?: string;
+  /**
+   * Claims an approved request: the id of its `approval_required` decision. The rest of the request must be
+   * exactly the approved one; the answer is a single-use allow, or a refusal with a code.
+   */
+  approval_id?: string;
 }
 
 /** A decision whose signed record passed verification. */
@@ -183,6 +202,12 @@ export interface GuardOptions {
    * still returned). Default: a process warning.
    */
   onReportError?: (error: ZeroTrustError, recordId: string) => void;
+  /**
+   * On `approval_required`, wait for the approval and claim it (polling every `pollMs`, default 2 000 ms)
+   * for up to `timeoutMs`; then `APPROVAL_TIMEOUT`. Without it, `approval_required` rejects at once with
+   * `APPROVAL_REQUIRED`. Either way nothing runs before a verified allow is claimed.
+   */
+  waitForApproval?: { timeoutMs: number; pollMs?: number };
 }
 
 /** `reportOutcome` input. */
@@ -312,6 +337,7 @@ export class ZeroTrustClient {
 
     const expected: DecisionExpectation = {
       request_id: requestId,
+      ...(request.approval_id !== undefined ? { approval_id: request.approval_id } : {}),
       actor: wire.actor,
       action: wire.action,
       ...(wire.resource !== undefined ? { resource: wire.resource } : {}),
@@ -337,6 +363,14 @@ export class ZeroTrustClient {
         ...(verdict.record !== undefined ? { record: verdict.record } : {}),
       });
     }
+    // INVARIANT: `approval_required` is never returned as a decision: no caller can mistake it for an allow.
+    if (verdict.decision === 'approval_required') {
+      throw new ZeroTrustError(
+        'APPROVAL_REQUIRED',
+        `\`${verdict.record.action}\` needs approval \`${verdict.record.id}\`: ${verdict.reason}`,
+        { record: verdict.record, reason: verdict.reason, status, approvalId: verdict.record.id },
+      );
+    }
     return {
       decision: verdict.decision,
       reason: verdict.reason,
@@ -357,7 +391,14 @@ export class ZeroTrustClient {
     fn: (ctx: GuardContext) => Promise<T> | T,
     options: GuardOptions = {},
   ): Promise<T> {
-    const decision = await this.decide(request);
+    let decision: VerifiedDecision;
+    try {
+      decision = await this.decide(request);
+    } catch (err) {
+      const wait = options.waitForApproval;
+      if (wait === undefined || !isZeroTrustError(err, 'APPROVAL_REQUIRED')) throw err;
+      decision = await this.waitForApproval(request, err.approvalId as string, wait);
+    }
     if (decision.decision !== 'allow') {
       throw new ZeroTrustError('DENIED', `\`${decision.record.action}\` denied: ${decision.reason}`, {
         record: decision.record,
@@ -394,6 +435,52 @@ export class ZeroTrustClient {
     }
     await finish({ status: 'succeeded', exit_code: 0, output_sha256: outputDigest(result) });
     return result;
+  }
+
+  /**
+   * Waits for approval `approvalId` of `request` and claims it: re-asks with `approval_id` every `pollMs`
+   * (default 2 000, at least 100) until a verified allow comes (returned; claim it with `started` before
+   * running anything, as {@link guard} does), the claim is refused for good (`APPROVAL_REJECTED`,
+   * `APPROVAL_EXPIRED`, `APPROVAL_STALE`, or `REJECTED` with the server's code), or `timeoutMs` passes
+   * (`APPROVAL_TIMEOUT`). A refused claim writes nothing, so one request id serves every try.
+   */
+  async waitForApproval(
+    request: DecisionRequest,
+    approvalId: string,
+    wait: { timeoutMs: number; pollMs?: number },
+  ): Promise<VerifiedDecision> {
+    if (!Number.isFinite(wait.timeoutMs) || wait.timeoutMs < 0) {
+      throw new TypeError(`\`waitForApproval.timeoutMs\` must be a number >= 0, got \`${wait.timeoutMs}\``);
+    }
+    const pollMs = Math.max(100, wait.pollMs ?? 2_000);
+    const deadline = Date.now() + wait.timeoutMs;
+    const claim: DecisionRequest = { ...request, approval_id: approvalId, request_id: `zt-${randomUUID()}` };
+    for (;;) {
+      try {
+        return await this.decide(claim);
+      } catch (err) {
+        if (!isZeroTrustError(err) || err.code !== 'REJECTED') throw err;
+        const final = CLAIM_REFUSED[err.serverCode ?? ''];
+        if (final !== undefined) {
+          throw new ZeroTrustError(final, `approval \`${approvalId}\` cannot be claimed: ${err.message}`, {
+            approvalId,
+            ...(err.status !== undefined ? { status: err.status } : {}),
+            ...(err.serverCode !== undefined ? { serverCode: err.serverCode } : {}),
+            cause: err,
+          });
+        }
+        if (err.serverCode !== 'APPROVAL_PENDING') throw err;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new ZeroTrustError(
+          'APPROVAL_TIMEOUT',
+          `approval \`${approvalId}\` was not given within ${wait.timeoutMs} ms; nothing ran`,
+          { approvalId },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pollMs, left)));
+    }
   }
 
   /**
@@ -562,6 +649,13 @@ export class ZeroTrustClient {
 }
 
 /** The request as it goes on the wire, i.e. what the gateway hashes (JSON drops `undefined`, calls `toJSON`). */
+/** Server codes that end a claim for good, as the client's codes. */
+const CLAIM_REFUSED: Record<string, ZeroTrustErrorCode> = {
+  APPROVAL_REJECTED: 'APPROVAL_REJECTED',
+  APPROVAL_EXPIRED: 'APPROVAL_EXPIRED',
+  APPROVAL_STALE: 'APPROVAL_STALE',
+};
+
 function toWire(request: DecisionRequest, requestId: string): DecideInput & { params: unknown } {
   if (typeof request.actor !== 'string' || request.actor === '') {
     throw new ZeroTrustError('INVALID_REQUEST', '`actor` must be a non-empty string');
@@ -573,6 +667,7 @@ function toWire(request: DecisionRequest, requestId: string): DecideInput & { pa
   if (request.resource !== undefined) input.resource = request.resource;
   if (request.context !== undefined) input.context = request.context;
   if (request.params !== undefined) input.params = request.params;
+  if (request.approval_id !== undefined) input.approval_id = request.approval_id;
   let wire: DecideInput;
   try {
     // JSON.stringify would silently turn NaN and Infinity into null, so the gateway would approve something

@@ -15,7 +15,8 @@ import { computeRecordHash, recordSigningPayload, verifySignature } from '../cor
  *   3. its `current_hash` recomputes and `signing_key_id` equals `kms_signature.key_id` (`RECORD_INVALID`)
  *   4. it is bound to what was asked: `request_id`, `actor`, `action`, `resource`, `params_sha256`,
  *      `context_sha256` (`RECORD_MISMATCH`)
- *   5. its `decision` agrees with the HTTP status (200 allow, 403 deny) and the body (`RECORD_MISMATCH`)
+ *   5. its `decision` agrees with the HTTP status (200 allow, 403 deny or `approval_required`) and the
+ *      body (`RECORD_MISMATCH`); a claim's allow names the approval claimed, and nothing else does
  *   6. its `timestamp` is within `maxAgeMs` of `now`, either way (`RECORD_STALE`)
  *   7. its signing key is a trusted root key, or a session key certified by a root key for a window
  *      that covers the record's `timestamp`, `[not_before, not_after)` (`UNTRUSTED_KEY`); the rule is
@@ -49,7 +50,8 @@ export interface VerificationFailure<R extends AuditRecord = DecisionRecord> {
 /** A decision that passed every step. */
 export interface VerifiedDecisionRecord {
   ok: true;
-  decision: 'allow' | 'deny';
+  /** `approval_required` is no allow: nothing may run on it (the client turns it into `APPROVAL_REQUIRED`). */
+  decision: 'allow' | 'deny' | 'approval_required';
   reason: string;
   record: DecisionRecord;
 }
@@ -70,6 +72,8 @@ export interface DecisionExpectation {
   /** The `context` as sent (absent means `{}`). Ignored when `context_sha256` is given. */
   context?: Record<string, unknown>;
   context_sha256?: string;
+  /** The approval this request claims, if any: the record must name exactly it (or none, without one). */
+  approval_id?: string;
 }
 
 /** Options of the verification functions. */
@@ -188,6 +192,12 @@ export function verifyDecisionRecord(
       );
     }
   }
+  if (record.approval_id !== expected.approval_id) {
+    return fail(
+      'RECORD_MISMATCH',
+      `the record's \`approval_id\` is \`${String(record.approval_id ?? 'none')}\`, expected \`${expected.approval_id ?? 'none'}\``,
+    );
+  }
 
   const fresh = checkFreshness(record, options);
   if (fresh !== null) return fail('RECORD_STALE', fresh);
@@ -214,8 +224,9 @@ export function verifyDecisionAnswer(
   }
   const verdict = verifyDecisionRecord(body['audit'], expected, trust, options);
   if (!verdict.ok) return verdict;
-  const want = status === 200 ? 'allow' : status === 403 ? 'deny' : null;
-  if (want === null || verdict.decision !== want) {
+  // INVARIANT: only a 200 carries an allow; `approval_required` comes only as a 403, like a deny.
+  const wants = status === 200 ? ['allow'] : status === 403 ? ['deny', 'approval_required'] : [];
+  if (!wants.includes(verdict.decision)) {
     return {
       ok: false,
       code: 'RECORD_MISMATCH',

@@ -88,7 +88,7 @@ export class ConfigReferences {
    * puts nothing in force: it never decides, so no allow may cite it.
    */
   add(record: AuditRecord, place: RecordPlace): void {
-    if (record.kind === 'key' || record.kind === 'outcome') return;
+    if (record.kind === 'key' || record.kind === 'outcome' || record.kind === 'approval') return;
     const version = (record as { config_version?: number }).config_version;
     if (version === undefined) {
       this.#legacy = true;

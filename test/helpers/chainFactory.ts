@@ -92,6 +92,14 @@ export function sampleFields(kind: RecordKind, i: number, lastDecisionId: string
       });
       return { kind: 'schema', declarations, schema_sha256: sha256Hex(declarations) };
     }
+    case 'approval':
+      return {
+        kind: 'approval',
+        decision_id: lastDecisionId ?? 'main-1',
+        verdict: 'approve',
+        params_sha256: canonicalSha256({ InstanceIds: [`i-0abc${i}`], DryRun: false }),
+        expires_at: new Date(DEFAULT_START.getTime() + 900_000).toISOString(),
+      };
   }
 }
 
