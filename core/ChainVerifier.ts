@@ -731,6 +731,19 @@ const PREPARED_FIELDS: Record<RecordKind, readonly string[]> = {
   approval: ['principal_arn', 'decision_id', 'verdict', 'params_sha256', 'expires_at'],
 };
 
+/** Fields a prepared decision keeps when it asks for or claims an approval (core/verify/approvalReferences.ts). */
+const APPROVAL_DECISION_FIELDS = [
+  'principal_arn',
+  'action',
+  'resource',
+  'context_sha256',
+  'params_sha256',
+  'approvals_required',
+  'approval_expires_at',
+  'approval_id',
+  'approvals',
+] as const;
+
 /** What {@link prepareLine} found of one stored line. */
 export interface PreparedLine {
   /**
@@ -781,6 +794,10 @@ export function prepareLine(text: string, keys: ReadonlyMap<string, KeyObject>):
     kms_signature: { key_id: sig.key_id },
   };
   for (const field of PREPARED_FIELDS[record.kind]) if (Object.hasOwn(r, field)) reduced[field] = r[field];
+  // The approval checks read more of the few decisions that ask for or claim an approval.
+  if (record.kind === 'decision' && (record.decision === 'approval_required' || record.approval_id !== undefined)) {
+    for (const field of APPROVAL_DECISION_FIELDS) if (Object.hasOwn(r, field)) reduced[field] = r[field];
+  }
   return { record: reduced as unknown as AuditRecord, certifiedKey: null };
 }
 

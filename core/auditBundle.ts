@@ -13,6 +13,7 @@ import { inspectAuditRecord } from './recordParser.js';
 import type { AuditRecord } from './records.js';
 import { keyIdOf } from './signing.js';
 import { LANE_NAME_PATTERN, MAIN_LANE } from './storageLayout.js';
+import { type ApprovalFinding, ApprovalReferences } from './verify/approvalReferences.js';
 import { ConfigReferences, LaneReferences, type ReferenceFinding } from './verify/configReferences.js';
 import { type RememberedLog, readVerifierState } from './verify/verifierState.js';
 
@@ -34,7 +35,8 @@ import { type RememberedLog, readVerifierState } from './verify/verifierState.js
  *      time, else the newest lane checkpoint's, else (notes from before signed times) the newest record a
  *      checkpoint covers, an upper bound on its age;
  *  10. references: through configuration versions across lanes (core/verify/configReferences.ts), and the
- *      same-lane rules for records without one;
+ *      same-lane rules for records without one; approvals: every claimed allow rests on valid approval
+ *      records by distinct approvers (core/verify/approvalReferences.ts);
  *  11. memory (`state`): the newest statement a previous valid run accepted; an older epoch
  *      (`STATE_ROLLBACK`), one that does not extend it (`STATE_INCONSISTENT`), or another log's
  *      (`STATE_ORIGIN_MISMATCH`) is tamper evidence.
@@ -70,6 +72,13 @@ export const AUDIT_CODES = [
   'ADMIN_VERSION_DUPLICATE',
   'ADMIN_VERSION_GAP',
   'ADMIN_RECORDS_MISSING',
+  'APPROVAL_NOT_FOUND',
+  'APPROVAL_MISMATCH',
+  'APPROVAL_INVALID',
+  'APPROVAL_INSUFFICIENT',
+  'APPROVAL_EXPIRED',
+  'APPROVAL_REJECTED',
+  'APPROVAL_CLAIMED_TWICE',
   'STATE_ROLLBACK',
   'STATE_INCONSISTENT',
   'STATE_ORIGIN_MISMATCH',
@@ -318,6 +327,7 @@ export class AuditVerifier {
   /** Certificates from the keys file, by the lane of their record. */
   readonly #certificates = new Map<string, unknown[]>();
   readonly #config = new ConfigReferences();
+  readonly #approvals = new ApprovalReferences();
   readonly #remembered: RememberedLog | null;
   readonly #fromStart: boolean;
   readonly #single: boolean;
@@ -453,7 +463,7 @@ export class AuditVerifier {
     this.#findings.push({ code, lane, seq, line, message, step });
   }
 
-  #referenceFinding(f: ReferenceFinding): void {
+  #referenceFinding(f: ReferenceFinding | ApprovalFinding): void {
     this.#finding(f.code, f.place?.lane ?? null, f.place?.seq ?? null, f.place?.line ?? 0, f.message, 10);
   }
 
@@ -461,6 +471,7 @@ export class AuditVerifier {
     if (!this.#checkReferences) return;
     for (const f of lane.references.add(record, line)) this.#referenceFinding(f);
     this.#config.add(record, { lane: lane.lane, seq: record.seq, line });
+    this.#approvals.add(record, { lane: lane.lane, seq: record.seq, line });
   }
 
   /** Step 7: the keys file may add session keys (through certificates, each in its lane), never a root. */
@@ -958,7 +969,15 @@ export class AuditVerifier {
       }
     }
 
-    if (this.#checkReferences) for (const f of this.#config.finish()) this.#referenceFinding(f);
+    if (this.#checkReferences) {
+      for (const f of this.#config.finish()) this.#referenceFinding(f);
+      // A record with any finding of the chain steps (forged, altered, unlinked) counts as no approval.
+      const tainted = new Set<string>();
+      for (const [lane, report] of chains) {
+        for (const f of report.findings) if (f.seq !== null) tainted.add(`${lane}-${f.seq}`);
+      }
+      for (const f of this.#approvals.finish(tainted)) this.#referenceFinding(f);
+    }
 
     if (this.#remembered !== null && this.#fromStart && !this.#single) {
       this.#checkState(this.#remembered, newestEpoch, newestTime);
