@@ -14,7 +14,10 @@ old root key, or by the new one itself with --old-key-lost; verifiers then trust
 (the data dir's root-public-keys.pem lists them).
 Environment: ZT_HOST (127.0.0.1), ZT_PORT (8787), ZT_DATA_DIR (.zt), ZT_PUBLIC_HOST (other names
 clients sign for, comma-separated, as sent in Host: \`name\` or \`name:port\`), ZT_START_WINDOW_MS
-(how long an allow may wait for its started outcome, default 60000).`;
+(how long an allow may wait for its started outcome, default 60000), ZT_APPROVERS (comma-separated
+approver names: each gets the profile zt-approver-NAME, which may list, approve and reject approvals),
+ZT_APPROVAL_WINDOW_MS (how long an approval_required request waits for approvals and its claim, default
+3600000), ZT_APPROVAL_TTL_MS (how long one approve counts, default 900000).`;
 
 /** \`zt-local rotate-key\`: prints what it did; the data dir must not be in use. */
 async function rotateKey(dataDir: string, oldKeyLost: boolean): Promise<number> {
@@ -98,7 +101,27 @@ async function main(): Promise<number> {
     );
     return 2;
   }
+  const durations: Record<string, number> = {};
+  for (const [name, key] of [
+    ['ZT_APPROVAL_WINDOW_MS', 'approvalWindowMs'],
+    ['ZT_APPROVAL_TTL_MS', 'approvalTtlMs'],
+  ] as const) {
+    const text = process.env[name];
+    if (text === undefined || text === '') continue;
+    const value = Number(text);
+    if (!Number.isSafeInteger(value) || value <= 0) {
+      process.stderr.write(`zt-local: ${name} must be a positive integer (ms), got \`${text}\`\n`);
+      return 2;
+    }
+    durations[key] = value;
+  }
+  const approvers = (process.env['ZT_APPROVERS'] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const emulator = await startEmulator({
+    ...durations,
+    approvers,
     host: values.host ?? process.env['ZT_HOST'] ?? '127.0.0.1',
     port,
     publicHosts: (process.env['ZT_PUBLIC_HOST'] ?? '').split(','),
@@ -114,6 +137,9 @@ async function main(): Promise<number> {
       `  region       ${emulator.region}`,
       `  data dir     ${emulator.dataDir}`,
       `  credentials  ${emulator.credentialsFile} (profile ${emulator.adminProfile})`,
+      ...(emulator.approvers.length > 0
+        ? [`  approvers    ${emulator.approvers.map((a) => a.profile).join(', ')}`]
+        : []),
       '',
       `  export AWS_SHARED_CREDENTIALS_FILE=${emulator.credentialsFile} AWS_PROFILE=${emulator.adminProfile} ZT_ENDPOINT=${emulator.url}`,
       '  npx zt agents list',

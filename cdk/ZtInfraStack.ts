@@ -45,6 +45,10 @@ export const ROUTES: ReadonlyArray<{ method: string; path: string; group: RouteG
   { method: 'DELETE', path: '/policies/{policyId}', group: 'admin' },
   { method: 'PUT', path: '/schema', group: 'admin' },
   { method: 'GET', path: '/schema', group: 'admin' },
+  { method: 'GET', path: '/approvals', group: 'admin' },
+  { method: 'GET', path: '/approvals/{id}', group: 'admin' },
+  { method: 'POST', path: '/approvals/{id}/approve', group: 'admin' },
+  { method: 'POST', path: '/approvals/{id}/reject', group: 'admin' },
   { method: 'GET', path: '/audit', group: 'audit' },
   { method: 'GET', path: '/audit/checkpoint', group: 'audit' },
   { method: 'GET', path: '/audit/checkpoints', group: 'audit' },
@@ -61,7 +65,25 @@ export const ADMIN_ROUTES: ReadonlyArray<{ method: string; path: string }> = ROU
   (r) => r.group !== 'decisions',
 ).concat([{ method: 'GET', path: '/keys', group: 'decisions' }]);
 
+/** The routes of the approvers (the approver role and `approverPrincipalArns`): the approval routes only. */
+export const APPROVER_ROUTES: ReadonlyArray<{ method: string; path: string }> = ROUTES.filter((r) =>
+  r.path.startsWith('/approvals'),
+);
+
 export interface ZtInfraStackProps extends StackProps {
+  /**
+   * Extra approver principals (IAM role or user ARNs) besides the stack's approver role: they may list,
+   * approve and reject approvals (the approval routes only; admins may too). Named in the API's resource
+   * policy on those routes and in the functions' `APPROVER_PRINCIPAL_ARNS`. Never an agent's role: the
+   * gateway refuses a requester approving its own request, but an approver list is the admin's to keep.
+   */
+  readonly approverPrincipalArns?: string[];
+  /** How long an `approval_required` request waits for approvals and its claim. Default 1 hour. */
+  readonly approvalWindow?: Duration;
+  /** How long one approve counts. Default 15 minutes. */
+  readonly approvalTtl?: Duration;
+  /** How long an approval may wait before `ApprovalsPendingTooLongAlarm` fires. Default 30 minutes. */
+  readonly approvalPendingAlarmAfter?: Duration;
   /**
    * Extra admin principals (IAM role or user ARNs) besides the stack's admin role: named in the API's
    * resource policy on the admin routes, and in the handlers' `ADMIN_PRINCIPAL_ARNS`.
@@ -312,6 +334,8 @@ export class ZtInfraStack extends Stack {
   readonly functions: Record<RouteGroup, nodejs.NodejsFunction>;
   readonly checkpointFunction: nodejs.NodejsFunction;
   readonly adminRole: iam.Role;
+  /** Assumed by the people who approve or reject `approval_required` requests. */
+  readonly approverRole: iam.Role;
   readonly agentRoles: AgentRole[] = [];
   readonly alarmTopic: sns.Topic;
   /**
@@ -333,6 +357,7 @@ export class ZtInfraStack extends Stack {
     const metricsNamespace = 'ZtInfra';
     const service = this.stackName;
     checkPrincipalArns('adminPrincipalArns', props.adminPrincipalArns ?? []);
+    checkPrincipalArns('approverPrincipalArns', props.approverPrincipalArns ?? []);
     checkPrincipalArns('agentPrincipalArns', props.agentPrincipalArns ?? []);
     const agentIds = props.agentIds ?? [];
     const repeated = agentIds.find((id, i) => agentIds.indexOf(id) !== i);
@@ -418,6 +443,17 @@ export class ZtInfraStack extends Stack {
       maxSessionDuration: Duration.hours(1),
     });
     const adminArns = [this.adminRole.roleArn, ...(props.adminPrincipalArns ?? [])];
+    this.approverRole = new iam.Role(this, 'ApproverRole', {
+      assumedBy: new iam.AccountRootPrincipal(),
+      description: 'zt-infra approver: lists, approves and rejects approval_required requests',
+      maxSessionDuration: Duration.hours(1),
+    });
+    const approverArns = [this.approverRole.roleArn, ...(props.approverPrincipalArns ?? [])];
+    const approvalEnv: Record<string, string> = {
+      APPROVER_PRINCIPAL_ARNS: approverArns.join(','),
+      ...(props.approvalWindow ? { APPROVAL_WINDOW_MS: String(props.approvalWindow.toMilliseconds()) } : {}),
+      ...(props.approvalTtl ? { APPROVAL_TTL_MS: String(props.approvalTtl.toMilliseconds()) } : {}),
+    };
 
     const reserved = reservedConcurrencyOf(props.reservedConcurrency);
     const makeFunction = (
@@ -460,7 +496,7 @@ export class ZtInfraStack extends Stack {
 
     const groups: Record<RouteGroup, { description: string }> = {
       decisions: { description: 'zt-infra decisions: POST /actions, outcomes, GET /keys, GET /health' },
-      admin: { description: 'zt-infra admin routes: agents and policies' },
+      admin: { description: 'zt-infra admin routes: agents, policies and approvals' },
       audit: { description: 'zt-infra audit routes: records and checkpoints' },
     };
     const made = {} as Record<RouteGroup, { fn: nodejs.NodejsFunction; role: iam.Role }>;
@@ -470,7 +506,7 @@ export class ZtInfraStack extends Stack {
         name,
         'lambdas/api.ts',
         groups[group].description,
-        { ROUTE_GROUP: group, ADMIN_PRINCIPAL_ARNS: adminArns.join(',') },
+        { ROUTE_GROUP: group, ADMIN_PRINCIPAL_ARNS: adminArns.join(','), ...approvalEnv },
         Duration.seconds(10),
         reserved?.[group],
       );
@@ -664,6 +700,19 @@ export class ZtInfraStack extends Stack {
         `the \`*\` is the path parameter of ${r.method} ${r.path}, one route, not a wildcard over routes`,
       );
     }
+    this.approverRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['execute-api:Invoke'],
+        resources: APPROVER_ROUTES.map((r) => this.api.arnForExecuteApi(r.method, arnPath(r.path), STAGE)),
+      }),
+    );
+    for (const r of APPROVER_ROUTES.filter((r) => r.path.includes('{'))) {
+      acknowledge(
+        this.approverRole,
+        executeApiFinding(this.api, STAGE, r.method, arnPath(r.path)),
+        `the \`*\` is the path parameter of ${r.method} ${r.path}, one route, not a wildcard over routes`,
+      );
+    }
     for (const agentId of agentIds) {
       this.agentRoles.push(
         new AgentRole(this, `Agent-${agentId}`, { agentId, api: this.api, stageName: STAGE }),
@@ -677,6 +726,7 @@ export class ZtInfraStack extends Stack {
       access: props.apiAccess ?? 'account',
       account: this.account,
       admins: adminArns,
+      approvers: approverArns,
       agents: [...this.agentRoles.map((a) => a.roleArn), ...(props.agentPrincipalArns ?? [])],
     })) {
       this.api.addToResourcePolicy(statement);
@@ -707,6 +757,7 @@ export class ZtInfraStack extends Stack {
       service,
       metricsNamespace,
       denyBurstThreshold: props.denyBurstThreshold ?? 20,
+      approvalPendingAlarmAfter: props.approvalPendingAlarmAfter ?? Duration.minutes(30),
       apiFunctionLogs: (Object.keys(made) as RouteGroup[]).map(
         (g) => (made[g].fn.logGroup as logs.ILogGroup).logGroupName,
       ),
@@ -717,6 +768,7 @@ export class ZtInfraStack extends Stack {
     new CfnOutput(this, 'Region', { value: this.region });
     new CfnOutput(this, 'RootKeyArn', { value: this.rootKey.keyArn });
     new CfnOutput(this, 'AdminRoleArn', { value: this.adminRole.roleArn });
+    new CfnOutput(this, 'ApproverRoleArn', { value: this.approverRole.roleArn });
     for (const agent of this.agentRoles) {
       new CfnOutput(this, agentOutputs.get(agent.agentId) as string, {
         value: agent.roleArn,
@@ -736,6 +788,7 @@ export class ZtInfraStack extends Stack {
     service: string;
     metricsNamespace: string;
     denyBurstThreshold: number;
+    approvalPendingAlarmAfter: Duration;
     apiFunctionLogs: string[];
   }) {
     const action = new cwActions.SnsAction(this.alarmTopic);
@@ -758,6 +811,23 @@ export class ZtInfraStack extends Stack {
       a.addAlarmAction(action);
       return a;
     };
+
+    // The checkpoint function measures the pending approvals every minute (EMF): an agent waiting on a
+    // human longer than this gets someone's attention. No data (no run) is not a breach; CheckpointFailures
+    // already watches the runs.
+    alarm('ApprovalsPendingTooLongAlarm', {
+      alarmDescription: `an approval_required request has waited for approvers more than ${o.approvalPendingAlarmAfter.toMinutes()} minutes`,
+      metric: new cloudwatch.Metric({
+        namespace: o.metricsNamespace,
+        metricName: 'OldestPendingApprovalSeconds',
+        dimensionsMap: { Service: o.service },
+        statistic: cloudwatch.Stats.MAXIMUM,
+        period: Duration.minutes(5),
+      }),
+      threshold: o.approvalPendingAlarmAfter.toSeconds(),
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+    });
 
     alarm('Api5xxRateAlarm', {
       alarmDescription: 'more than 1% of API requests answered 5xx (each is a deny without a record)',
@@ -880,6 +950,7 @@ function apiResourcePolicy(o: {
   access: ApiAccess;
   account: string;
   admins: string[];
+  approvers: string[];
   agents: string[];
 }): iam.PolicyStatement[] {
   const invoke = (
@@ -901,6 +972,11 @@ function apiResourcePolicy(o: {
       'AllowAdminRoutes',
       o.admins.map((arn) => new iam.ArnPrincipal(arn)),
       ADMIN_ROUTES,
+    ),
+    invoke(
+      'AllowApproverRoutes',
+      o.approvers.map((arn) => new iam.ArnPrincipal(arn)),
+      APPROVER_ROUTES,
     ),
   ];
   if (o.agents.length > 0) {

@@ -14,6 +14,8 @@ import {
  *
  * - `zt:stackName`: default `ZtInfra`
  * - `zt:adminPrincipalArns`: comma-separated extra admin ARNs (the stack's admin role is always one)
+ * - `zt:approverPrincipalArns`: comma-separated extra approver ARNs (the stack's approver role is always
+ *   one): they may list, approve and reject approvals, nothing else
  * - `zt:agents`: comma-separated agent ids, one `AgentRole` each
  * - `zt:agentPrincipalArns`: comma-separated agent role ARNs made outside the stack (e.g. in another
  *   account), let through the API's resource policy on the agent routes only
@@ -67,6 +69,7 @@ export function buildApp(app: App = new App()): { app: App; stack: ZtInfraStack 
       'zt-infra: authorization gateway for AI-agent actions (API Gateway + Lambda + DynamoDB + KMS)',
     apiAccess,
     ...(list('zt:adminPrincipalArns') ? { adminPrincipalArns: list('zt:adminPrincipalArns') } : {}),
+    ...(list('zt:approverPrincipalArns') ? { approverPrincipalArns: list('zt:approverPrincipalArns') } : {}),
     ...(list('zt:agents') ? { agentIds: list('zt:agents') } : {}),
     ...(list('zt:agentPrincipalArns') ? { agentPrincipalArns: list('zt:agentPrincipalArns') } : {}),
     ...(retention ? { checkpointRetentionDays: Number(retention) } : {}),

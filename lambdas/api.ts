@@ -13,6 +13,9 @@ import { requiredCheckpointOrigin, wireGateway } from './wiring.js';
 /**
  * Lambda entry for every API route. Configuration comes from the environment at cold start:
  * `TABLE_NAME`, `ROOT_KEY_ARN`, `ADMIN_PRINCIPAL_ARNS` (comma-separated role ARNs), `CHECKPOINT_ORIGIN`,
+ * optional `APPROVER_PRINCIPAL_ARNS` (comma-separated: who may list, approve and reject approvals, besides
+ * admins), `APPROVAL_WINDOW_MS` (how long an `approval_required` request waits, default 3600000),
+ * `APPROVAL_TTL_MS` (how long one approve counts, default 900000),
  * optional `START_WINDOW_MS` (how long an allow waits for `started`, default 60000), `GATEWAY_PRINCIPAL_ARN`, `ROUTE_GROUP`, `SERVICE_NAME` and
  * `METRICS_NAMESPACE`. A missing setting fails the cold start, so nothing is answered but a 503.
  *
@@ -42,6 +45,10 @@ export const ROUTE_GROUPS = {
     'DELETE /policies/{policyId}',
     'PUT /schema',
     'GET /schema',
+    'GET /approvals',
+    'GET /approvals/{id}',
+    'POST /approvals/{id}/approve',
+    'POST /approvals/{id}/reject',
   ],
   audit: ['GET /audit', 'GET /audit/checkpoint', 'GET /audit/checkpoints'],
 } as const satisfies Record<string, readonly string[]>;
@@ -115,11 +122,17 @@ async function init() {
     rootArn,
     events: metrics.gatewayEvents(),
     ...(process.env['START_WINDOW_MS'] ? { startWindowMs: positiveInteger('START_WINDOW_MS') } : {}),
+    ...(process.env['APPROVAL_WINDOW_MS'] ? { approvalWindowMs: positiveInteger('APPROVAL_WINDOW_MS') } : {}),
+    ...(process.env['APPROVAL_TTL_MS'] ? { approvalTtlMs: positiveInteger('APPROVAL_TTL_MS') } : {}),
   });
   const api = createApiHandler({
     gateway: parts.gateway,
     audit: new AuditReader({ store, checkpoints: parts.checkpointer }),
     adminPrincipalArns: required('ADMIN_PRINCIPAL_ARNS')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    approverPrincipalArns: (process.env['APPROVER_PRINCIPAL_ARNS'] ?? '')
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean),

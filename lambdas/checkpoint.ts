@@ -18,7 +18,8 @@ import { requiredCheckpointOrigin, wireGateway } from './wiring.js';
  *
  * Configuration from the environment at cold start: `TABLE_NAME`, `ROOT_KEY_ARN`, `CHECKPOINT_BUCKET`,
  * `CHECKPOINT_RETENTION_DAYS`, `CHECKPOINT_ORIGIN`, optional `CHAIN`, `METRICS_NAMESPACE`, `SERVICE_NAME`.
- * A failure throws: the invocation is reported as an error (the Lambda `Errors` metric) and counted in
+ * Each run also emits `ApprovalsPending` and `OldestPendingApprovalSeconds` (EMF), which the stack's
+ * `ApprovalsPendingTooLongAlarm` watches. A failure throws: the invocation is reported as an error (the Lambda `Errors` metric) and counted in
  * `CheckpointFailures`; the next minute tries again.
  */
 
@@ -26,6 +27,10 @@ export interface CheckpointRunDeps {
   checkpointer: { checkpoint(): Promise<LogCheckpoint>; conflicts: number };
   archive: { put(checkpoint: LogCheckpoint): Promise<ArchiveResult> };
   metrics: Metrics;
+  /** The pending approvals, measured each run for the "approvals pending too long" alarm. */
+  approvals?: { oldestPendingMs(): Promise<{ oldestMs: number | null; pending: number }> };
+  /** Where a failed approvals measurement is logged (it never fails the checkpoint). */
+  log?: (line: Record<string, unknown>) => void;
 }
 
 export interface CheckpointRunResult {
@@ -41,6 +46,14 @@ export interface CheckpointRunResult {
 /** One scheduled run: sign (or reuse), archive, count. */
 export async function runCheckpoint(deps: CheckpointRunDeps): Promise<CheckpointRunResult> {
   const before = deps.checkpointer.conflicts;
+  if (deps.approvals) {
+    try {
+      const { pending, oldestMs } = await deps.approvals.oldestPendingMs();
+      deps.metrics.approvalsPending(pending, oldestMs);
+    } catch (error) {
+      deps.log?.({ level: 'error', msg: 'approvals not measured', error: String(error) });
+    }
+  }
   try {
     const checkpoint = await deps.checkpointer.checkpoint();
     const archived = await deps.archive.put(checkpoint);
@@ -90,6 +103,8 @@ async function init(): Promise<CheckpointRunDeps> {
   const retentionDays = Number(required('CHECKPOINT_RETENTION_DAYS'));
   return {
     checkpointer: parts.checkpointer,
+    approvals: parts.gateway.approvals,
+    log: (line) => console.log(JSON.stringify(line)),
     archive: new S3CheckpointArchive({
       client: new S3Client(region ? { region } : {}),
       bucket: required('CHECKPOINT_BUCKET'),

@@ -28,6 +28,8 @@ export const METRIC_NAMES = {
   checkpoints: 'Checkpoints',
   /** Checkpoint runs that failed (signing, store or archive). */
   checkpointFailures: 'CheckpointFailures',
+  approvalsPending: 'ApprovalsPending',
+  oldestPendingApproval: 'OldestPendingApprovalSeconds',
 } as const;
 
 export const DEFAULT_METRICS_NAMESPACE = 'ZtInfra';
@@ -39,7 +41,7 @@ export interface EmfDocument {
     CloudWatchMetrics: Array<{
       Namespace: string;
       Dimensions: string[][];
-      Metrics: Array<{ Name: string; Unit: 'Count' }>;
+      Metrics: Array<{ Name: string; Unit: 'Count' | 'Seconds' }>;
     }>;
   };
   [key: string]: unknown;
@@ -56,6 +58,8 @@ export function emfDocument(options: {
   dimensions: Record<string, string>;
   counts: Record<string, number>;
   properties?: Record<string, string | number>;
+  /** Metrics measured in seconds (the rest are counts). */
+  seconds?: readonly string[];
 }): EmfDocument {
   const names = Object.keys(options.counts);
   return {
@@ -65,7 +69,10 @@ export function emfDocument(options: {
         {
           Namespace: options.namespace,
           Dimensions: [Object.keys(options.dimensions)],
-          Metrics: names.map((Name) => ({ Name, Unit: 'Count' as const })),
+          Metrics: names.map((Name) => ({
+            Name,
+            Unit: options.seconds?.includes(Name) ? ('Seconds' as const) : ('Count' as const),
+          })),
         },
       ],
     },
@@ -102,6 +109,7 @@ export class Metrics {
     counts: Record<string, number>,
     extraDimensions: Record<string, string> = {},
     properties?: Record<string, string | number>,
+    seconds?: readonly string[],
   ) {
     try {
       const doc = emfDocument({
@@ -110,6 +118,7 @@ export class Metrics {
         dimensions: { Service: this.#service, ...extraDimensions },
         counts,
         ...(properties ? { properties } : {}),
+        ...(seconds ? { seconds } : {}),
       });
       this.#write(JSON.stringify(doc));
     } catch {
@@ -141,6 +150,22 @@ export class Metrics {
   /** Lost races since the last call (the writer's counter is cumulative; the caller passes the delta). */
   appendConflicts(count: number): void {
     if (count > 0) this.#emit({ [METRIC_NAMES.appendConflicts]: count });
+  }
+
+  /**
+   * The approvals waiting for approvers and how long the oldest has waited (0 when none): what the
+   * "approvals pending too long" alarm watches. Emitted by the scheduled checkpoint function every minute.
+   */
+  approvalsPending(pending: number, oldestMs: number | null): void {
+    this.#emit(
+      {
+        [METRIC_NAMES.approvalsPending]: pending,
+        [METRIC_NAMES.oldestPendingApproval]: Math.floor((oldestMs ?? 0) / 1000),
+      },
+      {},
+      undefined,
+      [METRIC_NAMES.oldestPendingApproval],
+    );
   }
 
   checkpoint(size: number): void {

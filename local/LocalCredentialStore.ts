@@ -5,6 +5,8 @@ import type { CredentialIssuer } from '../core/Gateway.js';
 export const LOCAL_ACCOUNT_ID = '000000000000';
 export const ADMIN_PROFILE = 'zt-admin';
 export const AGENT_PROFILE_PREFIX = 'zt-agent-';
+/** Profiles of local approvers (`zt-local` with `ZT_APPROVERS`): principals that may approve, nothing else. */
+export const APPROVER_PROFILE_PREFIX = 'zt-approver-';
 
 export interface LocalIdentity {
   profile: string;
@@ -74,6 +76,22 @@ export class LocalCredentialStore implements CredentialIssuer {
 
   identityFor(accessKeyId: string): LocalIdentity | null {
     return this.#byKey.get(accessKeyId) ?? null;
+  }
+
+  /**
+   * The approver profile `zt-approver-<name>`, minted (and written to the file) on first use and kept after:
+   * an approver is a principal of its own, never an agent's.
+   */
+  async approver(name: string): Promise<LocalIdentity> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
+      throw new Error(`approver name must be 1-64 letters, digits, \`.\`, \`_\` or \`-\`, got \`${name}\``);
+    }
+    const profile = `${APPROVER_PROFILE_PREFIX}${name}`;
+    const existing = this.#byProfile.get(profile);
+    if (existing) return existing;
+    const identity = this.#add(profile, newAccessKeyId(), newSecret());
+    await this.#save();
+    return identity;
   }
 
   /** Mints credentials for an agent and writes its profile to the file before returning. */

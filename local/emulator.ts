@@ -46,6 +46,15 @@ export interface EmulatorOptions {
   sessionTtlMs?: number;
   /** How long an allow may wait for its `started` outcome (default 60 000 ms). */
   startWindowMs?: number;
+  /**
+   * Local approvers: each name gets the profile `zt-approver-<name>` in the credentials file, whose principal
+   * may list, approve and reject approvals (the admin may too). Default none.
+   */
+  approvers?: readonly string[];
+  /** How long an `approval_required` request may wait for approvals and its claim (default 1 hour). */
+  approvalWindowMs?: number;
+  /** How long one approve counts (default 15 minutes). */
+  approvalTtlMs?: number;
 }
 
 export interface Emulator {
@@ -55,6 +64,8 @@ export interface Emulator {
   credentialsFile: string;
   adminProfile: string;
   admin: LocalIdentity;
+  /** The approvers' identities, by name, in the order given. */
+  approvers: LocalIdentity[];
   credentials: LocalCredentialStore;
   parts: GatewayParts;
   close(): Promise<void>;
@@ -85,6 +96,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     await data.close();
     throw error;
   });
+  const approvers: LocalIdentity[] = [];
+  try {
+    for (const name of options.approvers ?? []) approvers.push(await credentials.approver(name));
+  } catch (error) {
+    await data.close();
+    throw error;
+  }
   const rootSigner = data.rootSigner;
   // The log's checkpoint origin comes from the data dir's own id (an in-memory log is a new log each run).
   const logId = options.inMemory ? newLogId() : await loadOrCreateLogId(join(dataDir, 'log-id'));
@@ -101,6 +119,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     issuer: credentials,
     ...(options.sessionTtlMs ? { sessionTtlMs: options.sessionTtlMs } : {}),
     ...(options.startWindowMs !== undefined ? { startWindowMs: options.startWindowMs } : {}),
+    ...(options.approvalWindowMs !== undefined ? { approvalWindowMs: options.approvalWindowMs } : {}),
+    ...(options.approvalTtlMs !== undefined ? { approvalTtlMs: options.approvalTtlMs } : {}),
   });
   let scheduler: CheckpointScheduler | null = null;
   if (options.checkpoints !== false) {
@@ -118,6 +138,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     gateway: parts.gateway,
     audit: new AuditReader({ store, checkpoints: parts.checkpointer }),
     adminPrincipalArns: [credentials.admin.principalArn],
+    approverPrincipalArns: approvers.map((a) => a.principalArn),
     log,
     logError: (traceId, error) =>
       log({
@@ -249,6 +270,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     credentialsFile,
     adminProfile: ADMIN_PROFILE,
     admin: credentials.admin,
+    approvers,
     credentials,
     parts,
     close: async () => {

@@ -59,6 +59,34 @@ function parseAttributes(pairs: string[]): Record<string, AgentAttributeValue> {
   return attributes;
 }
 
+/** `approvals approve|reject`: the digest the approver saw is required, so the verdict binds to it. */
+async function vote(ctx: CommandContext, verdict: 'approve' | 'reject'): Promise<void> {
+  const id = ctx.positionals[0] as string;
+  const digest = str(ctx, 'params-sha256');
+  if (digest === undefined || !/^[0-9a-f]{64}$/.test(digest)) {
+    throw new UsageError(
+      `\`--params-sha256\` must be the request's params digest (64 lower-case hex characters, as \`zt approvals list\` shows it), got \`${digest ?? 'nothing'}\``,
+    );
+  }
+  const input: { params_sha256: string; ttl_seconds?: number } = { params_sha256: digest };
+  const ttl = str(ctx, 'ttl');
+  if (ttl !== undefined) {
+    const seconds = Number(ttl);
+    if (verdict !== 'approve' || !Number.isSafeInteger(seconds) || seconds <= 0) {
+      throw new UsageError(`\`--ttl\` must be a positive number of seconds on approve, got \`${ttl}\``);
+    }
+    input.ttl_seconds = seconds;
+  }
+  const result = await ctx.client.voteApproval(id, verdict, input);
+  if (ctx.json) return printJson(ctx, result);
+  const audit = result['audit'] as { id?: string; expires_at?: string | null } | undefined;
+  ctx.out(
+    `${verdict === 'approve' ? 'approved' : 'rejected'} \`${id}\` (record \`${audit?.id ?? '?'}\`${
+      audit?.expires_at ? `, counts until ${audit.expires_at}` : ''
+    })\n`,
+  );
+}
+
 export const COMMANDS: Record<string, Command> = {
   async 'agents register'(ctx) {
     const [agentId] = ctx.positionals;
@@ -210,6 +238,34 @@ export const COMMANDS: Record<string, Command> = {
     const result = await ctx.client.deletePolicy(ctx.positionals[0]!);
     if (ctx.json) return printJson(ctx, result);
     ctx.out(`deleted policy \`${ctx.positionals[0]}\`\n`);
+  },
+
+  async 'approvals list'(ctx) {
+    const result = await ctx.client.listApprovals({ limit: 100 });
+    if (ctx.json) return printJson(ctx, result);
+    if (result.approvals.length === 0) return ctx.out('no pending approvals\n');
+    ctx.out(
+      table(
+        ['APPROVAL', 'AGENT', 'ACTION', 'RESOURCE', 'APPROVALS', 'EXPIRES', 'PARAMS_SHA256'],
+        result.approvals.map((a) => [
+          cell(a.approval_id),
+          cell(a.actor),
+          cell(a.action),
+          cell(a.resource),
+          `${a.approvals.length}/${a.approvals_required}`,
+          cell(a.expires_at),
+          cell(a.params_sha256),
+        ]),
+      ),
+    );
+  },
+
+  async 'approvals approve'(ctx) {
+    await vote(ctx, 'approve');
+  },
+
+  async 'approvals reject'(ctx) {
+    await vote(ctx, 'reject');
   },
 
   async 'audit export'(ctx) {

@@ -61,6 +61,12 @@ const SPECS: Record<string, { args: string[]; options: Options }> = {
     },
   },
   'schema put': { args: ['file'], options: { description: { type: 'string' } } },
+  'approvals list': { args: [], options: {} },
+  'approvals approve': {
+    args: ['approvalId'],
+    options: { 'params-sha256': { type: 'string' }, ttl: { type: 'string' } },
+  },
+  'approvals reject': { args: ['approvalId'], options: { 'params-sha256': { type: 'string' } } },
   'schema get': { args: [], options: {} },
   'policies list': { args: [], options: {} },
   'policies get': { args: ['policyId'], options: {} },

@@ -31,6 +31,11 @@ export const COMMAND_LINES: Record<string, Record<string, string>> = {
     get: 'zt policies get <policyId>',
     delete: 'zt policies delete <policyId>',
   },
+  approvals: {
+    list: 'zt approvals list',
+    approve: 'zt approvals approve <approvalId> --params-sha256 HEX [--ttl SECONDS]',
+    reject: 'zt approvals reject <approvalId> --params-sha256 HEX',
+  },
   schema: {
     put: 'zt schema put <FILE|-> [--description TEXT]',
     get: 'zt schema get',
@@ -68,6 +73,13 @@ params do not fit is a recorded deny naming the field. Refused when a stored pol
   'policies list': 'Lists the stored policies.',
   'policies get': 'Shows one policy with its Cedar text.',
   'policies delete': 'Removes a policy.',
+  'approvals list': `Lists the pending approvals (requests an \`@approval\` permit holds until approvers approve them),
+oldest first, with how many approvals each has and needs; --json shows each request's context and params.
+Signs as an approver (a principal of the gateway's approver list, or an admin).`,
+  'approvals approve': `Approves a pending request, as the calling principal (never the requesting agent; one approve per
+approver). --params-sha256 is the request's params digest as \`approvals list\` shows it: the approve binds to it.
+It counts for --ttl seconds (at most the gateway's limit, 15 minutes by default).`,
+  'approvals reject': 'Rejects a pending request for good: no approve and no claim of it is accepted after.',
   'audit export': `Writes the whole audit log, every lane, to FILE as JSON Lines (lane after lane), each record exactly
 as the gateway serves it. The file appears under its name only when the export is complete. Progress goes to
 stderr on a terminal.

@@ -200,6 +200,8 @@ describe('when the stack is synthesized with no extra context', () => {
       /\/v1\/(GET|DELETE)\/agents\/\*$/,
       /\/v1\/(GET|PUT|DELETE)\/policies\/\*$/,
       /\/v1\/POST\/actions\/\*\/outcome$/,
+      /\/v1\/GET\/approvals\/\*$/,
+      /\/v1\/POST\/approvals\/\*\/(approve|reject)$/,
       /^<CheckpointBucket[A-F0-9]+\.Arn>\/checkpoints\/\*$/,
     ];
     const identity = allows.filter((x) => x.type === 'AWS::IAM::Policy' || x.type === 'AWS::IAM::Role');
@@ -468,8 +470,41 @@ describe('when the stack is synthesized with no extra context', () => {
         'PUT/policies/*',
         'GET/schema',
         'PUT/schema',
+        'GET/approvals',
+        'GET/approvals/*',
+        'POST/approvals/*/approve',
+        'POST/approvals/*/reject',
       ].sort(),
     );
+  });
+
+  it('lets the approver role invoke the approval routes only, and hands the approver ARNs to the functions', () => {
+    const approverRole = roleIdOf(template, 'ApproverRole');
+    expect(iamRoutesOf(template, approverRole).map((r) => r.replace(/^.*\/v1\//, '')).sort()).toEqual(
+      ['GET/approvals', 'GET/approvals/*', 'POST/approvals/*/approve', 'POST/approvals/*/reject'].sort(),
+    );
+    const fns = Object.values(template.findResources('AWS::Lambda::Function')).filter(
+      (f) => f['Properties']['Environment']?.['Variables']?.['ROUTE_GROUP'] !== undefined,
+    );
+    expect(fns).toHaveLength(3);
+    for (const fn of fns) {
+      expect(flat(fn['Properties']['Environment']['Variables']['APPROVER_PRINCIPAL_ARNS'])).toBe(
+        `<${approverRole}.Arn>`,
+      );
+    }
+  });
+
+  it('alarms when an approval waits longer than 30 minutes, on the metric the checkpoint function emits', () => {
+    const alarm = Object.entries(template.findResources('AWS::CloudWatch::Alarm')).find(([id]) =>
+      id.startsWith('ApprovalsPendingTooLongAlarm'),
+    )?.[1];
+    expect(alarm?.['Properties']).toMatchObject({
+      MetricName: 'OldestPendingApprovalSeconds',
+      Namespace: 'ZtInfra',
+      Statistic: 'Maximum',
+      Threshold: 1800,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
   });
 
   it('schedules the checkpoint function every minute and alarms to one topic', () => {
@@ -485,6 +520,7 @@ describe('when the stack is synthesized with no extra context', () => {
         'ApiThrottlesAlarm',
         'AppendConflictsAlarm',
         'AppendFailuresAlarm',
+        'ApprovalsPendingTooLongAlarm',
         'CheckpointFailuresAlarm',
         'DenyBurstAlarm',
         'SigningFailuresAlarm',
@@ -511,6 +547,7 @@ describe('when the stack is synthesized with no extra context', () => {
 describe('when the API resource policy is read from the attacker side', () => {
   const extraAdmin = 'arn:aws:iam::111122223333:role/SecurityTeam';
   const extraAgent = 'arn:aws:iam::444455556666:role/ci-runner';
+  const extraApprover = 'arn:aws:iam::111122223333:role/OnCall';
   let template: Template;
   let policy: Statement[];
   let adminRole: string;
@@ -520,6 +557,7 @@ describe('when the API resource policy is read from the attacker side', () => {
       'zt:agents': 'deploy-bot',
       'zt:adminPrincipalArns': extraAdmin,
       'zt:agentPrincipalArns': extraAgent,
+      'zt:approverPrincipalArns': extraApprover,
     }));
     policy = apiPolicy(template);
     adminRole = `<${roleIdOf(template, 'AdminRole')}.Arn>`;
@@ -564,6 +602,7 @@ describe('when the API resource policy is read from the attacker side', () => {
     for (const [principal, roleId] of [
       [adminRole, roleIdOf(template, 'AdminRole')],
       [agentRole, roleIdOf(template, 'AgentdeploybotRole')],
+      [`<${roleIdOf(template, 'ApproverRole')}.Arn>`, roleIdOf(template, 'ApproverRole')],
     ] as const) {
       const granted = iamRoutesOf(template, roleId);
       expect(granted.length).toBeGreaterThan(0);
@@ -587,6 +626,21 @@ describe('when the API resource policy is read from the attacker side', () => {
         [
           ...ROUTES.filter((r) => r.group !== 'decisions').map((r) => `${r.method} ${r.path}`),
           'GET /keys',
+          'GET /health',
+        ].sort(),
+      );
+    }
+  });
+
+  it('lets the approver role and a configured approver ARN reach the approval routes only, never a decision', () => {
+    const approverRole = `<${roleIdOf(template, 'ApproverRole')}.Arn>`;
+    for (const approver of [approverRole, extraApprover]) {
+      const reached = PROBES.filter(
+        (p) => resourcePolicySays(policy, approver, p.method, p.path) === 'allow',
+      ).map((p) => `${p.method} ${p.path}`);
+      expect(reached.sort()).toEqual(
+        [
+          ...ROUTES.filter((r) => r.path.startsWith('/approvals')).map((r) => `${r.method} ${r.path}`),
           'GET /health',
         ].sort(),
       );
@@ -735,10 +789,10 @@ describe('when two stacks are deployed in one account', () => {
     const b = names('ZtTeamB');
     expect(a.api).toBe('ZtTeamA');
     expect(b.api).toBe('ZtTeamB');
-    expect(a.alarms).toHaveLength(8);
+    expect(a.alarms).toHaveLength(9);
     for (const n of a.alarms) expect(n).toMatch(/^ZtTeamA-[A-Za-z0-9]+$/);
     for (const n of b.alarms) expect(n).toMatch(/^ZtTeamB-[A-Za-z0-9]+$/);
-    expect(new Set(a.alarms).size).toBe(8);
+    expect(new Set(a.alarms).size).toBe(9);
     expect(a.alarms.filter((n) => b.alarms.includes(n))).toEqual([]);
   });
 });

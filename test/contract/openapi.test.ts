@@ -28,6 +28,10 @@ const ROUTES: ReadonlyArray<readonly [method: string, path: string]> = [
   ['GET', '/audit'],
   ['GET', '/audit/checkpoint'],
   ['GET', '/audit/checkpoints'],
+  ['GET', '/approvals'],
+  ['GET', '/approvals/{id}'],
+  ['POST', '/approvals/{id}/approve'],
+  ['POST', '/approvals/{id}/reject'],
   ['GET', '/keys'],
 ];
 
@@ -550,7 +554,7 @@ describe('when a concrete path is matched', () => {
     const operations = documentedOperations();
     expect(new Set(operations.map((o) => `${o.method} ${o.pathTemplate}`)).size).toBe(operations.length);
     expect(operations.find((o) => o.pathTemplate === '/actions')?.statuses).toEqual([
-      200, 400, 403, 409, 413, 500,
+      200, 400, 403, 404, 409, 413, 500,
     ]);
   });
 });
