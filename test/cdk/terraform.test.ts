@@ -56,6 +56,7 @@ describe('when the Terraform example is checked', () => {
     expect(statements.map((x) => x.sid)).toEqual([
       'AllowHealth',
       'AllowAdminRoutes',
+      'AllowApproverRoutes',
       'AllowAgentRoutes',
       'DenyOutsiders',
     ]);
@@ -66,7 +67,12 @@ describe('when the Terraform example is checked', () => {
       }
     }
     expect(policy).not.toMatch(/execution_arn\}\/\*"/);
-    const [, admin, agent, deny] = statements.map((x) => x.body);
+    const [, admin, approver, agent, deny] = statements.map((x) => x.body);
+    expect(approver).toMatch(/Principal\s+= \{ AWS = local\.approver_arns \}/);
+    expect(approver).toMatch(/Resource\s+= local\.approver_route_arns/);
+    expect(text).toMatch(
+      /resource "aws_iam_role_policy" "approver" \{[\s\S]*?Resource = local\.approver_route_arns/,
+    );
     expect(admin).toMatch(/Principal\s+= \{ AWS = local\.admin_arns \}/);
     expect(admin).toMatch(/Resource\s+= local\.admin_route_arns/);
     expect(agent).toMatch(/Principal\s+= \{ AWS = arns \}/);

@@ -1,8 +1,8 @@
 # The authorization gateway in Terraform, the same shape as cdk/ZtInfraStack.ts:
 # API Gateway REST (AWS_IAM on every method but GET /health) -> one Lambda per route group
 # -> one DynamoDB table + a KMS P-256 root key; a scheduled function archives checkpoints to
-# an Object Lock bucket. Alarms, gateway responses and the catch-all methods of the CDK stack
-# are left out to keep the example short.
+# an Object Lock bucket. Alarms (but the one on approvals pending too long), gateway responses and
+# the catch-all methods of the CDK stack are left out to keep the example short.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -14,25 +14,29 @@ locals {
 
   # Must agree with ROUTE_GROUPS in lambdas/api.ts and ROUTES in cdk/ZtInfraStack.ts.
   routes = {
-    "GET /health"                 = "decisions"
-    "POST /actions"               = "decisions"
-    "POST /actions/allowed"       = "decisions"
-    "POST /actions/{id}/outcome"  = "decisions"
-    "GET /keys"                   = "decisions"
-    "POST /agents"                = "admin"
-    "GET /agents"                 = "admin"
-    "GET /agents/{agentId}"       = "admin"
-    "DELETE /agents/{agentId}"    = "admin"
-    "POST /policies/allow"        = "admin"
-    "GET /policies"               = "admin"
-    "PUT /policies/{policyId}"    = "admin"
-    "GET /policies/{policyId}"    = "admin"
-    "DELETE /policies/{policyId}" = "admin"
-    "PUT /schema"                 = "admin"
-    "GET /schema"                 = "admin"
-    "GET /audit"                  = "audit"
-    "GET /audit/checkpoint"       = "audit"
-    "GET /audit/checkpoints"      = "audit"
+    "GET /health"                  = "decisions"
+    "POST /actions"                = "decisions"
+    "POST /actions/allowed"        = "decisions"
+    "POST /actions/{id}/outcome"   = "decisions"
+    "GET /keys"                    = "decisions"
+    "POST /agents"                 = "admin"
+    "GET /agents"                  = "admin"
+    "GET /agents/{agentId}"        = "admin"
+    "DELETE /agents/{agentId}"     = "admin"
+    "POST /policies/allow"         = "admin"
+    "GET /policies"                = "admin"
+    "PUT /policies/{policyId}"     = "admin"
+    "GET /policies/{policyId}"     = "admin"
+    "DELETE /policies/{policyId}"  = "admin"
+    "PUT /schema"                  = "admin"
+    "GET /schema"                  = "admin"
+    "GET /approvals"               = "admin"
+    "GET /approvals/{id}"          = "admin"
+    "POST /approvals/{id}/approve" = "admin"
+    "POST /approvals/{id}/reject"  = "admin"
+    "GET /audit"                   = "audit"
+    "GET /audit/checkpoint"        = "audit"
+    "GET /audit/checkpoints"       = "audit"
   }
   groups = toset(["decisions", "admin", "audit"])
 
@@ -56,6 +60,7 @@ locals {
   signer_role_arns = concat([for g in local.groups : aws_iam_role.fn[g].arn], [aws_iam_role.checkpoint.arn])
   admin_arns       = concat([aws_iam_role.admin.arn], var.admin_principal_arns)
   agent_arns       = concat([for id, r in aws_iam_role.agent : r.arn], var.agent_principal_arns)
+  approver_arns    = concat([aws_iam_role.approver.arn], var.approver_principal_arns)
   arn_path         = { for k, _ in local.routes : k => replace(split(" ", k)[1], "/\\{[^}]+\\}/", "*") }
 
   # The routes each caller may invoke, as execute-api ARNs: one list for the roles' IAM policies and the
@@ -66,6 +71,9 @@ locals {
     [for k, g in local.routes : local.route_arn[k] if g != "decisions"],
     [local.route_arn["GET /keys"]],
   )
+
+  # approvers: the approval routes only (admins reach them too, as admin routes)
+  approver_route_arns = [for k, _ in local.routes : local.route_arn[k] if startswith(split(" ", k)[1], "/approvals")]
 
   agent_route_arns = [
     local.route_arn["POST /actions"],
@@ -355,9 +363,10 @@ resource "aws_lambda_function" "api" {
   }
   environment {
     variables = merge(local.common_env, {
-      ROUTE_GROUP           = each.key
-      ADMIN_PRINCIPAL_ARNS  = join(",", local.admin_arns)
-      GATEWAY_PRINCIPAL_ARN = aws_iam_role.fn[each.key].arn
+      ROUTE_GROUP             = each.key
+      ADMIN_PRINCIPAL_ARNS    = join(",", local.admin_arns)
+      APPROVER_PRINCIPAL_ARNS = join(",", local.approver_arns)
+      GATEWAY_PRINCIPAL_ARN   = aws_iam_role.fn[each.key].arn
     })
   }
   depends_on = [aws_iam_role_policy.fn]
@@ -441,6 +450,13 @@ resource "aws_api_gateway_rest_api_policy" "this" {
           Principal = { AWS = local.admin_arns }
           Action    = "execute-api:Invoke"
           Resource  = local.admin_route_arns
+        },
+        {
+          Sid       = "AllowApproverRoutes"
+          Effect    = "Allow"
+          Principal = { AWS = local.approver_arns }
+          Action    = "execute-api:Invoke"
+          Resource  = local.approver_route_arns
         },
       ],
       [
@@ -601,6 +617,38 @@ resource "aws_iam_role_policy" "admin" {
       { Effect = "Allow", Action = "kms:GetPublicKey", Resource = aws_kms_key.root.arn },
     ]
   })
+}
+
+resource "aws_iam_role" "approver" {
+  name                 = "${var.name}-approver"
+  assume_role_policy   = data.aws_iam_policy_document.account_assume.json
+  max_session_duration = 3600
+}
+
+resource "aws_iam_role_policy" "approver" {
+  name = "approval-routes"
+  role = aws_iam_role.approver.id
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Action = "execute-api:Invoke", Resource = local.approver_route_arns }]
+  })
+}
+
+# The checkpoint function measures the pending approvals every minute (EMF metric
+# OldestPendingApprovalSeconds): an approval that waits longer than this raises the alarm.
+resource "aws_cloudwatch_metric_alarm" "approvals_pending_too_long" {
+  alarm_name          = "${var.name}-ApprovalsPendingTooLong"
+  alarm_description   = "an approval_required request has waited for approvers too long"
+  namespace           = "ZtInfra"
+  metric_name         = "OldestPendingApprovalSeconds"
+  dimensions          = { Service = var.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = var.approval_pending_alarm_seconds
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_topic_arn == null ? [] : [var.alarm_topic_arn]
 }
 
 resource "aws_iam_role" "agent" {

@@ -15,6 +15,11 @@ output "admin_role_arn" {
   value = aws_iam_role.admin.arn
 }
 
+output "approver_role_arn" {
+  description = "Assumed by the people who approve or reject approval_required requests."
+  value       = aws_iam_role.approver.arn
+}
+
 output "agent_role_arns" {
   description = "Register each agent with its role ARN: zt agents register <agentId> --principal-arn <arn>."
   value       = { for id, r in aws_iam_role.agent : id => r.arn }

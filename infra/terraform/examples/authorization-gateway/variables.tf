@@ -67,3 +67,25 @@ variable "throttle_burst_limit" {
   type    = number
   default = 200
 }
+
+variable "approver_principal_arns" {
+  description = "Extra approver principals (IAM role or user ARNs) besides the approver role created here: they may list, approve and reject approvals (the approval routes only)."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for a in var.approver_principal_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[\\w+=,.@/-]+$", a))])
+    error_message = "approver_principal_arns must be IAM role or user ARNs (arn:aws:iam::<account>:role/<name>)."
+  }
+}
+
+variable "approval_pending_alarm_seconds" {
+  description = "How long an approval may wait for approvers before the approvals-pending alarm fires."
+  type        = number
+  default     = 1800
+}
+
+variable "alarm_topic_arn" {
+  description = "SNS topic the approvals-pending alarm notifies (none when null)."
+  type        = string
+  default     = null
+}
