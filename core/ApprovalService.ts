@@ -86,7 +86,7 @@ export async function evaluateAgain(
     policy_set_sha256: '',
     errors: [],
   });
-  if (!agent || agent.status !== 'active' || agent.agentId !== request.actor) {
+  if (agent?.status !== 'active' || agent.agentId !== request.actor) {
     return deny(`agent \`${request.actor}\` is no longer active`);
   }
   return policies.evaluate(
@@ -184,7 +184,8 @@ export class ApprovalService {
     if (text !== null) return JSON.parse(text) as PendingApproval;
     // Removed on reject and claim: say which, when it was one of those.
     const state = await readApprovalState(this.deps.store, approvalId);
-    if (state.rejected) throw new ConflictError('APPROVAL_REJECTED', `approval \`${approvalId}\` was rejected`);
+    if (state.rejected)
+      throw new ConflictError('APPROVAL_REJECTED', `approval \`${approvalId}\` was rejected`);
     if (state.claimed) {
       throw new ConflictError('APPROVAL_ALREADY_CLAIMED', `approval \`${approvalId}\` was already claimed`);
     }

@@ -795,7 +795,10 @@ export function prepareLine(text: string, keys: ReadonlyMap<string, KeyObject>):
   };
   for (const field of PREPARED_FIELDS[record.kind]) if (Object.hasOwn(r, field)) reduced[field] = r[field];
   // The approval checks read more of the few decisions that ask for or claim an approval.
-  if (record.kind === 'decision' && (record.decision === 'approval_required' || record.approval_id !== undefined)) {
+  if (
+    record.kind === 'decision' &&
+    (record.decision === 'approval_required' || record.approval_id !== undefined)
+  ) {
     for (const field of APPROVAL_DECISION_FIELDS) if (Object.hasOwn(r, field)) reduced[field] = r[field];
   }
   return { record: reduced as unknown as AuditRecord, certifiedKey: null };

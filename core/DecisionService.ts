@@ -61,7 +61,10 @@ function claimRefused(approvalId: string, index: number): ConflictError {
     return new ConflictError('APPROVAL_ALREADY_CLAIMED', `approval \`${approvalId}\` was already claimed`);
   }
   if (index === 1) return new ConflictError('APPROVAL_REJECTED', `approval \`${approvalId}\` was rejected`);
-  return new ConflictError('APPROVAL_PENDING', `the approvals of \`${approvalId}\` changed while it was claimed; retry`);
+  return new ConflictError(
+    'APPROVAL_PENDING',
+    `the approvals of \`${approvalId}\` changed while it was claimed; retry`,
+  );
 }
 
 /** A first release's `pending` idempotency claim, which a crash left behind. */
@@ -309,7 +312,8 @@ export class DecisionService {
       );
     }
     const state = await readApprovalState(this.deps.store, approvalId);
-    if (state.rejected) throw new ConflictError('APPROVAL_REJECTED', `approval \`${approvalId}\` was rejected`);
+    if (state.rejected)
+      throw new ConflictError('APPROVAL_REJECTED', `approval \`${approvalId}\` was rejected`);
     if (state.claimed) {
       throw new ConflictError('APPROVAL_ALREADY_CLAIMED', `approval \`${approvalId}\` was already claimed`);
     }
@@ -325,7 +329,12 @@ export class DecisionService {
    * deny now (a deleted or changed policy, a disabled agent) refuses the claim (`APPROVAL_STALE`), and the
    * approvals needed are the larger of the original's and today's policies'.
    */
-  async #evaluateClaim(caller: Caller, request: DecisionRequest, claim: Claim, fence: number): Promise<DecisionFields> {
+  async #evaluateClaim(
+    caller: Caller,
+    request: DecisionRequest,
+    claim: Claim,
+    fence: number,
+  ): Promise<DecisionFields> {
     const { snapshot: config } = await this.deps.config.agentFor(caller.principalArn, fence);
     const again = await evaluateAgain(this.deps.config, this.deps.policies, config, {
       principal_arn: caller.principalArn,

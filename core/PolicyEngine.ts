@@ -1,3 +1,4 @@
+import { approvalAnnotation } from './approval.js';
 import { canonicalize, sha256Hex } from './canonical.js';
 import {
   actionsNamed,
@@ -20,7 +21,6 @@ import {
   type DeclaredAttribute,
   declarationFor,
 } from './declarations.js';
-import { approvalAnnotation } from './approval.js';
 import { ValidationError } from './errors.js';
 import { ACTION_PATTERN, ID_PATTERN } from './validate.js';
 
@@ -140,7 +140,12 @@ export function validatePolicy(
       const at = /@approval\b/.exec(cedarText);
       return {
         ok: false,
-        diagnostics: [{ message: approval.error, ...(at ? lineColumnOfIndex(cedarText, at.index) : { line: 1, column: 1 }) }],
+        diagnostics: [
+          {
+            message: approval.error,
+            ...(at ? lineColumnOfIndex(cedarText, at.index) : { line: 1, column: 1 }),
+          },
+        ],
       };
     }
     actionsNamed(json.json, actions);
@@ -593,7 +598,10 @@ export class PolicyEngine {
     }
     if (decision === 'allow' && permits.length > 0) {
       // INVARIANT: a permit that asks for approval never allows on its own, whichever other permits match.
-      const approvers = Math.max(0, ...determining.filter((s) => s.effect === 'permit').map((s) => s.approvers));
+      const approvers = Math.max(
+        0,
+        ...determining.filter((s) => s.effect === 'permit').map((s) => s.approvers),
+      );
       if (approvers > 0) {
         return {
           ...result(

@@ -36,7 +36,15 @@ export interface DecisionRequest {
 const RECORD_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}-[1-9][0-9]{0,15}$/;
 
 export function parseDecisionRequest(body: unknown): DecisionRequest {
-  const o = readObject(body, ['actor', 'action', 'resource', 'context', 'params', 'request_id', 'approval_id']);
+  const o = readObject(body, [
+    'actor',
+    'action',
+    'resource',
+    'context',
+    'params',
+    'request_id',
+    'approval_id',
+  ]);
   const request: DecisionRequest = {
     actor: requireString(o, 'actor', {
       pattern: ID_PATTERN,
@@ -78,7 +86,8 @@ export function parseApprovalVoteRequest(body: unknown, verdict: 'approve' | 're
   const o = readObject(body, verdict === 'approve' ? ['params_sha256', 'ttl_seconds'] : ['params_sha256']);
   const params_sha256 = requireString(o, 'params_sha256', {
     pattern: SHA256_PATTERN,
-    patternHint: '64 lower-case hex characters (the `params_sha256` of the request shown by `GET /approvals`)',
+    patternHint:
+      '64 lower-case hex characters (the `params_sha256` of the request shown by `GET /approvals`)',
   });
   const ttl = readInteger(o, 'ttl_seconds', { min: 1, max: 7 * 24 * 3600 });
   return ttl === undefined ? { params_sha256 } : { params_sha256, ttl_seconds: ttl };

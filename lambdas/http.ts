@@ -240,7 +240,11 @@ export function createApiHandler(
         if (!userArn) throw new ForbiddenError('the request carries no verified IAM identity');
         const principalArn = normalizePrincipalArn(userArn);
         principal = principalArn;
-        resolved = { principalArn, isAdmin: admins.has(principalArn), isApprover: approvers.has(principalArn) };
+        resolved = {
+          principalArn,
+          isAdmin: admins.has(principalArn),
+          isApprover: approvers.has(principalArn),
+        };
         refuseRepeatedQueryKeys(event);
       }
       const ctx: Context = {

@@ -413,6 +413,8 @@ function refusal(id: RequestId, action: string | null, error: unknown): JSONRPCR
     const why = error instanceof Error ? error.message : String(error);
     text = `zt-infra could not get a verified allow for ${named} (${code}: ${why}); the tool was not called`;
     meta = { decision: 'none', code };
+    // `approval_required` is no allow: the call is refused like any other, naming the approval to give.
+    if (isZeroTrustError(error) && error.approvalId !== undefined) meta['approval_id'] = error.approvalId;
   }
   return {
     jsonrpc: '2.0',

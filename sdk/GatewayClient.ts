@@ -417,7 +417,10 @@ export class GatewayClient {
     if (options.limit !== undefined) query.push(`limit=${encodeURIComponent(String(options.limit))}`);
     const q = query.length > 0 ? `?${query.join('&')}` : '';
     const body = asObject(await this.call('GET', `/approvals${q}`));
-    return { approvals: asList(body, 'approvals') as ApprovalInfo[], next: (body['next'] as string | null) ?? null };
+    return {
+      approvals: asList(body, 'approvals') as ApprovalInfo[],
+      next: (body['next'] as string | null) ?? null,
+    };
   }
 
   /** `GET /approvals/{id}` */

@@ -61,7 +61,8 @@ export class ApprovalReferences {
       this.#verdicts.set(idOf(place), { ...record, place });
     } else if (record.kind === 'decision') {
       if (record.decision === 'approval_required') this.#requests.set(idOf(place), { ...record, place });
-      else if (record.decision === 'allow' && record.approval_id !== undefined) this.#claims.push({ ...record, place });
+      else if (record.decision === 'allow' && record.approval_id !== undefined)
+        this.#claims.push({ ...record, place });
     }
   }
 
@@ -82,10 +83,18 @@ export class ApprovalReferences {
         continue;
       }
       if (verdict.principal_arn === request.principal_arn) {
-        report('APPROVAL_INVALID', verdict.place, `${verdict.verdict} of \`${verdict.decision_id}\` by its own requester \`${verdict.principal_arn}\``);
+        report(
+          'APPROVAL_INVALID',
+          verdict.place,
+          `${verdict.verdict} of \`${verdict.decision_id}\` by its own requester \`${verdict.principal_arn}\``,
+        );
       }
       if (verdict.params_sha256 !== request.params_sha256) {
-        report('APPROVAL_MISMATCH', verdict.place, `${verdict.verdict} of \`${verdict.decision_id}\` names params \`${verdict.params_sha256}\`, the request's are \`${request.params_sha256}\``);
+        report(
+          'APPROVAL_MISMATCH',
+          verdict.place,
+          `${verdict.verdict} of \`${verdict.decision_id}\` names params \`${verdict.params_sha256}\`, the request's are \`${request.params_sha256}\``,
+        );
       }
     }
 
@@ -95,29 +104,49 @@ export class ApprovalReferences {
       const at = claim.place;
       const earlier = claimedBy.get(a);
       if (earlier !== undefined) {
-        report('APPROVAL_CLAIMED_TWICE', at, `allow claims approval \`${a}\`, already claimed by \`${earlier}\``);
+        report(
+          'APPROVAL_CLAIMED_TWICE',
+          at,
+          `allow claims approval \`${a}\`, already claimed by \`${earlier}\``,
+        );
       } else claimedBy.set(a, idOf(at));
 
       const request = this.#requests.get(a);
       if (request === undefined) {
-        report('APPROVAL_NOT_FOUND', at, `allow claims approval \`${a}\`, which is no \`approval_required\` decision in the log`);
+        report(
+          'APPROVAL_NOT_FOUND',
+          at,
+          `allow claims approval \`${a}\`, which is no \`approval_required\` decision in the log`,
+        );
         continue;
       }
       if (tainted.has(a)) {
         report('APPROVAL_INVALID', at, `allow claims approval \`${a}\`, whose record does not verify`);
       }
-      const differs = (['principal_arn', 'actor', 'action', 'resource', 'context_sha256', 'params_sha256'] as const).find(
-        (f) => claim[f] !== request[f],
-      );
+      const differs = (
+        ['principal_arn', 'actor', 'action', 'resource', 'context_sha256', 'params_sha256'] as const
+      ).find((f) => claim[f] !== request[f]);
       if (differs !== undefined) {
-        report('APPROVAL_MISMATCH', at, `allow claims approval \`${a}\` for another request: its \`${differs}\` is \`${String(claim[differs])}\`, the approved request's \`${String(request[differs])}\``);
+        report(
+          'APPROVAL_MISMATCH',
+          at,
+          `allow claims approval \`${a}\` for another request: its \`${differs}\` is \`${String(claim[differs])}\`, the approved request's \`${String(request[differs])}\``,
+        );
       }
       if (!(claim.timestamp < (request.approval_expires_at as string))) {
-        report('APPROVAL_EXPIRED', at, `allow at ${claim.timestamp} claims approval \`${a}\`, whose window ended at ${request.approval_expires_at}`);
+        report(
+          'APPROVAL_EXPIRED',
+          at,
+          `allow at ${claim.timestamp} claims approval \`${a}\`, whose window ended at ${request.approval_expires_at}`,
+        );
       }
       const required = claim.approvals_required ?? 0;
       if (required < (request.approvals_required ?? 1)) {
-        report('APPROVAL_INSUFFICIENT', at, `allow requires ${required} approvals, approval \`${a}\` required ${request.approvals_required}`);
+        report(
+          'APPROVAL_INSUFFICIENT',
+          at,
+          `allow requires ${required} approvals, approval \`${a}\` required ${request.approvals_required}`,
+        );
       }
       const approvers = new Set<string>();
       for (const id of claim.approvals ?? []) {
@@ -126,36 +155,51 @@ export class ApprovalReferences {
           report('APPROVAL_NOT_FOUND', at, `allow cites approval record \`${id}\`, which is not in the log`);
           continue;
         }
-        const why =
-          tainted.has(id)
-            ? 'does not verify'
-            : v.verdict !== 'approve'
-              ? `is a \`${v.verdict}\``
-              : v.decision_id !== a
-                ? `approves \`${v.decision_id}\`, not \`${a}\``
-                : v.principal_arn === request.principal_arn
-                  ? 'was given by the requester itself'
-                  : null;
+        const why = tainted.has(id)
+          ? 'does not verify'
+          : v.verdict !== 'approve'
+            ? `is a \`${v.verdict}\``
+            : v.decision_id !== a
+              ? `approves \`${v.decision_id}\`, not \`${a}\``
+              : v.principal_arn === request.principal_arn
+                ? 'was given by the requester itself'
+                : null;
         if (why !== null) {
           report('APPROVAL_INVALID', at, `allow cites approval record \`${id}\`, which ${why}`);
           continue;
         }
         if (v.params_sha256 !== claim.params_sha256) {
-          report('APPROVAL_MISMATCH', at, `allow cites approval record \`${id}\` for params \`${v.params_sha256}\`, the allow's are \`${claim.params_sha256}\``);
+          report(
+            'APPROVAL_MISMATCH',
+            at,
+            `allow cites approval record \`${id}\` for params \`${v.params_sha256}\`, the allow's are \`${claim.params_sha256}\``,
+          );
           continue;
         }
         if (!before(v, claim) || !(claim.timestamp < (v.expires_at as string))) {
-          report('APPROVAL_EXPIRED', at, `allow at ${claim.timestamp} cites approval record \`${id}\`, valid from ${v.timestamp} until ${v.expires_at}`);
+          report(
+            'APPROVAL_EXPIRED',
+            at,
+            `allow at ${claim.timestamp} cites approval record \`${id}\`, valid from ${v.timestamp} until ${v.expires_at}`,
+          );
           continue;
         }
         approvers.add(v.principal_arn);
       }
       if (approvers.size < required) {
-        report('APPROVAL_INSUFFICIENT', at, `allow requires ${required} distinct approvers, its valid approval records name ${approvers.size}`);
+        report(
+          'APPROVAL_INSUFFICIENT',
+          at,
+          `allow requires ${required} distinct approvers, its valid approval records name ${approvers.size}`,
+        );
       }
       for (const v of this.#verdicts.values()) {
         if (v.decision_id === a && v.verdict === 'reject' && before(v, claim)) {
-          report('APPROVAL_REJECTED', at, `allow claims approval \`${a}\`, rejected by \`${idOf(v.place)}\` before it`);
+          report(
+            'APPROVAL_REJECTED',
+            at,
+            `allow claims approval \`${a}\`, rejected by \`${idOf(v.place)}\` before it`,
+          );
         }
       }
     }

@@ -157,6 +157,10 @@ export function toolDenial(toolName: string, action: string, err: ZeroTrustError
   if (err.code === 'DENIED') {
     reason = err.reason ?? 'denied';
     recordId = err.record?.id ?? null;
+  } else if (err.code === 'APPROVAL_REQUIRED' || err.code === 'APPROVAL_TIMEOUT') {
+    // The call waits for a human: the approval id lets an operator find it (`zt approvals list`).
+    reason = `this call needs a human approval first (approval \`${err.approvalId ?? 'unknown'}\`)`;
+    recordId = err.record?.id ?? null;
   } else if (err.code === 'ALREADY_STARTED') {
     reason = 'this allow was already used';
   } else if (UNAVAILABLE.has(err.code)) {

@@ -480,7 +480,11 @@ describe('when the stack is synthesized with no extra context', () => {
 
   it('lets the approver role invoke the approval routes only, and hands the approver ARNs to the functions', () => {
     const approverRole = roleIdOf(template, 'ApproverRole');
-    expect(iamRoutesOf(template, approverRole).map((r) => r.replace(/^.*\/v1\//, '')).sort()).toEqual(
+    expect(
+      iamRoutesOf(template, approverRole)
+        .map((r) => r.replace(/^.*\/v1\//, ''))
+        .sort(),
+    ).toEqual(
       ['GET/approvals', 'GET/approvals/*', 'POST/approvals/*/approve', 'POST/approvals/*/reject'].sort(),
     );
     const fns = Object.values(template.findResources('AWS::Lambda::Function')).filter(

@@ -1,11 +1,11 @@
-import { describe, expect, it } from 'vitest';
 import { createPublicKey } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
 import { AuditVerifier, INCOMPLETE_CODES } from '../../core/auditBundle.js';
 import { prepareLine } from '../../core/ChainVerifier.js';
-import { leafHash } from '../../core/merkle.js';
 import { canonicalSha256, sha256Hex } from '../../core/canonical.js';
 import type { Caller } from '../../core/Gateway.js';
 import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
+import { leafHash } from '../../core/merkle.js';
 import type { AuditRecord, DecisionFields, DecisionRecord } from '../../core/records.js';
 import { InMemoryP256Signer, signRecord } from '../../core/signing.js';
 import { wireGateway } from '../../lambdas/wiring.js';
@@ -15,7 +15,7 @@ import { AGENT_ARN, ChainBuilder, rehashFrom, toLine } from '../helpers/chainFac
 
 function verify(lines: string[], root: string) {
   const v = new AuditVerifier({ trustedRootKeys: [root], now: new Date('2026-11-29T12:00:00.000Z') });
-  lines.forEach((line, i) => v.add(line, { line: i + 1 }));
+  for (const [i, line] of lines.entries()) v.add(line, { line: i + 1 });
   return v.finish().findings.filter((f) => !INCOMPLETE_CODES.has(f.code));
 }
 const approvalCodes = (findings: Array<{ code: string; seq: number | null }>) =>
@@ -28,12 +28,21 @@ describe('when the gateway wrote the approvals', () => {
     const parts = wireGateway({
       store: new InMemoryKeyValueStore(),
       rootSigner: root,
-      clock: { now: () => new Date((now += 10)) },
+      clock: {
+        now: () => {
+          now += 10;
+          return new Date(now);
+        },
+      },
       gatewayPrincipal: 'gw',
     });
     const admin: Caller = { principalArn: 'arn:aws:iam::111122223333:role/admin', isAdmin: true };
     const agent: Caller = { principalArn: 'arn:aws:iam::111122223333:role/agent', isAdmin: false };
-    const alice: Caller = { principalArn: 'arn:aws:iam::111122223333:role/alice', isAdmin: false, isApprover: true };
+    const alice: Caller = {
+      principalArn: 'arn:aws:iam::111122223333:role/alice',
+      isAdmin: false,
+      isApprover: true,
+    };
     await parts.gateway.registerAgent(admin, { agentId: 'a', principalArn: agent.principalArn });
     await parts.gateway.putPolicy(admin, 'deploys', {
       cedar: '@approval\npermit (principal == Agent::"a", action == Action::"deploy.run", resource);',
@@ -93,7 +102,12 @@ describe('when the approval records do not back the allow', () => {
     approvals_required: required,
     approval_expires_at: '2026-11-26T09:00:00.000Z',
   });
-  const claim = (approvalId: string, approvals: string[], required: number, extra: object = {}): DecisionFields => ({
+  const claim = (
+    approvalId: string,
+    approvals: string[],
+    required: number,
+    extra: object = {},
+  ): DecisionFields => ({
     ...base,
     request_id: `c-${approvals.join('-')}-${Math.random()}`,
     decision: 'allow',
@@ -103,7 +117,11 @@ describe('when the approval records do not back the allow', () => {
     approvals_required: required,
     ...extra,
   });
-  const verdict = (decisionId: string, v: 'approve' | 'reject', expiresAt: string | null = '2026-11-26T08:30:00.000Z') => ({
+  const verdict = (
+    decisionId: string,
+    v: 'approve' | 'reject',
+    expiresAt: string | null = '2026-11-26T08:30:00.000Z',
+  ) => ({
     kind: 'approval' as const,
     decision_id: decisionId,
     verdict: v,
@@ -167,14 +185,18 @@ describe('when the approval records do not back the allow', () => {
   it('refuses an expired approve, a claim after the window, other params, and a missing approval', async () => {
     const out = await build(async (b) => {
       const r = await b.append(request(1), root, { principalArn: REQUESTER });
-      const old = await b.append(verdict(r.id, 'approve', '2026-11-26T08:00:01.500Z'), root, { principalArn: ALICE });
+      const old = await b.append(verdict(r.id, 'approve', '2026-11-26T08:00:01.500Z'), root, {
+        principalArn: ALICE,
+      });
       await b.append(claim(r.id, [old.id], 1), root, { principalArn: REQUESTER }); // seq 3, at 08:00:02
       await b.append(claim(r.id, [old.id], 1, { params_sha256: canonicalSha256({ tag: 'v2' }) }), root, {
         principalArn: REQUESTER,
       }); // seq 4
       await b.append(claim('main-99', ['main-98'], 1), root, { principalArn: REQUESTER }); // seq 5
       const r2 = await b.append(request(1), root, { principalArn: REQUESTER }); // seq 6
-      const a = await b.append(verdict(r2.id, 'approve', '2026-11-26T10:00:00.000Z'), root, { principalArn: ALICE });
+      const a = await b.append(verdict(r2.id, 'approve', '2026-11-26T10:00:00.000Z'), root, {
+        principalArn: ALICE,
+      });
       await b.append(claim(r2.id, [a.id], 1), root, {
         principalArn: REQUESTER,
         timestamp: new Date('2026-11-26T09:30:00.000Z'),
@@ -198,7 +220,10 @@ describe('when the approval records do not back the allow', () => {
     await b.append(verdict(r.id, 'reject'), root, { principalArn: BOB });
     await b.append(claim(r.id, [a1.id], 1), root, { principalArn: REQUESTER });
     const keys = new Map([[root.keyId, createPublicKey(root.publicKeyPem)]]);
-    const v = new AuditVerifier({ trustedRootKeys: [root.publicKeyPem], now: new Date('2026-11-29T12:00:00.000Z') });
+    const v = new AuditVerifier({
+      trustedRootKeys: [root.publicKeyPem],
+      now: new Date('2026-11-29T12:00:00.000Z'),
+    });
     b.lines.forEach((line, i) => {
       const prepared = prepareLine(line, keys);
       expect(prepared.record).not.toBeNull();

@@ -15,7 +15,11 @@ const agentArn = `arn:aws:iam::${ACCOUNT}:role/agent-a`;
 const agent: Caller = { principalArn: agentArn, isAdmin: false };
 const otherAgentArn = `arn:aws:iam::${ACCOUNT}:role/agent-b`;
 const otherAgent: Caller = { principalArn: otherAgentArn, isAdmin: false };
-const alice: Caller = { principalArn: `arn:aws:iam::${ACCOUNT}:role/alice`, isAdmin: false, isApprover: true };
+const alice: Caller = {
+  principalArn: `arn:aws:iam::${ACCOUNT}:role/alice`,
+  isAdmin: false,
+  isApprover: true,
+};
 const bob: Caller = { principalArn: `arn:aws:iam::${ACCOUNT}:role/bob`, isAdmin: false, isApprover: true };
 const mallory: Caller = { principalArn: `arn:aws:iam::${ACCOUNT}:role/mallory`, isAdmin: false };
 
@@ -78,9 +82,9 @@ describe('when a permit asks for approval', () => {
       policy_ids: ['refunds'],
     });
     // nothing may start on it
-    expect((await rejectionOf(parts.gateway.reportOutcome(agent, record.id, { status: 'started' }))).code).toBe(
-      'DECISION_NOT_ALLOWED',
-    );
+    expect(
+      (await rejectionOf(parts.gateway.reportOutcome(agent, record.id, { status: 'started' }))).code,
+    ).toBe('DECISION_NOT_ALLOWED');
     const listed = await parts.gateway.listApprovals(alice, { limit: 10 });
     expect(listed.approvals).toMatchObject([
       { approval_id: record.id, actor: 'a', params: REFUND, params_sha256: digest, approvals: [] },
@@ -145,11 +149,16 @@ describe('when a permit asks for approval', () => {
     await approve(alice, asked.id);
     await approve(bob, asked.id);
     const replay = rejectionOf(
-      parts.gateway.decide(agent, request({ params: { amount: 50_000, currency: 'EUR' }, approval_id: asked.id })),
+      parts.gateway.decide(
+        agent,
+        request({ params: { amount: 50_000, currency: 'EUR' }, approval_id: asked.id }),
+      ),
     );
     expect((await replay).code).toBe('APPROVAL_MISMATCH');
     // another resource or context is another request too
-    expect((await rejectionOf(ask({ resource: 'order-8', approval_id: asked.id }))).code).toBe('APPROVAL_MISMATCH');
+    expect((await rejectionOf(ask({ resource: 'order-8', approval_id: asked.id }))).code).toBe(
+      'APPROVAL_MISMATCH',
+    );
     expect((await rejectionOf(ask({ context: { x: 1 }, approval_id: asked.id }))).code).toBe(
       'APPROVAL_MISMATCH',
     );
@@ -189,7 +198,9 @@ describe('when a permit asks for approval', () => {
     await parts.gateway.putPolicy(admin, 'no-refunds', {
       cedar: 'forbid (principal, action == Action::"payments.refund", resource == Resource::"order-7");',
     });
-    expect((await rejectionOf(ask({ approval_id: again.id, request_id: 'claim-2' }))).code).toBe('APPROVAL_STALE');
+    expect((await rejectionOf(ask({ approval_id: again.id, request_id: 'claim-2' }))).code).toBe(
+      'APPROVAL_STALE',
+    );
   });
 
   it('needs the larger count when the policy now asks for more approvers', async () => {
@@ -247,7 +258,10 @@ describe('when a policy carries a malformed approval annotation', () => {
         details: { diagnostics: Array<{ message: string; line: number }> };
       };
       expect(error.code).toBe('VALIDATION_FAILED');
-      expect(error.details.diagnostics[0]).toMatchObject({ line: 1, message: expect.stringContaining('@approval') });
+      expect(error.details.diagnostics[0]).toMatchObject({
+        line: 1,
+        message: expect.stringContaining('@approval'),
+      });
     }
   });
 });

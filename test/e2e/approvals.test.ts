@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runZtAudit } from '../../bin/audit/runZtAudit.js';
-import { runZt } from '../../bin/cli/runZt.js';
 import { localRootPublicKey } from '../../bin/cli/rootPublicKey.js';
+import { runZt } from '../../bin/cli/runZt.js';
 import type { AuditReport } from '../../core/auditBundle.js';
 import { canonicalSha256 } from '../../core/canonical.js';
 import { type Emulator, startEmulator } from '../../local/emulator.js';
@@ -32,7 +32,15 @@ async function cli(argv: string[], profile: string) {
   let stdout = '';
   let stderr = '';
   const code = await runZt(
-    [...argv, '--endpoint', emulator.url, '--credentials-file', emulator.credentialsFile, '--profile', profile],
+    [
+      ...argv,
+      '--endpoint',
+      emulator.url,
+      '--credentials-file',
+      emulator.credentialsFile,
+      '--profile',
+      profile,
+    ],
     {
       stdout: { write: (s: string) => (stdout += s) },
       stderr: { write: (s: string) => (stderr += s) },
@@ -155,7 +163,13 @@ describe('when an action needs two approvers', () => {
     // a second claim of the same approval is refused, over HTTP, with a code and no record
     const again = await send(emulator.url, 'POST', '/actions', {
       credentials: agentCredentials,
-      body: { actor: AGENT, action: ACTION, params: PARAMS, approval_id: pending.approval_id, request_id: 'again-9' },
+      body: {
+        actor: AGENT,
+        action: ACTION,
+        params: PARAMS,
+        approval_id: pending.approval_id,
+        request_id: 'again-9',
+      },
     });
     expect(again.status).toBe(409);
     expect((again.body as { error: { code: string } }).error.code).toBe('APPROVAL_ALREADY_CLAIMED');
@@ -169,7 +183,9 @@ describe('when an action needs two approvers', () => {
     );
     expect(rejected.code, rejected.stderr).toBe(0);
     const claimRejected = await zt
-      .waitForApproval({ actor: AGENT, action: ACTION, params: PARAMS }, earlier.approval_id, { timeoutMs: 0 })
+      .waitForApproval({ actor: AGENT, action: ACTION, params: PARAMS }, earlier.approval_id, {
+        timeoutMs: 0,
+      })
       .catch((e: unknown) => e as ZeroTrustError);
     expect((claimRejected as ZeroTrustError).code).toBe('APPROVAL_REJECTED');
 
