@@ -165,3 +165,40 @@ describe('when the scheduled checkpoint function runs', () => {
     expect(doc).toMatchObject({ CheckpointFailures: 1, SigningFailures: 1, error_code: 'SIGNING_FAILED' });
   });
 });
+
+describe('when approvals are pending at a scheduled run', () => {
+  it('emits how many and how long the oldest waited (seconds), the metric the pending-too-long alarm watches', async () => {
+    const kms = fakeKms();
+    const bucket = s3();
+    bucket.mock.on(PutObjectCommand).resolves({});
+    let now = NOW.getTime();
+    const parts = wireGateway({
+      store: new InMemoryKeyValueStore(),
+      rootSigner: await KmsSigner.create(kms.client, kms.keyArn),
+      clock: { now: () => new Date(now) },
+      gatewayPrincipal: 'lambda:test',
+    });
+    const admin = { principalArn: 'arn:aws:iam::111122223333:role/admin', isAdmin: true };
+    const agent = { principalArn: 'arn:aws:iam::111122223333:role/agent', isAdmin: false };
+    await parts.gateway.registerAgent(admin, { agentId: 'a', principalArn: agent.principalArn });
+    await parts.gateway.putPolicy(admin, 'p', {
+      cedar: '@approval\npermit (principal == Agent::"a", action == Action::"deploy.run", resource);',
+    });
+    await parts.gateway.decide(agent, { actor: 'a', action: 'deploy.run', request_id: 'r-1' });
+    now += 45 * 60_000;
+    await parts.gateway.decide(agent, { actor: 'a', action: 'deploy.run', request_id: 'r-2' });
+    const lines: string[] = [];
+    await runCheckpoint({
+      checkpointer: parts.checkpointer,
+      archive: new S3CheckpointArchive({ client: bucket.client, bucket: 'b', retentionDays: 7 }),
+      metrics: new Metrics({ service: 'ZtInfra', write: (l) => lines.push(l), now: () => now }),
+      approvals: parts.gateway.approvals,
+    });
+    const doc = lines.map((l) => JSON.parse(l) as EmfDocument).find((d) => 'ApprovalsPending' in d);
+    expect(doc).toMatchObject({ ApprovalsPending: 2, OldestPendingApprovalSeconds: 2700 });
+    expect(doc?._aws.CloudWatchMetrics[0]?.Metrics).toContainEqual({
+      Name: 'OldestPendingApprovalSeconds',
+      Unit: 'Seconds',
+    });
+  });
+});
