@@ -109,6 +109,12 @@ export class DecisionService {
     const pk = idemPartition(caller.principalArn);
     // The claim of an approved request: checked before, evaluated again inside the append, and made
     // single-use by its claim item, which lands with the allow.
+    if (request.approval_id !== undefined && idem) {
+      // A claim repeated with its request id (a retry after a lost answer) gets its allow back: the claim
+      // item would refuse it as already claimed. Claims are rare, so this read costs nothing that matters.
+      const replay = await this.#replay(await this.deps.store.get(pk, idem.key), idem.key, idem.hash);
+      if (replay) return replay;
+    }
     const claim = request.approval_id === undefined ? null : await this.#prepareClaim(caller, request);
     // A first-release `pending` claim (a crash left it), once seen, is taken over in the decision's
     // transaction. It is looked for only when the request id turned out to be taken: a new request id, the

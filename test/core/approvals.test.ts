@@ -97,7 +97,7 @@ describe('when a permit asks for approval', () => {
     const second = await approve(bob, asked.id);
     expect(first).toMatchObject({ kind: 'approval', verdict: 'approve', principal_arn: alice.principalArn });
     expect(first.expires_at).toBe('2026-11-29T10:10:00.000Z');
-    const claimed = await ask({ approval_id: asked.id });
+    const claimed = await ask({ approval_id: asked.id, request_id: 'claim-1' });
     expect(claimed).toMatchObject({
       decision: 'allow',
       approval_id: asked.id,
@@ -105,6 +105,13 @@ describe('when a permit asks for approval', () => {
       approvals_required: 2,
       params_sha256: digest,
     });
+    // the same claim again (a retry after a lost answer) gets the same allow back, not a refusal
+    const retried = await parts.gateway.decide(
+      agent,
+      request({ approval_id: asked.id, request_id: 'claim-1' }),
+    );
+    expect(retried.record.id).toBe(claimed.id);
+    expect(retried.replayed).toBe(true);
     await parts.gateway.reportOutcome(agent, claimed.id, { status: 'started' });
     // a second claim, with another request id, finds the claim item: no second allow
     expect((await rejectionOf(ask({ approval_id: asked.id, request_id: 'again-1' }))).code).toBe(
