@@ -40,9 +40,22 @@ export default defineConfig({
   test: {
     projects: [
       {
-        test: { ...shared, name: 'unit', include: UNIT, setupFiles: ['test/helpers/unitTierGuard.ts'] },
+        test: {
+          ...shared,
+          name: 'unit',
+          include: UNIT,
+          setupFiles: ['test/helpers/matchers.ts', 'test/helpers/unitTierGuard.ts'],
+        },
       },
-      { test: { ...shared, name: 'integration', include: ['test/**/*.test.ts'], exclude: UNIT } },
+      {
+        test: {
+          ...shared,
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          exclude: UNIT,
+          setupFiles: ['test/helpers/matchers.ts'],
+        },
+      },
     ],
     coverage: {
       provider: 'v8',
