@@ -16,6 +16,7 @@ const UNIT_FILES = [
   'test/lambdas/checkpointOrigin.test.ts',
   'test/store/sqliteKeyValueStore.test.ts',
   'test/contract/openapi.test.ts',
+  'test/contract/routeTable.test.ts',
   'test/bench/cloudModel.test.ts',
 ];
 /** In a unit folder, but cross-checked against a child process (openssl, a bundled Node process). */
