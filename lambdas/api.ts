@@ -3,6 +3,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { AuditReader } from '../core/AuditReader.js';
 import { systemClock } from '../core/ports.js';
+import { ROUTE_GROUP_NAMES, type RouteGroup, routeKey, routesOfGroup } from '../core/routes.js';
 import { DynamoDbKeyValueStore } from './adapters/DynamoDbKeyValueStore.js';
 import { KmsSigner } from './adapters/KmsSigner.js';
 import type { ApiGatewayProxyEvent, ApiGatewayProxyResult } from './apigw.js';
@@ -13,9 +14,6 @@ import { requiredCheckpointOrigin, wireGateway } from './wiring.js';
 /**
  * Lambda entry for every API route. Configuration comes from the environment at cold start:
  * `TABLE_NAME`, `ROOT_KEY_ARN`, `ADMIN_PRINCIPAL_ARNS` (comma-separated role ARNs), `CHECKPOINT_ORIGIN`,
- * optional `APPROVER_PRINCIPAL_ARNS` (comma-separated: who may list, approve and reject approvals, besides
- * admins), `APPROVAL_WINDOW_MS` (how long an `approval_required` request waits, default 3600000),
- * `APPROVAL_TTL_MS` (how long one approve counts, default 900000),
  * optional `START_WINDOW_MS` (how long an allow waits for `started`, default 60000), `GATEWAY_PRINCIPAL_ARN`, `ROUTE_GROUP`, `SERVICE_NAME` and
  * `METRICS_NAMESPACE`. A missing setting fails the cold start, so nothing is answered but a 503.
  *
@@ -24,36 +22,14 @@ import { requiredCheckpointOrigin, wireGateway } from './wiring.js';
  * route of another group should one arrive anyway (a misconfigured integration, a direct invoke).
  */
 
-/** Which group serves each route, as `METHOD /resource` (API Gateway's `resource` template). */
-export const ROUTE_GROUPS = {
-  decisions: [
-    'GET /health',
-    'POST /actions',
-    'POST /actions/allowed',
-    'POST /actions/{id}/outcome',
-    'GET /keys',
-  ],
-  admin: [
-    'POST /agents',
-    'GET /agents',
-    'GET /agents/{agentId}',
-    'DELETE /agents/{agentId}',
-    'POST /policies/allow',
-    'GET /policies',
-    'PUT /policies/{policyId}',
-    'GET /policies/{policyId}',
-    'DELETE /policies/{policyId}',
-    'PUT /schema',
-    'GET /schema',
-    'GET /approvals',
-    'GET /approvals/{id}',
-    'POST /approvals/{id}/approve',
-    'POST /approvals/{id}/reject',
-  ],
-  audit: ['GET /audit', 'GET /audit/checkpoint', 'GET /audit/checkpoints'],
-} as const satisfies Record<string, readonly string[]>;
+/** Which group serves each route, as `METHOD /resource` (API Gateway's `resource` template), from the route table. */
+export const ROUTE_GROUPS: Readonly<Record<RouteGroup, readonly string[]>> = (() => {
+  const groups = {} as Record<RouteGroup, readonly string[]>;
+  for (const group of ROUTE_GROUP_NAMES) groups[group] = routesOfGroup(group).map(routeKey);
+  return groups;
+})();
 
-export type RouteGroup = keyof typeof ROUTE_GROUPS;
+export type { RouteGroup };
 
 const ALL_ROUTES: ReadonlySet<string> = new Set(Object.values(ROUTE_GROUPS).flat());
 
@@ -65,7 +41,7 @@ const ALL_ROUTES: ReadonlySet<string> = new Set(Object.values(ROUTE_GROUPS).flat
 export function servesRoute(group: RouteGroup | undefined, event: ApiGatewayProxyEvent): boolean {
   if (group === undefined) return true;
   const route = `${(event.httpMethod || '').toUpperCase()} ${event.resource}`;
-  return !ALL_ROUTES.has(route) || (ROUTE_GROUPS[group] as readonly string[]).includes(route);
+  return !ALL_ROUTES.has(route) || ROUTE_GROUPS[group].includes(route);
 }
 function required(name: string): string {
   const value = process.env[name];
@@ -122,17 +98,11 @@ async function init() {
     rootArn,
     events: metrics.gatewayEvents(),
     ...(process.env['START_WINDOW_MS'] ? { startWindowMs: positiveInteger('START_WINDOW_MS') } : {}),
-    ...(process.env['APPROVAL_WINDOW_MS'] ? { approvalWindowMs: positiveInteger('APPROVAL_WINDOW_MS') } : {}),
-    ...(process.env['APPROVAL_TTL_MS'] ? { approvalTtlMs: positiveInteger('APPROVAL_TTL_MS') } : {}),
   });
   const api = createApiHandler({
     gateway: parts.gateway,
     audit: new AuditReader({ store, checkpoints: parts.checkpointer }),
     adminPrincipalArns: required('ADMIN_PRINCIPAL_ARNS')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-    approverPrincipalArns: (process.env['APPROVER_PRINCIPAL_ARNS'] ?? '')
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean),

@@ -12,6 +12,7 @@ import { assertExactJsonText } from '../core/exactJson.js';
 import type { Caller, Gateway } from '../core/Gateway.js';
 import { normalizePrincipalArn } from '../core/principalArn.js';
 import type { DecisionRecord } from '../core/records.js';
+import { ROUTE_TABLE, type RouteName } from '../core/routes.js';
 import { parseQueryInteger } from '../core/validate.js';
 import type { ApiGatewayProxyEvent, ApiGatewayProxyResult } from './apigw.js';
 
@@ -71,7 +72,7 @@ interface Route {
   method: string;
   template: string;
   segments: string[];
-  open?: boolean;
+  open: boolean;
   handler: RouteHandler;
 }
 
@@ -85,127 +86,144 @@ export function createApiHandler(
   const g = deps.gateway;
   const admins = new Set(deps.adminPrincipalArns.map(normalizePrincipalArn));
   const approvers = new Set((deps.approverPrincipalArns ?? []).map(normalizePrincipalArn));
-  const routes: Route[] = [];
-  const add = (method: string, template: string, handler: RouteHandler, open = false) =>
-    routes.push({ method, template, segments: template.split('/').filter(Boolean), handler, open });
   const caller = (ctx: Context) => ctx.caller as Caller;
-
-  add('GET', '/health', async () => ({ status: 200, body: { ok: true } }), true);
-
-  add('POST', '/agents', async (ctx) => {
-    const { agent, credentials } = await g.registerAgent(caller(ctx), ctx.body());
-    return { status: 201, body: credentials ? { ...agent, credentials } : agent };
-  });
-  add('GET', '/agents', async (ctx) => ({ status: 200, body: { agents: await g.listAgents(caller(ctx)) } }));
-  add('GET', '/agents/{agentId}', async (ctx) => ({
-    status: 200,
-    body: await g.getAgent(caller(ctx), ctx.params['agentId'] as string),
-  }));
-  add('DELETE', '/agents/{agentId}', async (ctx) => ({
-    status: 200,
-    body: await g.disableAgent(caller(ctx), ctx.params['agentId'] as string),
-  }));
-
-  add('POST', '/policies/allow', async (ctx) => {
-    const p = await g.allowPolicy(caller(ctx), ctx.body());
-    return { status: 201, body: { policyId: p.policyId, cedar: p.cedar, sha256: p.sha256 } };
-  });
-  add('GET', '/policies', async (ctx) => ({
-    status: 200,
-    body: { policies: await g.listPolicies(caller(ctx)) },
-  }));
-  add('PUT', '/policies/{policyId}', async (ctx) => {
-    const p = await g.putPolicy(caller(ctx), ctx.params['policyId'] as string, ctx.body());
-    return { status: 200, body: { policyId: p.policyId, sha256: p.sha256 } };
-  });
-  add('GET', '/policies/{policyId}', async (ctx) => ({
-    status: 200,
-    body: await g.getPolicy(caller(ctx), ctx.params['policyId'] as string),
-  }));
-  add('DELETE', '/policies/{policyId}', async (ctx) => ({
-    status: 200,
-    body: await g.deletePolicy(caller(ctx), ctx.params['policyId'] as string),
-  }));
-
-  add('PUT', '/schema', async (ctx) => {
-    const schema = await g.putSchema(caller(ctx), ctx.body());
-    return { status: 200, body: schema };
-  });
-  add('GET', '/schema', async (ctx) => ({ status: 200, body: await g.getSchema(caller(ctx)) }));
-
-  add('POST', '/actions', async (ctx) => {
-    const origin = ctx.signature === undefined ? {} : { signature: ctx.signature };
-    const { decision, record } = await g.decide(caller(ctx), ctx.body(), origin);
-    const r = record as DecisionRecord;
-    return {
-      // A deny is a 403 that carries its signed record; so is `approval_required`, with its own code and
-      // the approval id: no client that reads the status as "allowed or not" can run on it.
-      status: decision === 'allow' ? 200 : 403,
-      decision,
-      body: {
-        ok: decision === 'allow',
-        actor: r.actor,
-        action: r.action,
-        resource: r.resource,
-        decision,
-        reason: r.reason,
-        ...(decision === 'approval_required'
-          ? {
-              code: 'APPROVAL_REQUIRED',
-              approval_id: r.id,
-              approvals_required: r.approvals_required,
-              approval_expires_at: r.approval_expires_at,
-            }
-          : {}),
-        audit: record,
-      },
-    };
-  });
-  add('POST', '/actions/allowed', async (ctx) => ({
-    status: 200,
-    body: { ok: true, answer: await g.allowedActions(caller(ctx), ctx.body()) },
-  }));
-  add('POST', '/actions/{id}/outcome', async (ctx) => {
-    const record = await g.reportOutcome(caller(ctx), ctx.params['id'] as string, ctx.body());
-    return { status: 200, body: { ok: true, audit: record } };
-  });
-
-  add('GET', '/approvals', async (ctx) => {
-    const limit = parseQueryInteger(ctx.query['limit'], 'limit', { min: 1, max: 100, default: 50 });
-    const after = ctx.query['after'];
-    const page = await g.listApprovals(caller(ctx), after === undefined ? { limit } : { after, limit });
-    return { status: 200, body: page };
-  });
-  add('GET', '/approvals/{id}', async (ctx) => ({
-    status: 200,
-    body: await g.getApproval(caller(ctx), ctx.params['id'] as string),
-  }));
-  for (const verdict of ['approve', 'reject'] as const) {
-    add('POST', `/approvals/{id}/${verdict}`, async (ctx) => {
-      const record = await g.voteApproval(caller(ctx), ctx.params['id'] as string, verdict, ctx.body());
-      return { status: 200, body: { ok: true, audit: record } };
-    });
-  }
-
   const seqQuery = (ctx: Context, name: string) =>
     parseQueryInteger(ctx.query[name], name, { min: 0, max: Number.MAX_SAFE_INTEGER, default: 0 });
-  add('GET', '/audit', async (ctx) => {
-    const after = seqQuery(ctx, 'after');
-    const limit = parseQueryInteger(ctx.query['limit'], 'limit', { min: 1, max: 1000, default: 100 });
-    const page = await deps.audit.page(caller(ctx), { lane: ctx.query['lane'], after, limit });
-    // Records go out byte for byte as stored (canonical key order).
-    return { status: 200, raw: `{"records":[${page.records.join(',')}],"next":${page.next ?? 'null'}}` };
-  });
-  add('GET', '/audit/checkpoint', async (ctx) => ({
-    status: 200,
-    body: await deps.audit.checkpoint(caller(ctx)),
+
+  // One handler per route of the table (core/routes.ts), by name: the type makes a route without a
+  // handler, or a handler without a route, a compile error.
+  const handlers: Record<RouteName, RouteHandler> = {
+    health: async () => ({ status: 200, body: { ok: true } }),
+
+    registerAgent: async (ctx) => {
+      const { agent, credentials } = await g.registerAgent(caller(ctx), ctx.body());
+      return { status: 201, body: credentials ? { ...agent, credentials } : agent };
+    },
+    listAgents: async (ctx) => ({ status: 200, body: { agents: await g.listAgents(caller(ctx)) } }),
+    getAgent: async (ctx) => ({
+      status: 200,
+      body: await g.getAgent(caller(ctx), ctx.params['agentId'] as string),
+    }),
+    disableAgent: async (ctx) => ({
+      status: 200,
+      body: await g.disableAgent(caller(ctx), ctx.params['agentId'] as string),
+    }),
+
+    allowPolicy: async (ctx) => {
+      const p = await g.allowPolicy(caller(ctx), ctx.body());
+      return { status: 201, body: { policyId: p.policyId, cedar: p.cedar, sha256: p.sha256 } };
+    },
+    listPolicies: async (ctx) => ({
+      status: 200,
+      body: { policies: await g.listPolicies(caller(ctx)) },
+    }),
+    putPolicy: async (ctx) => {
+      const p = await g.putPolicy(caller(ctx), ctx.params['policyId'] as string, ctx.body());
+      return { status: 200, body: { policyId: p.policyId, sha256: p.sha256 } };
+    },
+    getPolicy: async (ctx) => ({
+      status: 200,
+      body: await g.getPolicy(caller(ctx), ctx.params['policyId'] as string),
+    }),
+    deletePolicy: async (ctx) => ({
+      status: 200,
+      body: await g.deletePolicy(caller(ctx), ctx.params['policyId'] as string),
+    }),
+
+    putSchema: async (ctx) => {
+      const schema = await g.putSchema(caller(ctx), ctx.body());
+      return { status: 200, body: schema };
+    },
+    getSchema: async (ctx) => ({ status: 200, body: await g.getSchema(caller(ctx)) }),
+
+    decide: async (ctx) => {
+      const origin = ctx.signature === undefined ? {} : { signature: ctx.signature };
+      const { decision, record } = await g.decide(caller(ctx), ctx.body(), origin);
+      const r = record as DecisionRecord;
+      return {
+        // A deny is a 403 that carries its signed record; so is `approval_required`, with its own code and
+        // the approval id: no client that reads the status as "allowed or not" can run on it.
+        status: decision === 'allow' ? 200 : 403,
+        decision,
+        body: {
+          ok: decision === 'allow',
+          actor: r.actor,
+          action: r.action,
+          resource: r.resource,
+          decision,
+          reason: r.reason,
+          ...(decision === 'approval_required'
+            ? {
+                code: 'APPROVAL_REQUIRED',
+                approval_id: r.id,
+                approvals_required: r.approvals_required,
+                approval_expires_at: r.approval_expires_at,
+              }
+            : {}),
+          audit: record,
+        },
+      };
+    },
+
+    listApprovals: async (ctx) => {
+      const limit = parseQueryInteger(ctx.query['limit'], 'limit', { min: 1, max: 100, default: 50 });
+      const after = ctx.query['after'];
+      const page = await g.listApprovals(caller(ctx), after === undefined ? { limit } : { after, limit });
+      return { status: 200, body: page };
+    },
+    getApproval: async (ctx) => ({
+      status: 200,
+      body: await g.getApproval(caller(ctx), ctx.params['id'] as string),
+    }),
+    approve: async (ctx) => ({
+      status: 200,
+      body: {
+        ok: true,
+        audit: await g.voteApproval(caller(ctx), ctx.params['id'] as string, 'approve', ctx.body()),
+      },
+    }),
+    reject: async (ctx) => ({
+      status: 200,
+      body: {
+        ok: true,
+        audit: await g.voteApproval(caller(ctx), ctx.params['id'] as string, 'reject', ctx.body()),
+      },
+    }),
+    allowedActions: async (ctx) => ({
+      status: 200,
+      body: { ok: true, answer: await g.allowedActions(caller(ctx), ctx.body()) },
+    }),
+    reportOutcome: async (ctx) => {
+      const record = await g.reportOutcome(caller(ctx), ctx.params['id'] as string, ctx.body());
+      return { status: 200, body: { ok: true, audit: record } };
+    },
+
+    auditPage: async (ctx) => {
+      const after = seqQuery(ctx, 'after');
+      const limit = parseQueryInteger(ctx.query['limit'], 'limit', { min: 1, max: 1000, default: 100 });
+      const page = await deps.audit.page(caller(ctx), { lane: ctx.query['lane'], after, limit });
+      // Records go out byte for byte as stored (canonical key order).
+      return { status: 200, raw: `{"records":[${page.records.join(',')}],"next":${page.next ?? 'null'}}` };
+    },
+    checkpoint: async (ctx) => ({
+      status: 200,
+      body: await deps.audit.checkpoint(caller(ctx)),
+    }),
+    checkpoints: async (ctx) => {
+      const after = seqQuery(ctx, 'after');
+      const checkpoints = await deps.audit.checkpoints(caller(ctx), { lane: ctx.query['lane'], after });
+      return { status: 200, body: { checkpoints } };
+    },
+    keys: async () => ({ status: 200, body: { keys: await g.publicKeys() } }),
+  };
+  // INVARIANT: only a `public` route of the table is answered without a verified IAM identity.
+  const routes: Route[] = ROUTE_TABLE.map((r) => ({
+    method: r.method,
+    template: r.path,
+    segments: r.path.split('/').filter(Boolean),
+    open: r.role === 'public',
+    handler: handlers[r.handler],
   }));
-  add('GET', '/audit/checkpoints', async (ctx) => {
-    const after = seqQuery(ctx, 'after');
-    const checkpoints = await deps.audit.checkpoints(caller(ctx), { lane: ctx.query['lane'], after });
-    return { status: 200, body: { checkpoints } };
-  });
-  add('GET', '/keys', async () => ({ status: 200, body: { keys: await g.publicKeys() } }));
 
   return async (event) => {
     const started = performance.now();
