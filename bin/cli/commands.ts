@@ -1,4 +1,5 @@
-import { exportAudit } from '../../audit/exportAudit.js';
+import { exportAudit, streamAudit } from '../../audit/exportAudit.js';
+import { OcsfMappingError } from '../../audit/ocsf.js';
 import { GatewayError } from '../../sdk/errors.js';
 import type { AgentAttributeValue, GatewayClient, RegisterAgentInput } from '../../sdk/GatewayClient.js';
 import { exportBundleCommand } from './auditExportBundleCommand.js';
@@ -215,10 +216,20 @@ export const COMMANDS: Record<string, Command> = {
   async 'audit export'(ctx) {
     const outArg = str(ctx, 'out');
     const bundleArg = str(ctx, 'bundle');
+    const formatArg = str(ctx, 'format') ?? 'records';
+    if (formatArg !== 'records' && formatArg !== 'ocsf') {
+      throw new UsageError(`\`--format\` must be \`records\` or \`ocsf\`, got \`${formatArg}\``);
+    }
+    const format: 'records' | 'ocsf' = formatArg;
+    if (format === 'ocsf' && bundleArg !== undefined) {
+      throw new UsageError(
+        '`--format ocsf` writes events, not a bundle: give `--out FILE` or nothing (stdout)',
+      );
+    }
     if (outArg !== undefined && bundleArg !== undefined) {
       throw new UsageError('give `--out FILE` or `--bundle DIR`, not both');
     }
-    if (outArg === undefined && bundleArg === undefined) {
+    if (outArg === undefined && bundleArg === undefined && format === 'records') {
       throw new UsageError('`--out FILE` or `--bundle DIR` is required');
     }
     if ((ctx.values['after'] !== undefined || ctx.values['resume'] === true) && bundleArg === undefined) {
@@ -233,23 +244,38 @@ export const COMMANDS: Record<string, Command> = {
       }
     }
     if (bundleArg !== undefined) return exportBundleCommand(ctx, bundleArg, pageSize);
-    const out = ctx.resolvePath(outArg as string);
+    if (outArg === undefined) {
+      // --format ocsf to stdout, for a log shipper's pipe: events only, no summary line after them.
+      try {
+        await streamAudit(ctx.client, (chunk) => ctx.out(chunk), {
+          format,
+          ...(pageSize !== undefined ? { pageSize } : {}),
+        });
+      } catch (err) {
+        if (err instanceof OcsfMappingError) throw new LocalFileError(err.message);
+        throw err;
+      }
+      return;
+    }
+    const out = ctx.resolvePath(outArg);
     const progress = ctx.stderrIsTTY ? (n: number) => ctx.err(`\rzt: exported ${n} records`) : undefined;
     let count: number;
     try {
       count = await exportAudit(ctx.client, {
         out,
+        format,
         ...(pageSize !== undefined ? { pageSize } : {}),
         ...(progress !== undefined ? { onProgress: progress } : {}),
       });
     } catch (err) {
       if (isNodeFsError(err)) throw new LocalFileError(`cannot write \`${outArg}\`: ${err.message}`);
+      if (err instanceof OcsfMappingError) throw new LocalFileError(err.message);
       throw err;
     } finally {
       if (progress !== undefined) ctx.err('\n');
     }
-    if (ctx.json) return printJson(ctx, { out, records: count });
-    ctx.out(`exported ${count} records to ${outArg}\n`);
+    if (ctx.json) return printJson(ctx, { out, records: count, format });
+    ctx.out(`exported ${count} records${format === 'ocsf' ? ' as OCSF events' : ''} to ${outArg}\n`);
   },
 
   async keys(ctx) {

@@ -70,6 +70,7 @@ const SPECS: Record<string, { args: string[]; options: Options }> = {
     options: {
       out: { type: 'string' },
       bundle: { type: 'string' },
+      format: { type: 'string' },
       after: { type: 'string', multiple: true },
       resume: { type: 'boolean' },
       'page-size': { type: 'string' },

@@ -36,7 +36,8 @@ export const COMMAND_LINES: Record<string, Record<string, string>> = {
     get: 'zt schema get',
   },
   audit: {
-    export: 'zt audit export (--out FILE | --bundle DIR [--resume] [--after [LANE=]SEQ]...) [--page-size N]',
+    export:
+      'zt audit export (--out FILE | --bundle DIR [--resume] [--after [LANE=]SEQ]... | --format ocsf [--out FILE]) [--page-size N]',
   },
   keys: { '': 'zt keys [--root-pem [--remote]]' },
   health: { '': 'zt health' },
@@ -77,7 +78,12 @@ every lane's size and root, and every lane's checkpoint, asked for first; each l
 the size the epoch signs, so it covers every tail), lanes/<lane>.jsonl, and keys.json (the gateway's public keys
 with the certificates of its session keys). --resume continues every lane file from where it ends; --after
 [LANE=]SEQ (repeatable; a SEQ alone is main's) also checks that LANE's file ends at SEQ. A bundle from before
-lanes (records.jsonl) is resumed as its main lane.`,
+lanes (records.jsonl) is resumed as its main lane.
+
+With --format ocsf each line is instead the record as an OCSF 1.8.0 event for a SIEM (decisions and outcomes as
+API Activity, agent changes as Account Change, policy, schema and key records as Entity Management), keeping the
+record's id, lane, seq and hash (metadata.uid, unmapped.zt) and its stored text (raw_data); to FILE, or to
+stdout without --out. --format records (the default) is the plain export.`,
   keys: `Lists the gateway's public signing keys (root and session).
 
 With --root-pem it prints the root public key (SPKI PEM) to pin: the SDK's \`trustedKeys\`, zt-audit's
