@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { parseRequestKeeping } from '../core/keptRequests.js';
 import { rotateRootKey } from '../local/dataDir.js';
 import { startEmulator } from '../local/emulator.js';
 
@@ -14,7 +15,9 @@ old root key, or by the new one itself with --old-key-lost; verifiers then trust
 (the data dir's root-public-keys.pem lists them).
 Environment: ZT_HOST (127.0.0.1), ZT_PORT (8787), ZT_DATA_DIR (.zt), ZT_PUBLIC_HOST (other names
 clients sign for, comma-separated, as sent in Host: \`name\` or \`name:port\`), ZT_START_WINDOW_MS
-(how long an allow may wait for its started outcome, default 60000).`;
+(how long an allow may wait for its started outcome, default 60000), ZT_KEEP_REQUESTS (keep the request
+data of these actions' decisions for \`zt policies replay\`: action ids, \`prefix.*\` or \`*\`, comma-separated;
+default none) and ZT_KEEP_REQUESTS_DAYS (how long, default 30).`;
 
 /** \`zt-local rotate-key\`: prints what it did; the data dir must not be in use. */
 async function rotateKey(dataDir: string, oldKeyLost: boolean): Promise<number> {
@@ -98,6 +101,13 @@ async function main(): Promise<number> {
     );
     return 2;
   }
+  let keepRequests: ReturnType<typeof parseRequestKeeping>;
+  try {
+    keepRequests = parseRequestKeeping(process.env['ZT_KEEP_REQUESTS'], process.env['ZT_KEEP_REQUESTS_DAYS']);
+  } catch (error) {
+    process.stderr.write(`zt-local: ZT_KEEP_REQUESTS: ${(error as Error).message}\n`);
+    return 2;
+  }
   const emulator = await startEmulator({
     host: values.host ?? process.env['ZT_HOST'] ?? '127.0.0.1',
     port,
@@ -106,6 +116,7 @@ async function main(): Promise<number> {
     reset: values.reset ?? false,
     ...(values.quiet ? { log: null } : {}),
     ...(startWindowMs !== undefined ? { startWindowMs } : {}),
+    ...(keepRequests !== null ? { keepRequests } : {}),
   });
   process.stderr.write(
     [

@@ -3,16 +3,18 @@ import type { Configuration } from './Configuration.js';
 import type { Caller } from './caller.js';
 import { canonicalizeData, canonicalSha256, sha256Hex } from './canonical.js';
 import { ConflictError, InfrastructureError } from './errors.js';
+import { type KeptRequest, keepsAction, keptRequestPartition, type RequestKeeping } from './keptRequests.js';
 import { AppendRefusedError, type LaneWriter } from './LaneWriter.js';
-import type { GatewayEvents, KeyValueStore, PolicyEvaluator } from './ports.js';
+import type { GatewayEvents, KeyValueStore, PolicyEvaluator, TransactOp } from './ports.js';
 import type { AuditRecord, Decision, DecisionFields, DecisionRecord } from './records.js';
+import { PRE_POLICY_DENIAL } from './replay.js';
 import {
   type DecisionRequest,
   parseDecisionRequest,
   type RequestOrigin,
   signatureRequestId,
 } from './requests.js';
-import { idemPartition, MAIN_LANE, parseRecordId } from './storageLayout.js';
+import { idemPartition, MAIN_LANE, parseRecordId, seqKey } from './storageLayout.js';
 
 export interface DecisionOutcome {
   decision: Decision;
@@ -50,6 +52,8 @@ export class DecisionService {
       config: Configuration;
       policies: PolicyEvaluator;
       events?: GatewayEvents;
+      /** Keep the request data of policy-evaluated decisions for replay (opt-in; see core/keptRequests.ts). */
+      keepRequests?: RequestKeeping | null;
     },
   ) {}
 
@@ -74,25 +78,58 @@ export class DecisionService {
     let legacy: string | null = null;
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
+        // The agent attributes the evaluation saw, set by the build (which may run again on a retry).
+        let evaluated: { attributes: Record<string, unknown> } | null = null;
+        const keeping = this.deps.keepRequests ?? null;
+        const keep = keeping !== null && keepsAction(keeping, request.action) ? keeping : null;
         const appended = await this.deps.writer.append({
           principalArn: caller.principalArn,
-          build: (ctx) => this.#evaluate(caller, request, ctx.fence),
-          extra: idem
-            ? (record) => {
-                const item: IdempotencyItem = {
-                  request_sha256: idem.hash,
-                  lane: record.chain,
-                  seq: record.seq,
-                };
-                const data = JSON.stringify(item);
-                // INVARIANT: a request id answers with one record: the item and the record land together.
-                return [
-                  legacy === null
-                    ? { op: 'putIfAbsent', pk, sk: idem.key, data }
-                    : { op: 'replaceIf', pk, sk: idem.key, expected: legacy, data },
-                ];
-              }
-            : undefined,
+          build: async (ctx) => {
+            const built = await this.#evaluate(caller, request, ctx.fence);
+            evaluated = built.evaluated;
+            return built.fields;
+          },
+          extra:
+            idem || keep
+              ? (record) => {
+                  const ops: TransactOp[] = [];
+                  if (idem) {
+                    const item: IdempotencyItem = {
+                      request_sha256: idem.hash,
+                      lane: record.chain,
+                      seq: record.seq,
+                    };
+                    const data = JSON.stringify(item);
+                    // INVARIANT: a request id answers with one record: the item and the record land together.
+                    ops.push(
+                      legacy === null
+                        ? { op: 'putIfAbsent', pk, sk: idem.key, data }
+                        : { op: 'replaceIf', pk, sk: idem.key, expected: legacy, data },
+                    );
+                  }
+                  // Only a decision that reached policy evaluation has request data worth replaying: the others
+                  // (unknown principal, disabled agent, actor mismatch) are denied whatever the policies say.
+                  const seen = evaluated as { attributes: Record<string, unknown> } | null;
+                  if (keep && seen !== null) {
+                    const kept: KeptRequest = {
+                      id: record.id,
+                      record_hash: record.current_hash,
+                      params: request.params,
+                      context: request.context,
+                      agent_attributes: seen.attributes,
+                      expires_at: Date.parse(record.timestamp) + keep.retentionDays * 86_400_000,
+                    };
+                    // Not chained and not signed: the record's hashes of params and context vouch for it.
+                    ops.push({
+                      op: 'put',
+                      pk: keptRequestPartition(record.chain),
+                      sk: seqKey(record.seq),
+                      data: JSON.stringify(kept),
+                    });
+                  }
+                  return ops;
+                }
+              : undefined,
         });
         const record = appended.record as DecisionRecord;
         this.deps.events?.decision?.(record);
@@ -139,7 +176,11 @@ export class DecisionService {
     return { decision: record.decision, record, replayed: true };
   }
 
-  async #evaluate(caller: Caller, request: DecisionRequest, fence: number): Promise<DecisionFields> {
+  async #evaluate(
+    caller: Caller,
+    request: DecisionRequest,
+    fence: number,
+  ): Promise<{ fields: DecisionFields; evaluated: { attributes: Record<string, unknown> } | null }> {
     const { snapshot: config, agent } = await this.deps.config.agentFor(caller.principalArn, fence);
     const base = {
       kind: 'decision' as const,
@@ -150,19 +191,23 @@ export class DecisionService {
       context_sha256: sha256Hex(canonicalizeData(request.context)),
       params_sha256: canonicalSha256(request.params),
     };
-    const deny = (reason: string): DecisionFields => ({
-      ...base,
-      decision: 'deny',
-      reason,
-      policy_ids: [],
-      policy_set_sha256: sha256Hex('[]'),
-      errors: [],
-      config_version: config.version,
+    const deny = (reason: string) => ({
+      fields: {
+        ...base,
+        decision: 'deny',
+        reason,
+        policy_ids: [],
+        policy_set_sha256: sha256Hex('[]'),
+        errors: [],
+        config_version: config.version,
+      } satisfies DecisionFields,
+      evaluated: null,
     });
     // INVARIANT: the actor is whoever the signature says; a body claim never overrides it.
-    if (!agent) return deny(`principal \`${caller.principalArn}\` is not a registered agent`);
-    if (agent.status !== 'active') return deny(`agent \`${agent.agentId}\` is disabled`);
-    if (agent.agentId !== request.actor) return deny('actor does not match the authenticated principal');
+    // These texts are how replay tells a decision no policy could change (core/replay.ts).
+    if (!agent) return deny(PRE_POLICY_DENIAL.unregistered(caller.principalArn));
+    if (agent.status !== 'active') return deny(PRE_POLICY_DENIAL.disabled(agent.agentId));
+    if (agent.agentId !== request.actor) return deny(PRE_POLICY_DENIAL.actorMismatch);
     const evaluation = {
       agentId: agent.agentId,
       agentAttributes: agent.attributes,
@@ -189,7 +234,7 @@ export class DecisionService {
         };
       }
     }
-    return fields;
+    return { fields, evaluated: { attributes: { ...(agent.attributes ?? {}) } } };
   }
 
   /** A decision record of any lane by its id, or null when there is none (or it is not a decision). */

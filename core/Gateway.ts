@@ -4,6 +4,7 @@ import { Configuration } from './Configuration.js';
 import { type Caller, requireAdmin } from './caller.js';
 import { type DecisionOutcome, DecisionService } from './DecisionService.js';
 import type { KeyRing, PublicKeyInfo } from './KeyRing.js';
+import type { RequestKeeping } from './keptRequests.js';
 import type { LaneWriter } from './LaneWriter.js';
 import { OutcomeService } from './OutcomeService.js';
 import type { Clock, CredentialIssuer, GatewayEvents, KeyValueStore, PolicyEvaluator } from './ports.js';
@@ -31,6 +32,8 @@ export interface GatewayDeps {
   events?: GatewayEvents;
   /** How long an allow may wait for its `started` outcome before it expires. Default 60 000 ms. */
   startWindowMs?: number;
+  /** Keep decisions' request data for replay (opt-in; core/keptRequests.ts). Default: keep nothing. */
+  keepRequests?: RequestKeeping | null;
 }
 
 /**
@@ -54,6 +57,7 @@ export class Gateway {
       config: this.config,
       policies: deps.policies,
       ...(deps.events ? { events: deps.events } : {}),
+      ...(deps.keepRequests ? { keepRequests: deps.keepRequests } : {}),
     });
     this.outcomes = new OutcomeService({
       writer: deps.writer,

@@ -1,6 +1,7 @@
 import { Checkpointer } from '../core/Checkpointer.js';
 import { Gateway } from '../core/Gateway.js';
 import { KeyRing } from '../core/KeyRing.js';
+import type { RequestKeeping } from '../core/keptRequests.js';
 import { LaneWriter } from '../core/LaneWriter.js';
 import { PolicyEngine } from '../core/PolicyEngine.js';
 import type { Clock, CredentialIssuer, GatewayEvents, KeyValueStore, Signer } from '../core/ports.js';
@@ -31,6 +32,8 @@ export interface GatewayWiring {
   sessionTtlMs?: number;
   /** How long an allow may wait for `started` (default 60 s). */
   startWindowMs?: number;
+  /** Keep decisions' request data for replay (opt-in; core/keptRequests.ts). */
+  keepRequests?: RequestKeeping | null;
 }
 
 export interface GatewayParts {
@@ -60,6 +63,7 @@ export function wireGateway(w: GatewayWiring): GatewayParts {
     ...(w.issuer ? { issuer: w.issuer } : {}),
     ...(w.events ? { events: w.events } : {}),
     ...(w.startWindowMs !== undefined ? { startWindowMs: w.startWindowMs } : {}),
+    ...(w.keepRequests ? { keepRequests: w.keepRequests } : {}),
   });
   const checkpointer = new Checkpointer({
     store: w.store,

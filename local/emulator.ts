@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import express, { type Request, type Response } from 'express';
 import { AuditReader } from '../core/AuditReader.js';
 import { checkpointOrigin } from '../core/checkpoint.js';
+import type { RequestKeeping } from '../core/keptRequests.js';
 import { type Clock, type KeyValueStore, systemClock } from '../core/ports.js';
 import type { ApiGatewayProxyEvent } from '../lambdas/apigw.js';
 import { createApiHandler, MAX_BODY_BYTES, type RequestLogLine } from '../lambdas/http.js';
@@ -46,6 +47,11 @@ export interface EmulatorOptions {
   sessionTtlMs?: number;
   /** How long an allow may wait for its `started` outcome (default 60 000 ms). */
   startWindowMs?: number;
+  /**
+   * Keep decisions' request data for replay (`ZT_KEEP_REQUESTS`, `ZT_KEEP_REQUESTS_DAYS`; see
+   * core/keptRequests.ts). Default: keep nothing.
+   */
+  keepRequests?: RequestKeeping | null;
 }
 
 export interface Emulator {
@@ -101,6 +107,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     issuer: credentials,
     ...(options.sessionTtlMs ? { sessionTtlMs: options.sessionTtlMs } : {}),
     ...(options.startWindowMs !== undefined ? { startWindowMs: options.startWindowMs } : {}),
+    ...(options.keepRequests ? { keepRequests: options.keepRequests } : {}),
   });
   let scheduler: CheckpointScheduler | null = null;
   if (options.checkpoints !== false) {
@@ -116,7 +123,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   }
   const handler = createApiHandler({
     gateway: parts.gateway,
-    audit: new AuditReader({ store, checkpoints: parts.checkpointer }),
+    audit: new AuditReader({ store, checkpoints: parts.checkpointer, clock }),
     adminPrincipalArns: [credentials.admin.principalArn],
     log,
     logError: (traceId, error) =>

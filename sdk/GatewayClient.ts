@@ -150,6 +150,8 @@ export interface AuditPage {
   rawRecords: string[];
   /** The `after` of the next page, or null at the end of the log. */
   next: number | null;
+  /** Asked with `requests: true`: the request data the gateway kept for these records (for replay). */
+  requests?: Array<Record<string, unknown>>;
 }
 
 /** A signed lane checkpoint; `note` is the C2SP signed-note text, `time` its signed time when it has one. */
@@ -310,11 +312,14 @@ export class GatewayClient {
    * `GET /audit?lane=&after=&limit=`: one page of a lane's records (default `main`) with `seq > after`, each
    * also as its exact JSON text.
    */
-  async auditPage(options: { lane?: string; after?: number; limit?: number } = {}): Promise<AuditPage> {
+  async auditPage(
+    options: { lane?: string; after?: number; limit?: number; requests?: boolean } = {},
+  ): Promise<AuditPage> {
     const query: string[] = [];
     if (options.lane !== undefined) query.push(`lane=${encodeURIComponent(options.lane)}`);
     if (options.after !== undefined) query.push(`after=${encodeURIComponent(String(options.after))}`);
     if (options.limit !== undefined) query.push(`limit=${encodeURIComponent(String(options.limit))}`);
+    if (options.requests === true) query.push('requests=true');
     const res = await this.send('GET', `/audit${query.length ? `?${query.join('&')}` : ''}`);
     return parseAuditPage(res);
   }
@@ -325,7 +330,7 @@ export class GatewayClient {
    * another lane comes back.
    */
   async *auditPages(
-    options: { lane?: string; after?: number; limit?: number } = {},
+    options: { lane?: string; after?: number; limit?: number; requests?: boolean } = {},
   ): AsyncGenerator<AuditPage, void, undefined> {
     let after = options.after;
     const lane = options.lane ?? 'main';
@@ -334,6 +339,7 @@ export class GatewayClient {
         ...(options.lane !== undefined ? { lane: options.lane } : {}),
         ...(after !== undefined ? { after } : {}),
         ...(options.limit !== undefined ? { limit: options.limit } : {}),
+        ...(options.requests === true ? { requests: true } : {}),
       });
       const stray = page.records.find((r) => (r as { chain?: unknown }).chain !== lane);
       if (stray !== undefined) {
@@ -470,7 +476,15 @@ function parseAuditPage(res: TransportResponse): AuditPage {
   if (rawRecords.length !== records.length) {
     throw new GatewayError('INVALID_RESPONSE', 'could not delimit the records of an audit page', { body });
   }
-  return { records, rawRecords, next: next as number | null };
+  const page: AuditPage = { records, rawRecords, next: next as number | null };
+  const requests = body['requests'];
+  if (requests !== undefined) {
+    if (!Array.isArray(requests) || !requests.every(isObject)) {
+      throw new GatewayError('INVALID_RESPONSE', 'expected `requests` to be an array of objects', { body });
+    }
+    page.requests = requests as Array<Record<string, unknown>>;
+  }
+  return page;
 }
 
 /**

@@ -4,6 +4,7 @@ import { GatewayError } from '../../sdk/errors.js';
 import type { AgentAttributeValue, GatewayClient, RegisterAgentInput } from '../../sdk/GatewayClient.js';
 import { exportBundleCommand } from './auditExportBundleCommand.js';
 import { cell, fields, shortHash, table } from './format.js';
+import { policiesReplayCommand } from './policiesReplayCommand.js';
 import { listedRootPublicKeys, localRootPublicKey } from './rootPublicKey.js';
 
 /** What a command gets: its client, its arguments, where to write, and how. */
@@ -200,6 +201,8 @@ export const COMMANDS: Record<string, Command> = {
     );
   },
 
+  'policies replay': policiesReplayCommand,
+
   async 'policies get'(ctx) {
     const policy = await ctx.client.getPolicy(ctx.positionals[0]!);
     if (ctx.json) return printJson(ctx, policy);
@@ -231,6 +234,9 @@ export const COMMANDS: Record<string, Command> = {
     }
     if (outArg === undefined && bundleArg === undefined && format === 'records') {
       throw new UsageError('`--out FILE` or `--bundle DIR` is required');
+    }
+    if (ctx.values['requests'] === true && bundleArg === undefined) {
+      throw new UsageError('`--requests` adds the kept requests to a bundle: it goes with `--bundle DIR`');
     }
     if ((ctx.values['after'] !== undefined || ctx.values['resume'] === true) && bundleArg === undefined) {
       throw new UsageError('`--after` and `--resume` resume a bundle: they go with `--bundle DIR`');

@@ -7,6 +7,7 @@ import type { FetchLike } from '../../sdk/transport.js';
 import { COMMANDS, type CommandContext, LocalFileError, UsageError } from './commands.js';
 import { findCredentialsFile } from './findCredentialsFile.js';
 import { MCP_PROXY_OPTIONS } from './mcpProxyOptions.js';
+import { ReplayRefusedError } from './policiesReplayCommand.js';
 import { COMMAND_LINES, commandUsage, mainUsage } from './usage.js';
 
 /** Exit statuses of `zt`. */
@@ -63,6 +64,15 @@ const SPECS: Record<string, { args: string[]; options: Options }> = {
   'schema put': { args: ['file'], options: { description: { type: 'string' } } },
   'schema get': { args: [], options: {} },
   'policies list': { args: [], options: {} },
+  'policies replay': {
+    args: [],
+    options: {
+      bundle: { type: 'string' },
+      policies: { type: 'string' },
+      schema: { type: 'string' },
+      'public-key': { type: 'string', multiple: true },
+    },
+  },
   'policies get': { args: ['policyId'], options: {} },
   'policies delete': { args: ['policyId'], options: {} },
   'audit export': {
@@ -71,6 +81,7 @@ const SPECS: Record<string, { args: string[]; options: Options }> = {
       out: { type: 'string' },
       bundle: { type: 'string' },
       format: { type: 'string' },
+      requests: { type: 'boolean' },
       after: { type: 'string', multiple: true },
       resume: { type: 'boolean' },
       'page-size': { type: 'string' },
@@ -225,6 +236,10 @@ function reportFailure(
   if (e instanceof LocalFileError) {
     err(`zt: ${e.message}\n`);
     return EXIT.USAGE;
+  }
+  if (e instanceof ReplayRefusedError) {
+    err(`zt: ${e.code}: ${e.message}\n`);
+    return EXIT.REFUSED;
   }
   if (e instanceof GatewayError) {
     switch (e.code) {

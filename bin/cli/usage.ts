@@ -30,6 +30,8 @@ export const COMMAND_LINES: Record<string, Record<string, string>> = {
     list: 'zt policies list',
     get: 'zt policies get <policyId>',
     delete: 'zt policies delete <policyId>',
+    replay:
+      'zt policies replay --bundle DIR --policies DIR --public-key FILE [--public-key FILE]... [--schema FILE]',
   },
   schema: {
     put: 'zt schema put <FILE|-> [--description TEXT]',
@@ -37,7 +39,7 @@ export const COMMAND_LINES: Record<string, Record<string, string>> = {
   },
   audit: {
     export:
-      'zt audit export (--out FILE | --bundle DIR [--resume] [--after [LANE=]SEQ]... | --format ocsf [--out FILE]) [--page-size N]',
+      'zt audit export (--out FILE | --bundle DIR [--requests | --resume] [--after [LANE=]SEQ]... | --format ocsf [--out FILE]) [--page-size N]',
   },
   keys: { '': 'zt keys [--root-pem [--remote]]' },
   health: { '': 'zt health' },
@@ -69,6 +71,15 @@ params do not fit is a recorded deny naming the field. Refused when a stored pol
   'policies list': 'Lists the stored policies.',
   'policies get': 'Shows one policy with its Cedar text.',
   'policies delete': 'Removes a policy.',
+  'policies replay': `Replays a verified audit bundle against candidate policies, offline (no gateway is called).
+First verifies the bundle (\`zt-audit verify --bundle DIR --public-key FILE\`) and refuses one that does not verify.
+Then re-evaluates every decision whose request data the gateway kept (ZT_KEEP_REQUESTS; exported with
+\`zt audit export --bundle DIR --requests\` as requests.jsonl, each checked against its record's params and context
+hashes: a mismatch refuses the replay) against the policies of --policies DIR (each <policyId>.cedar file is one
+policy, validated as \`zt policies put\` would), with the declarations of --schema FILE or of the bundle's newest
+schema record, and prints the decisions that would change, by agent and action. A decision whose request data
+was not kept is counted as not replayable, never guessed; one denied before any policy was read (unknown
+principal, disabled agent, actor mismatch) stays as it was. Exit 1 when the replay is refused.`,
   'audit export': `Writes the whole audit log, every lane, to FILE as JSON Lines (lane after lane), each record exactly
 as the gateway serves it. The file appears under its name only when the export is complete. Progress goes to
 stderr on a terminal.
@@ -78,7 +89,8 @@ every lane's size and root, and every lane's checkpoint, asked for first; each l
 the size the epoch signs, so it covers every tail), lanes/<lane>.jsonl, and keys.json (the gateway's public keys
 with the certificates of its session keys). --resume continues every lane file from where it ends; --after
 [LANE=]SEQ (repeatable; a SEQ alone is main's) also checks that LANE's file ends at SEQ. A bundle from before
-lanes (records.jsonl) is resumed as its main lane.
+lanes (records.jsonl) is resumed as its main lane. --requests (a fresh export only) also writes requests.jsonl:
+the request data the gateway kept for replay (ZT_KEEP_REQUESTS), for \`zt policies replay\`.
 
 With --format ocsf each line is instead the record as an OCSF 1.8.0 event for a SIEM (decisions and outcomes as
 API Activity, agent changes as Account Change, policy, schema and key records as Entity Management), keeping the
