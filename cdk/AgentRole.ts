@@ -4,11 +4,12 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { acknowledge, executeApiFinding } from './nag.js';
 
-/** The routes an agent may call: decisions, its allowed actions, outcome reports, and the public keys to verify answers. */
+/** The routes an agent may call: decisions, its allowed actions, outcome reports, its own agent id, and the public keys to verify answers. */
 export const AGENT_ROUTES = [
   { method: 'POST', path: '/actions' },
   { method: 'POST', path: '/actions/allowed' },
   { method: 'POST', path: '/actions/*/outcome' },
+  { method: 'GET', path: '/whoami' },
   { method: 'GET', path: '/keys' },
 ] as const;
 
@@ -27,7 +28,7 @@ const AGENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /**
  * An IAM role for one agent: `execute-api:Invoke` on `POST /actions`, `POST /actions/allowed`,
- * `POST /actions/{id}/outcome` and `GET /keys` of one API stage, nothing else. IAM is the first gate;
+ * `POST /actions/{id}/outcome`, `GET /whoami` and `GET /keys` of one API stage, nothing else. IAM is the first gate;
  * the gateway is the second: it binds the role's ARN to the agent at registration, answers a decision
  * only for that agent (`actor` must match), and refuses admin routes to it even if a wider IAM policy were
  * attached.

@@ -33,6 +33,7 @@ export const ROUTES: ReadonlyArray<{ method: string; path: string; group: RouteG
   { method: 'POST', path: '/actions', group: 'decisions' },
   { method: 'POST', path: '/actions/allowed', group: 'decisions' },
   { method: 'POST', path: '/actions/{id}/outcome', group: 'decisions' },
+  { method: 'GET', path: '/whoami', group: 'decisions' },
   { method: 'GET', path: '/keys', group: 'decisions' },
   { method: 'POST', path: '/agents', group: 'admin' },
   { method: 'GET', path: '/agents', group: 'admin' },

@@ -28,6 +28,7 @@ export const ROUTE_GROUPS = {
     'POST /actions',
     'POST /actions/allowed',
     'POST /actions/{id}/outcome',
+    'GET /whoami',
     'GET /keys',
   ],
   admin: [

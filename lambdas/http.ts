@@ -152,6 +152,7 @@ export function createApiHandler(
     status: 200,
     body: { ok: true, answer: await g.allowedActions(caller(ctx), ctx.body()) },
   }));
+  add('GET', '/whoami', async (ctx) => ({ status: 200, body: await g.whoami(caller(ctx)) }));
   add('POST', '/actions/{id}/outcome', async (ctx) => {
     const record = await g.reportOutcome(caller(ctx), ctx.params['id'] as string, ctx.body());
     return { status: 200, body: { ok: true, audit: record } };

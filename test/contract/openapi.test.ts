@@ -28,6 +28,7 @@ const ROUTES: ReadonlyArray<readonly [method: string, path: string]> = [
   ['GET', '/audit'],
   ['GET', '/audit/checkpoint'],
   ['GET', '/audit/checkpoints'],
+  ['GET', '/whoami'],
   ['GET', '/keys'],
 ];
 
