@@ -124,6 +124,13 @@ export interface RawDecision {
   body: unknown;
 }
 
+/** `GET /whoami` answer. */
+export interface WhoAmI {
+  agentId: string;
+  principalArn: string;
+  status: 'active' | 'disabled';
+}
+
 /** `POST /actions/{id}/outcome` body. */
 export interface OutcomeInput {
   status: 'started' | 'succeeded' | 'failed';
@@ -299,6 +306,18 @@ export class GatewayClient {
    */
   async allowedActions(input: AllowedActionsInput): Promise<Record<string, unknown>> {
     return asObject(await this.call('POST', '/actions/allowed', input));
+  }
+
+  /**
+   * `GET /whoami`: the agent the signing credentials are bound to (403 `HTTP_ERROR` for a principal that is
+   * no registered agent). Unsigned by the gateway: use it to fill in `actor`, never to trust anything.
+   */
+  async whoami(): Promise<WhoAmI> {
+    const body = asObject(await this.call('GET', '/whoami'));
+    if (typeof body['agentId'] !== 'string' || body['agentId'] === '') {
+      throw new GatewayError('INVALID_RESPONSE', '`GET /whoami` answered without an `agentId` string');
+    }
+    return body as unknown as WhoAmI;
   }
 
   /** `POST /actions/{recordId}/outcome`: reports `started` (once per decision), `succeeded` or `failed`. */
