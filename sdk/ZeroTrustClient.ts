@@ -310,9 +310,10 @@ export class ZeroTrustClient {
     const hasRecord = isObject(body) && body['audit'] !== undefined && body['audit'] !== null;
     if (status !== 200 && !(status === 403 && hasRecord)) {
       const serverCode = errorCodeOf(body);
+      const serverMessage = errorMessageOf(body);
       throw new ZeroTrustError(
         'REJECTED',
-        `the gateway answered ${status}${serverCode ? ` (${serverCode})` : ''} without a decision record`,
+        `the gateway answered ${status}${serverCode ? ` (${serverCode})` : ''} without a decision record${serverMessage ? `: ${serverMessage}` : ''}`,
         { status, ...(serverCode ? { serverCode } : {}) },
       );
     }
@@ -674,6 +675,11 @@ function serverError(status: number, body: unknown): ZeroTrustError {
 function errorCodeOf(body: unknown): string | undefined {
   const error = isObject(body) ? body['error'] : undefined;
   return isObject(error) && typeof error['code'] === 'string' ? error['code'] : undefined;
+}
+
+function errorMessageOf(body: unknown): string | undefined {
+  const error = isObject(body) ? body['error'] : undefined;
+  return isObject(error) && typeof error['message'] === 'string' ? error['message'] : undefined;
 }
 
 /** A host name that can only be this machine: `127.0.0.0/8`, `::1` or `localhost`. */
