@@ -125,7 +125,7 @@ async function load(ctx: CommandContext, dir: string) {
     }
   }
   const declarations: Declarations = wrap(() => declarationsFrom(schemaText, schemaFile ?? '', engine));
-  const folder = await wrapAsync(() => readPolicyFolder(ctx.resolvePath(dir), engine, declarations));
+  const folder = await wrapAsync(() => readPolicyFolder(ctx.resolvePath(dir), engine, declarations, dir));
   return { engine, declarations, folder };
 }
 

@@ -130,6 +130,8 @@ export async function readPolicyFolder(
   dir: string,
   engine: PolicyEngine,
   declarations: Declarations,
+  /** How files are named in problems (the folder as the user gave it); default `dir`. */
+  shownDir: string = dir,
 ): Promise<PolicyFolder> {
   let names: string[];
   try {
@@ -137,15 +139,15 @@ export async function readPolicyFolder(
   } catch (e) {
     throw new PolicyTestInputError(
       'INVALID_POLICY_FOLDER',
-      `cannot read the policy folder \`${dir}\` (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      `cannot read the policy folder \`${shownDir}\` (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
     );
   }
   if (names.length === 0) {
-    throw new PolicyTestInputError('INVALID_POLICY_FOLDER', `\`${dir}\` holds no \`*.cedar\` file`);
+    throw new PolicyTestInputError('INVALID_POLICY_FOLDER', `\`${shownDir}\` holds no \`*.cedar\` file`);
   }
   const folder: PolicyFolder = { policies: [], files: {}, problems: [] };
   for (const name of names) {
-    const file = join(dir, name);
+    const file = join(shownDir, name);
     const policyId = basename(name, '.cedar');
     try {
       assertPolicyId(policyId);
@@ -163,7 +165,7 @@ export async function readPolicyFolder(
       });
       continue;
     }
-    const cedar = await readFile(file, 'utf8');
+    const cedar = await readFile(join(dir, name), 'utf8');
     const validation = engine.validate(policyId, cedar, declarations);
     if (!validation.ok) folder.problems.push({ file, policyId, diagnostics: validation.diagnostics });
     folder.policies.push({ policyId, cedar });

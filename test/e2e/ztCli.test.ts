@@ -412,7 +412,7 @@ describe('when policies are tested offline (zt policies test, validate)', () => 
     const gateway = await zt('policies', 'put', 'typo', '--file', 'broken/typo.cedar');
 
     expect(withSchema.code).toBe(1);
-    expect(withSchema.stdout).toMatch(/typo\.cedar:2:\d+: /);
+    expect(withSchema.stdout).toMatch(/^broken\/typo\.cedar:2:\d+: /m);
     expect(withSchema.stdout).toContain('1 of 2 policies valid');
     expect(gateway.code).toBe(1); // the gateway refuses it too
     expect((await zt('policies', 'validate', 'policies', '--schema', 'schema.json')).code).toBe(0);
