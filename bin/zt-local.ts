@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { parseRequestKeeping } from '../core/keptRequests.js';
 import { rotateRootKey } from '../local/dataDir.js';
 import { startEmulator } from '../local/emulator.js';
+import { packageVersion } from './cli/version.js';
 
 const usage = `usage: zt-local [--reset] [--port N] [--host ADDR] [--data-dir DIR] [--quiet]
        zt-local rotate-key [--data-dir DIR] [--old-key-lost]
@@ -18,6 +19,9 @@ clients sign for, comma-separated, as sent in Host: \`name\` or \`name:port\`), 
 (how long an allow may wait for its started outcome, default 60000), ZT_KEEP_REQUESTS (keep the request
 data of these actions' decisions for \`zt policies replay\`: action ids, \`prefix.*\` or \`*\`, comma-separated;
 default none) and ZT_KEEP_REQUESTS_DAYS (how long, default 30).`;
+
+/** What a usage error prints: the usage lines alone (the rest is `--help`'s). */
+const shortUsage = `${usage.split('\n').slice(0, 2).join('\n')}\n\nRun \`zt-local --help\` for details.`;
 
 /** \`zt-local rotate-key\`: prints what it did; the data dir must not be in use. */
 async function rotateKey(dataDir: string, oldKeyLost: boolean): Promise<number> {
@@ -54,6 +58,7 @@ async function main(): Promise<number> {
     quiet?: boolean;
     help?: boolean;
     'old-key-lost'?: boolean;
+    version?: boolean;
   };
   let positionals: string[];
   try {
@@ -67,11 +72,16 @@ async function main(): Promise<number> {
         quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
         'old-key-lost': { type: 'boolean' },
+        version: { type: 'boolean' },
       },
     }));
   } catch (error) {
-    process.stderr.write(`zt-local: ${(error as Error).message}\n${usage}\n`);
+    process.stderr.write(`zt-local: ${(error as Error).message}\n\n${shortUsage}\n`);
     return 2;
+  }
+  if (values.version) {
+    process.stdout.write(`zt-local ${packageVersion()}\n`);
+    return 0;
   }
   if (values.help) {
     process.stdout.write(`${usage}\n`);
@@ -83,7 +93,7 @@ async function main(): Promise<number> {
     return rotateKey(dataDir, values['old-key-lost'] ?? false);
   if (command !== undefined || values['old-key-lost']) {
     process.stderr.write(
-      `zt-local: expected no command or \`rotate-key\`, got \`${positionals.join(' ') || '--old-key-lost'}\`\n${usage}\n`,
+      `zt-local: expected no command or \`rotate-key\`, got \`${positionals.join(' ') || '--old-key-lost'}\`\n\n${shortUsage}\n`,
     );
     return 2;
   }

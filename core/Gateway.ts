@@ -3,6 +3,7 @@ import { AllowedActionsService } from './AllowedActionsService.js';
 import { Configuration } from './Configuration.js';
 import { type Caller, requireAdmin } from './caller.js';
 import { type DecisionOutcome, DecisionService } from './DecisionService.js';
+import { ForbiddenError } from './errors.js';
 import type { KeyRing, PublicKeyInfo } from './KeyRing.js';
 import type { RequestKeeping } from './keptRequests.js';
 import type { LaneWriter } from './LaneWriter.js';
@@ -93,6 +94,18 @@ export class Gateway {
   }
   reportOutcome(caller: Caller, decisionId: string, body: unknown) {
     return this.outcomes.report(caller, decisionId, body);
+  }
+  /**
+   * `GET /whoami`: the agent the authenticated principal is bound to, so a client can ask as itself without
+   * naming its `actor`. Reads only the caller's own binding and records nothing; a principal that is no
+   * registered agent is a 403 (the same answer `POST /actions/allowed` gives it).
+   */
+  async whoami(
+    caller: Caller,
+  ): Promise<{ agentId: string; principalArn: string; status: 'active' | 'disabled' }> {
+    const { agent } = await this.config.agentFor(caller.principalArn);
+    if (!agent) throw new ForbiddenError(`principal \`${caller.principalArn}\` is not a registered agent`);
+    return { agentId: agent.agentId, principalArn: caller.principalArn, status: agent.status };
   }
   registerAgent(caller: Caller, body: unknown) {
     return this.admin.registerAgent(caller, body);

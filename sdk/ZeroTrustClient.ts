@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { CodedError } from '../core/CodedError.js';
 import { canonicalSha256 } from '../core/canonical.js';
 import type { DecisionRecord, OutcomeRecord, OutcomeStatus } from '../core/records.js';
 import { keyIdOf } from '../core/signing.js';
@@ -65,17 +66,14 @@ export interface ZeroTrustErrorDetails {
 }
 
 /** The SDK's one error type: anything but a verified allow. Branch on `code`, never on the message. */
-export class ZeroTrustError extends Error {
-  readonly code: ZeroTrustErrorCode;
+export class ZeroTrustError extends CodedError<ZeroTrustErrorCode> {
   readonly record?: DecisionRecord;
   readonly reason?: string;
   readonly status?: number;
   readonly serverCode?: string;
 
   constructor(code: ZeroTrustErrorCode, message: string, details: ZeroTrustErrorDetails = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.name = 'ZeroTrustError';
-    this.code = code;
+    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
     if (details.record !== undefined) this.record = details.record;
     if (details.reason !== undefined) this.reason = details.reason;
     if (details.status !== undefined) this.status = details.status;
@@ -136,8 +134,12 @@ export interface ZeroTrustClientOptions {
 
 /** `decide` input: what the agent is about to do. */
 export interface DecisionRequest {
-  /** The agent id; must be the agent bound to the signing credentials. */
-  actor: string;
+  /**
+   * The agent id; must be the agent bound to the signing credentials (a mismatch is a recorded deny).
+   * When absent, the client asks the gateway once (`GET /whoami`) whose agent the credentials are, and
+   * uses that id for every later request.
+   */
+  actor?: string;
   /** The action id, e.g. `aws.ec2.terminate_instances` (see the naming conventions in `helpers.ts`). */
   action: string;
   resource?: string;
@@ -224,6 +226,8 @@ export class ZeroTrustClient {
   readonly #trustOnFirstUse: boolean;
   #trustLoading: Promise<TrustedKeySet> | null = null;
   #certificatesLoading: Promise<void> | null = null;
+  /** The agent id `GET /whoami` answered, learned once on the first request without an `actor`. */
+  #selfLoading: Promise<string> | null = null;
 
   constructor(options: ZeroTrustClientOptions) {
     this.#gateway = new GatewayClient({
@@ -293,7 +297,8 @@ export class ZeroTrustClient {
    */
   async decide(request: DecisionRequest): Promise<VerifiedDecision> {
     const requestId = request.request_id ?? `zt-${randomUUID()}`;
-    const wire = toWire(request, requestId);
+    const actor = request.actor === undefined ? await this.agentId() : request.actor;
+    const wire = toWire({ ...request, actor }, requestId);
     const raw = await this.#withRetries(
       () => this.#gateway.decide(wire),
       (r: RawDecision) => r.status === 503,
@@ -303,9 +308,10 @@ export class ZeroTrustClient {
     const hasRecord = isObject(body) && body['audit'] !== undefined && body['audit'] !== null;
     if (status !== 200 && !(status === 403 && hasRecord)) {
       const serverCode = errorCodeOf(body);
+      const serverMessage = errorMessageOf(body);
       throw new ZeroTrustError(
         'REJECTED',
-        `the gateway answered ${status}${serverCode ? ` (${serverCode})` : ''} without a decision record`,
+        `the gateway answered ${status}${serverCode ? ` (${serverCode})` : ''} without a decision record${serverMessage ? `: ${serverMessage}` : ''}`,
         { status, ...(serverCode ? { serverCode } : {}) },
       );
     }
@@ -343,6 +349,23 @@ export class ZeroTrustClient {
       record: verdict.record,
       recordId: verdict.record.id,
     };
+  }
+
+  /**
+   * The agent the credentials are bound to, asked of the gateway once (`GET /whoami`) and kept for the
+   * client's life; what `decide` and `guard` use when a request names no `actor`. Rejects with a
+   * {@link ZeroTrustError} (`REJECTED` with status 403 for credentials that are no registered agent). The
+   * answer is not signed, and need not be: a wrong id only makes the decision a recorded deny.
+   */
+  async agentId(): Promise<string> {
+    this.#selfLoading ??= this.#withRetries(() => this.#gateway.whoami()).then(
+      (who) => who.agentId,
+      (err) => {
+        this.#selfLoading = null; // a failure is not remembered: the next request asks again
+        throw toZeroTrustError(err);
+      },
+    );
+    return this.#selfLoading;
   }
 
   /**
@@ -562,14 +585,21 @@ export class ZeroTrustClient {
 }
 
 /** The request as it goes on the wire, i.e. what the gateway hashes (JSON drops `undefined`, calls `toJSON`). */
-function toWire(request: DecisionRequest, requestId: string): DecideInput & { params: unknown } {
+function toWire(
+  request: DecisionRequest & { actor: unknown },
+  requestId: string,
+): DecideInput & { params: unknown } {
   if (typeof request.actor !== 'string' || request.actor === '') {
     throw new ZeroTrustError('INVALID_REQUEST', '`actor` must be a non-empty string');
   }
   if (typeof request.action !== 'string' || request.action === '') {
     throw new ZeroTrustError('INVALID_REQUEST', '`action` must be a non-empty string');
   }
-  const input: DecideInput = { actor: request.actor, action: request.action, request_id: requestId };
+  const input: DecideInput = {
+    actor: request.actor as string,
+    action: request.action,
+    request_id: requestId,
+  };
   if (request.resource !== undefined) input.resource = request.resource;
   if (request.context !== undefined) input.context = request.context;
   if (request.params !== undefined) input.params = request.params;
@@ -643,6 +673,11 @@ function serverError(status: number, body: unknown): ZeroTrustError {
 function errorCodeOf(body: unknown): string | undefined {
   const error = isObject(body) ? body['error'] : undefined;
   return isObject(error) && typeof error['code'] === 'string' ? error['code'] : undefined;
+}
+
+function errorMessageOf(body: unknown): string | undefined {
+  const error = isObject(body) ? body['error'] : undefined;
+  return isObject(error) && typeof error['message'] === 'string' ? error['message'] : undefined;
 }
 
 /** A host name that can only be this machine: `127.0.0.0/8`, `::1` or `localhost`. */

@@ -1,11 +1,23 @@
 import { exportAudit, streamAudit } from '../../audit/exportAudit.js';
 import { OcsfMappingError } from '../../audit/ocsf.js';
 import { GatewayError } from '../../sdk/errors.js';
-import type { AgentAttributeValue, GatewayClient, RegisterAgentInput } from '../../sdk/GatewayClient.js';
+import type {
+  AgentAttributeValue,
+  GatewayClient,
+  GatewayClientOptions,
+  RegisterAgentInput,
+} from '../../sdk/GatewayClient.js';
 import { exportBundleCommand } from './auditExportBundleCommand.js';
 import { cell, fields, shortHash, table } from './format.js';
 import { policiesReplayCommand } from './policiesReplayCommand.js';
 import { listedRootPublicKeys, localRootPublicKey } from './rootPublicKey.js';
+
+/**
+ * Exit statuses of `zt`: 0 ok, 1 the gateway refused (or a policy test failed), 2 usage or local file
+ * error, 3 the gateway cannot be reached or there are no credentials, 4 `zt decide` was answered deny,
+ * 5 `zt decide` got an answer that does not verify.
+ */
+export const EXIT = { OK: 0, REFUSED: 1, USAGE: 2, UNREACHABLE: 3, DENIED: 4, UNVERIFIED: 5 } as const;
 
 /** What a command gets: its client, its arguments, where to write, and how. */
 export interface CommandContext {
@@ -26,6 +38,10 @@ export interface CommandContext {
   dataDir: string;
   /** True when `--endpoint` was given on the command line (not only through `ZT_ENDPOINT`). */
   endpointFlag: boolean;
+  /** How `client` was made, for commands that make a client of their own (`zt decide` signs as an agent). */
+  connection: GatewayClientOptions;
+  /** Aborted to stop a long-running command (`audit tail --follow`) cleanly; tests use it for SIGINT. */
+  signal?: AbortSignal;
 }
 
 /** A bad argument found after parsing (exit 2, with usage). */
@@ -33,9 +49,14 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-/** A local file could not be read or written (exit 2, without usage). */
+/** A local file could not be read or written, or is not what was expected (exit 2, without usage). */
 export class LocalFileError extends Error {
   override readonly name = 'LocalFileError';
+  readonly code: string;
+  constructor(message: string, code = 'LOCAL_FILE_ERROR') {
+    super(message);
+    this.code = code;
+  }
 }
 
 export type Command = (ctx: CommandContext) => Promise<void>;
@@ -134,6 +155,19 @@ export const COMMANDS: Record<string, Command> = {
     const action = str(ctx, 'action');
     if (action === undefined) throw new UsageError('`--action ACTION` is required');
     const agentId = str(ctx, 'agent');
+    // A permit for every agent, or for an agent id nobody holds (a typo, or one registered later by
+    // someone else), is rarely what was meant: both must be asked for by name.
+    if (agentId === undefined && ctx.values['all-agents'] !== true) {
+      throw new UsageError(
+        'give `--agent ID` for one agent, or `--all-agents` to permit the action to every agent',
+      );
+    }
+    if (agentId !== undefined && ctx.values['all-agents'] === true) {
+      throw new UsageError('give `--agent ID` or `--all-agents`, not both');
+    }
+    if (agentId !== undefined && ctx.values['allow-unregistered'] !== true) {
+      await requireRegisteredAgent(ctx.client, agentId);
+    }
     const resource = str(ctx, 'resource');
     const reason = str(ctx, 'reason');
     const paramsJson = str(ctx, 'params-json');
@@ -305,8 +339,31 @@ export const COMMANDS: Record<string, Command> = {
   },
 };
 
+/**
+ * Refuses (exit 1, `AGENT_NOT_REGISTERED`) an agent id the gateway does not know; other failures of the
+ * lookup come out as they are.
+ */
+async function requireRegisteredAgent(client: GatewayClient, agentId: string): Promise<void> {
+  try {
+    await client.getAgent(agentId);
+  } catch (err) {
+    if (err instanceof GatewayError && err.code === 'HTTP_ERROR' && err.status === 404) {
+      throw new GatewayError(
+        'HTTP_ERROR',
+        `agent \`${agentId}\` is not registered: register it first (\`zt agents register ${agentId}\`) or pass \`--allow-unregistered\` to write the policy anyway`,
+        {
+          status: 404,
+          serverCode: 'AGENT_NOT_REGISTERED',
+          serverMessage: `agent \`${agentId}\` is not registered: register it first (\`zt agents register ${agentId}\`) or pass \`--allow-unregistered\` to write the policy anyway`,
+        },
+      );
+    }
+    throw err;
+  }
+}
+
 /** A JSON object given on the command line or in a file, or a usage error saying what is wrong. */
-function parseJsonObject(text: string, what: string): Record<string, unknown> {
+export function parseJsonObject(text: string, what: string): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(text);

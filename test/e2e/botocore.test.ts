@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
@@ -41,11 +42,22 @@ async function sendSigned(
   const headers = Object.fromEntries(
     Object.entries(s.headers).filter(([k]) => !['host', 'content-length'].includes(k.toLowerCase())),
   );
-  const res = await fetch(s.url, { method: s.method, headers, ...(s.body ? { body: s.body } : {}) });
-  return {
-    status: res.status,
-    body: (await res.json()) as { error?: { code: string }; audit?: { id: string } },
-  };
+  // A new connection per request (agent: false): botoSign blocks the event loop in spawnSync, so an idle
+  // keep-alive socket the emulator closed meanwhile would be reused unseen and reset (ECONNRESET).
+  const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const req = request(s.url, { method: s.method, headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        text += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(s.body || undefined);
+  });
+  return { status, body: JSON.parse(text) as { error?: { code: string }; audit?: { id: string } } };
 }
 
 describe.skipIf(MISSING)('when botocore signs requests for the emulator', () => {

@@ -125,15 +125,23 @@ describe('when the store or the signer fails during a decision', () => {
     expect(report.findings).toEqual([]);
   });
 
-  it('answers 503 when the store cannot be read at all', async () => {
+  it('answers a new decision with no read at all, and 503 for a repeat that needs its first record read back', async () => {
+    // A warm gateway decides from its configuration snapshot and appends in one conditional transaction:
+    // the transaction's condition, not a read, keeps it current, so unreadable storage does not stop it.
+    expect((await decide('read-free')).status).toBe(200);
     faulty.failAllReads = true;
-    const answer = await decide();
+    const fresh = await decide();
+    // The repeat of a request id must read the first answer to replay it: that read fails, so it is a 5xx.
+    const repeat = await decide('read-free');
     faulty.failAllReads = false;
-    expect(answer.status).toBeGreaterThanOrEqual(500);
-    const body = answer.body as { ok: boolean; audit?: unknown; error: { message: string } };
+    expect(fresh.status).toBe(200);
+    expect(repeat.status).toBeGreaterThanOrEqual(500);
+    const body = repeat.body as { ok: boolean; audit?: unknown; error: { message: string } };
     expect(body.ok).toBe(false);
     expect(body.audit).toBeUndefined();
     expect(body.error.message).not.toMatch(/injected/);
+    const report = verifyChain(await records(), { trustedRootKeys: [emulator.parts.keys.root.publicKeyPem] });
+    expect(report.findings).toEqual([]);
   });
 
   it('releases the idempotency key of a failed decision so a retry can succeed once', async () => {

@@ -68,6 +68,7 @@ interface PackageJson {
   engines?: Record<string, string>;
   dependencies?: Record<string, string>;
   devDependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
   exports?: Record<string, string | Record<string, string>>;
   bin?: Record<string, string>;
 }
@@ -353,7 +354,7 @@ describe('when the package is packed and installed into a scratch project', () =
           const m = spec.endsWith('.json') ? await import(spec, { with: { type: 'json' } }) : await import(spec);
           out[spec] = Object.keys(m).sort();
         } catch (error) {
-          out[spec] = error.code ?? String(error);
+          out[spec] = \`\${error.code ?? 'ERROR'}: \${error.message}\`;
         }
       }
       try { await import('zt-infra/dist/core/index.js'); out.deep = 'imported'; } catch (error) { out.deep = error.code; }
@@ -361,7 +362,21 @@ describe('when the package is packed and installed into a scratch project', () =
     const result = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: scratch });
     expect(result.code, show(result)).toBe(0);
     const out = JSON.parse(result.stdout) as Record<string, string[] | string>;
+    // The framework guards need their framework, an optional peer the scratch project does not install:
+    // importing one without it fails naming the missing package, and nothing else needs it.
+    const frameworkPeers: Record<string, string> = {
+      'zt-infra/sdk/ai': 'ai',
+      'zt-infra/sdk/openai-agents': '@openai/agents',
+      'zt-infra/sdk/langchain': '@langchain/core',
+    };
+    expect(Object.values(frameworkPeers).sort()).toEqual(Object.keys(pkg.peerDependencies ?? {}).sort());
     for (const spec of specifiers) {
+      const peer = frameworkPeers[spec];
+      if (peer !== undefined && !Array.isArray(out[spec])) {
+        expect(out[spec], spec).toMatch(/^ERR_MODULE_NOT_FOUND: /);
+        expect(out[spec], spec).toContain(`'${peer}`);
+        continue;
+      }
       expect(Array.isArray(out[spec]), `${spec}: ${out[spec]}`).toBe(true);
       expect(out[spec]?.length, spec).toBeGreaterThan(0);
     }
