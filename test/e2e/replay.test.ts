@@ -288,10 +288,16 @@ describe('when a log made by the emulator is replayed against stricter policies'
     const at = lines.findIndex((l) => l.includes(`"id":"${ids['refund500']}"`));
     lines[at] = (lines[at] as string).replace('"decision":"allow"', '"decision":"deny"');
     await writeFile(lane, `${lines.join('\n')}\n`);
-    const run = await replay(tampered, ['--json']);
+    const run = await replay(tampered, []);
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(/^zt: BUNDLE_INVALID: .*does not verify \(tampered\): [A-Z_]+: /);
+    // With --json the refusal is one JSON error on stdout, and still exit 1.
+    const json = await replay(tampered, ['--json']);
+    expect(json.code).toBe(1);
+    const error = (JSON.parse(json.stdout) as { error: { code: string; message: string } }).error;
+    expect(error.code).toBe('BUNDLE_INVALID');
+    expect(error.message).toMatch(/does not verify \(tampered\): [A-Z_]+: /);
   });
 
   it('refuses a bundle verified against another root key', async () => {
@@ -324,7 +330,7 @@ describe('when a log made by the emulator is replayed against stricter policies'
         .map((l) => JSON.parse(l) as Record<string, unknown>);
       edit(entries);
       await writeFile(file, entries.map((e) => `${JSON.stringify(e)}\n`).join(''));
-      return replay(dir, ['--json']);
+      return replay(dir, []);
     };
     const entry = (entries: Array<Record<string, unknown>>, name: string) =>
       entries.find((e) => e['id'] === ids[name]) as Record<string, unknown>;
