@@ -4,6 +4,7 @@ import { rotateRootKey } from '../local/dataDir.js';
 import { startEmulator } from '../local/emulator.js';
 
 const usage = `usage: zt-local [--reset] [--port N] [--host ADDR] [--data-dir DIR] [--quiet]
+                [--console-port N | --no-console]
        zt-local rotate-key [--data-dir DIR] [--old-key-lost]
 (\`npx zt-local\` where zt-infra is installed; \`npm run local -- ARGS\` in a checkout of zt-infra)
 
@@ -14,7 +15,9 @@ old root key, or by the new one itself with --old-key-lost; verifiers then trust
 (the data dir's root-public-keys.pem lists them).
 Environment: ZT_HOST (127.0.0.1), ZT_PORT (8787), ZT_DATA_DIR (.zt), ZT_PUBLIC_HOST (other names
 clients sign for, comma-separated, as sent in Host: \`name\` or \`name:port\`), ZT_START_WINDOW_MS
-(how long an allow may wait for its started outcome, default 60000).`;
+(how long an allow may wait for its started outcome, default 60000), ZT_CONSOLE_PORT (8788: the read-only
+console, always on 127.0.0.1, behind the token printed at startup; 0 picks a free port), ZT_CONSOLE=off (no
+console, as --no-console).`;
 
 /** \`zt-local rotate-key\`: prints what it did; the data dir must not be in use. */
 async function rotateKey(dataDir: string, oldKeyLost: boolean): Promise<number> {
@@ -51,6 +54,8 @@ async function main(): Promise<number> {
     quiet?: boolean;
     help?: boolean;
     'old-key-lost'?: boolean;
+    'no-console'?: boolean;
+    'console-port'?: string;
   };
   let positionals: string[];
   try {
@@ -64,6 +69,8 @@ async function main(): Promise<number> {
         quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
         'old-key-lost': { type: 'boolean' },
+        'no-console': { type: 'boolean' },
+        'console-port': { type: 'string' },
       },
     }));
   } catch (error) {
@@ -90,6 +97,22 @@ async function main(): Promise<number> {
     process.stderr.write(`zt-local: port must be an integer 0-65535, got \`${portText}\`\n`);
     return 2;
   }
+  const consoleSwitch = process.env['ZT_CONSOLE'];
+  if (consoleSwitch !== undefined && consoleSwitch !== '' && !['on', 'off'].includes(consoleSwitch)) {
+    process.stderr.write(`zt-local: ZT_CONSOLE must be \`on\` or \`off\`, got \`${consoleSwitch}\`\n`);
+    return 2;
+  }
+  const consoleOn = !(values['no-console'] ?? false) && consoleSwitch !== 'off';
+  const consolePortText = values['console-port'] ?? process.env['ZT_CONSOLE_PORT'] ?? '8788';
+  const consolePort = Number(consolePortText);
+  if (!/^\d{1,5}$/.test(consolePortText) || consolePort > 65535) {
+    process.stderr.write(`zt-local: console port must be an integer 0-65535, got \`${consolePortText}\`\n`);
+    return 2;
+  }
+  if (values['console-port'] !== undefined && values['no-console']) {
+    process.stderr.write('zt-local: `--console-port` and `--no-console` exclude each other\n');
+    return 2;
+  }
   const windowText = process.env['ZT_START_WINDOW_MS'];
   const startWindowMs = windowText === undefined || windowText === '' ? undefined : Number(windowText);
   if (startWindowMs !== undefined && (!Number.isSafeInteger(startWindowMs) || startWindowMs <= 0)) {
@@ -106,6 +129,7 @@ async function main(): Promise<number> {
     reset: values.reset ?? false,
     ...(values.quiet ? { log: null } : {}),
     ...(startWindowMs !== undefined ? { startWindowMs } : {}),
+    console: consoleOn ? { port: consolePort } : false,
   });
   process.stderr.write(
     [
@@ -114,6 +138,12 @@ async function main(): Promise<number> {
       `  region       ${emulator.region}`,
       `  data dir     ${emulator.dataDir}`,
       `  credentials  ${emulator.credentialsFile} (profile ${emulator.adminProfile})`,
+      ...(emulator.console
+        ? [
+            `  console      ${emulator.console.loginUrl}`,
+            '               (read-only, loopback only; the token lets whoever holds it read the log and policies)',
+          ]
+        : ['  console      off']),
       '',
       `  export AWS_SHARED_CREDENTIALS_FILE=${emulator.credentialsFile} AWS_PROFILE=${emulator.adminProfile} ZT_ENDPOINT=${emulator.url}`,
       '  npx zt agents list',
