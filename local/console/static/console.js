@@ -56,7 +56,7 @@ function decisionRow(e, fresh) {
     'tr',
     { className: classes.join(' '), 'data-id': e.id, 'data-decision': e.decision },
     el('td', { className: 'num' }, e.seq),
-    el('td', { title: e.timestamp }, timeText(e.timestamp)),
+    el('td', { title: e.timestamp, className: 'nowrap' }, timeText(e.timestamp)),
     el(
       'td',
       {},
@@ -112,6 +112,8 @@ async function pollTimeline() {
     // A filtered poll may stop at a bounded scan: continue from the last decision it saw, else from the head.
     state.head = data.entries.length === 200 && last ? last.seq : Math.max(state.head, data.head);
     showEmpty();
+    // The counts follow the timeline at once rather than at their own next poll.
+    if (data.entries.length > 0) loadTallies().catch(() => undefined);
     live.classList.remove('stale');
     live.textContent = 'live';
   } catch (error) {
@@ -174,7 +176,13 @@ function policyCard(p) {
       {},
       p.policyId,
       mode,
-      el('span', { className: 'meta' }, `${p.description ?? ''} updated ${timeText(p.updatedAt)}`),
+      el(
+        'span',
+        { className: 'meta' },
+        [p.description, `updated ${timeText(p.updatedAt)}`, `sha256 ${p.sha256.slice(0, 12)}`]
+          .filter(Boolean)
+          .join(' · '),
+      ),
     ),
     el('pre', {}, p.cedar),
   );
@@ -205,9 +213,14 @@ async function loadLog() {
   const box = document.getElementById('verification');
   let status = v.state;
   let text = 'log: not verified yet';
-  if (v.state === 'done' && v.result) {
+  const total = data.lanes.reduce((n, l) => n + l.head, 0);
+  if ((v.state === 'done' || v.state === 'running') && v.result) {
+    // While a new run goes, the last finished one stays shown.
     status = v.result.status;
-    text = `${STATUS_TEXT[status] ?? status} (${v.result.records} records)`;
+    // A run covers the records there were when it started: say how many, and how many came after.
+    const newer = total - v.result.records;
+    text = `${STATUS_TEXT[status] ?? status} (${v.result.records} records checked${newer > 0 ? `, ${newer} newer not yet` : ''})`;
+    if (v.state === 'running') text += ', checking again';
   } else if (v.state === 'empty') {
     text = 'log: no record yet';
   } else if (v.state === 'running') {
@@ -219,6 +232,8 @@ async function loadLog() {
   }
   badge.className = `badge ${['valid', 'incomplete', 'tampered', 'failed'].includes(status) ? status : 'pending'}`;
   badge.dataset.status = status;
+  badge.dataset.checked = String(v.result?.records ?? '');
+  badge.dataset.total = String(total);
   badge.textContent = text;
   const findings = v.result?.findings ?? [];
   box.replaceChildren(
