@@ -2,6 +2,7 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KeyValueStore } from '../../core/ports.js';
 import { checkOrigin, tokenMatches } from '../../local/console/consoleAuth.js';
 import type { AwsCredentials } from '../../sdk/signer.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
@@ -290,6 +291,57 @@ describe('when the console is reached over HTTP', () => {
       expect(checkOrigin({ host: `rebind.example:${port}` }, port)?.code).toBe('HOST_NOT_ALLOWED');
       expect(checkOrigin({}, port)?.code).toBe('HOST_NOT_ALLOWED');
     });
+  });
+});
+
+describe('when a record in the store was altered', () => {
+  it('the console says the log does not verify, naming the finding', async () => {
+    let store: KeyValueStore | undefined;
+    const emulator = await startTestEmulator({
+      console: { port: 0, token: TOKEN, verifyMinIntervalMs: 1 },
+      wrapStore: (s) => {
+        store = s;
+        return s;
+      },
+    });
+    try {
+      const port = emulator.console?.port as number;
+      const reg = await send(emulator.url, 'POST', '/agents', {
+        credentials: emulator.adminCredentials,
+        body: { agentId: 'worker' },
+      });
+      const agent = (reg.body as { credentials: AwsCredentials }).credentials;
+      const decision = await send(emulator.url, 'POST', '/actions', {
+        credentials: agent,
+        body: { actor: 'worker', action: 'files.delete', resource: 'report.txt' },
+      });
+      const seq = (decision.body as { audit: { seq: number } }).audit.seq;
+      // Someone with the store file turns the deny into an allow.
+      const pk = 'chain#main';
+      const sk = String(seq).padStart(20, '0');
+      const [item] = await (store as KeyValueStore).query(pk, {
+        after: String(seq - 1).padStart(20, '0'),
+        limit: 1,
+      });
+      await (store as KeyValueStore).put(
+        pk,
+        sk,
+        (item?.data ?? '').replace('"decision":"deny"', '"decision":"allow"'),
+      );
+      let view: {
+        verification: { state: string; result: { status: string; findings: Array<{ code: string }> } | null };
+      };
+      for (let i = 0; ; i++) {
+        const answer = await raw(port, '/api/log', { authorization: `Bearer ${TOKEN}` });
+        view = JSON.parse(answer.text);
+        if (view.verification.state === 'done' || i === 100) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(view.verification.result?.status).toBe('tampered');
+      expect(view.verification.result?.findings.map((f) => f.code)).toContain('HASH_MISMATCH');
+    } finally {
+      await emulator.close();
+    }
   });
 });
 
