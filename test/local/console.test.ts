@@ -294,6 +294,53 @@ describe('when the console is reached over HTTP', () => {
   });
 });
 
+describe('when every console view is read', () => {
+  it('writes nothing to the store', async () => {
+    const writes: string[] = [];
+    let counting = false;
+    const emulator = await startTestEmulator({
+      console: { port: 0, token: TOKEN, verifyMinIntervalMs: 1 },
+      wrapStore: (store) =>
+        new Proxy(store, {
+          get(target, name, receiver) {
+            const value = Reflect.get(target, name, receiver);
+            if (typeof value !== 'function') return value;
+            return (...args: unknown[]) => {
+              if (counting && name !== 'get' && name !== 'query') writes.push(String(name));
+              return value.apply(target, args);
+            };
+          },
+        }),
+    });
+    try {
+      const port = emulator.console?.port as number;
+      const reg = await send(emulator.url, 'POST', '/agents', {
+        credentials: emulator.adminCredentials,
+        body: { agentId: 'worker' },
+      });
+      const agent = (reg.body as { credentials: AwsCredentials }).credentials;
+      await send(emulator.url, 'POST', '/actions', {
+        credentials: agent,
+        body: { actor: 'worker', action: 'files.read', resource: 'a' },
+      });
+      counting = true;
+      for (let i = 0; i < 100; i++) {
+        for (const path of [...CONSOLE_PATHS, '/api/timeline?after=1', '/api/timeline?actor=worker']) {
+          const answer = await raw(port, path, { authorization: `Bearer ${TOKEN}` });
+          expect(answer.status, path).toBe(200);
+        }
+        const log = JSON.parse((await raw(port, '/api/log', { authorization: `Bearer ${TOKEN}` })).text);
+        if (log.verification.state === 'done') break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(writes).toEqual([]);
+    } finally {
+      counting = false;
+      await emulator.close();
+    }
+  });
+});
+
 describe('when a record in the store was altered', () => {
   it('the console says the log does not verify, naming the finding', async () => {
     let store: KeyValueStore | undefined;
