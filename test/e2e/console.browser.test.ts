@@ -29,6 +29,7 @@ interface Locator {
   getAttribute(name: string): Promise<string | null>;
   evaluate<T>(fn: (node: DomNode) => T): Promise<T>;
   waitFor(options: { state?: 'attached' | 'visible'; timeout?: number }): Promise<void>;
+  click(): Promise<void>;
 }
 interface Page {
   goto(url: string): Promise<{ status(): number } | null>;
@@ -247,6 +248,17 @@ describe('when the console is used in a real headless Chromium', () => {
       await builder.evaluate((tr) => Array.from(tr.children, (td) => td.textContent).slice(0, 3)),
     ).toEqual(['builder', '1', '1']);
     await page.screenshot({ path: join(SHOTS, 'agents.png'), fullPage: true });
+    // Picking an action shows only its decisions.
+    await page.goto(`${emulator.console?.url}#actions`);
+    const pick = page.locator('#actions tbody tr[data-name="repo.force_push"] button');
+    await pick.waitFor({ state: 'visible', timeout: WAIT_MS });
+    await pick.click();
+    await page.locator('#filter-text').waitFor({ state: 'visible', timeout: WAIT_MS });
+    expect(await page.locator('#filter-text').textContent()).toBe('action repo.force_push');
+    const rows = page.locator('#timeline tbody tr');
+    for (let i = 0; i < 100 && (await rows.count()) !== 1; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await rows.count()).toBe(1);
+    expect(await rows.first().getAttribute('data-decision')).toBe('deny');
     await page.goto(`${emulator.console?.url}#log`);
     const badge = page.locator('#log-badge');
     // The log is verified in the background: bounded wait for a run that covers every record.
