@@ -1,19 +1,32 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
-/** DESIGN.md's layout table: what each folder may import from the others. */
-const ALLOWED: Record<string, string[]> = {
-  core: ['core'],
+/**
+ * The layout table (README, "Architecture"; DESIGN.md's table plus the folders grown since): what each
+ * folder's TypeScript may import from the project's other folders. Every folder holding TypeScript has a
+ * row; a folder without one fails the check, so a new folder cannot slip past it.
+ */
+const ALLOWED: Record<string, readonly string[] | 'anything'> = {
+  core: ['core', 'infra'],
   lambdas: ['core', 'lambdas'],
   local: ['core', 'lambdas', 'local'],
   sdk: ['core', 'sdk'],
-  brokers: ['core', 'sdk', 'brokers'],
+  brokers: ['core', 'sdk', 'brokers', 'infra'],
   /** The offline audit toolkit: input readers, bundles, export, proving, the verifier's worker pool. */
   audit: ['core', 'sdk', 'audit'],
   mcp: ['core', 'sdk', 'mcp'],
+  /** Handler entry paths, and the pure names the stack shares with the handlers (key layout, origin). */
+  cdk: ['core', 'lambdas', 'cdk'],
+  /** Terraform and the Cedar schema and sample policies (read as JSON by core and the brokers). */
+  infra: [],
+  /** The CLIs: thin shells over the library, so they may reach all of it. */
+  bin: 'anything',
+  bench: 'anything',
+  test: 'anything',
 };
-const LAYERS = ['core', 'lambdas', 'local', 'sdk', 'brokers', 'audit', 'mcp', 'bin', 'cdk', 'bench', 'test'];
+
 /** Modules that do I/O or read the environment: never in core. */
 const CORE_FORBIDDEN = [
   /^@aws-sdk\//,
@@ -22,8 +35,16 @@ const CORE_FORBIDDEN = [
   /^(node:)?https?$/,
   /^(node:)?net$/,
   /^dynalite$/,
+  /^better-sqlite3$/,
   /^(node:)?child_process$/,
 ];
+/** Packages only the folder named may import: the CDK stays out of what ships to Lambda and to users. */
+const PACKAGE_OWNERS: ReadonlyArray<{ pkg: RegExp; folders: readonly string[] }> = [
+  { pkg: /^aws-cdk-lib(\/|$)|^constructs$|^cdk-nag$/, folders: ['cdk', 'test', 'bench'] },
+  { pkg: /^vitest(\/|$)/, folders: ['test'] },
+];
+/** Folders that hold no TypeScript of the product (skipped when the tree is walked). */
+const IGNORED = new Set(['node_modules', 'dist', '.git', '.zt', 'coverage']);
 
 const root = join(import.meta.dirname, '..');
 
@@ -36,6 +57,7 @@ function sources(dir: string): string[] {
     return out;
   }
   for (const name of entries) {
+    if (IGNORED.has(name)) continue;
     const path = join(dir, name);
     if (statSync(path).isDirectory()) out = out.concat(sources(path));
     else if (name.endsWith('.ts') && !name.endsWith('.d.ts')) out.push(path);
@@ -50,29 +72,45 @@ function importsOf(file: string): string[] {
   ].map((m) => (m[1] ?? m[2]) as string);
 }
 
-describe('when the source tree is checked against the layout table', () => {
-  for (const [layer, allowed] of Object.entries(ALLOWED)) {
-    it(`${layer}/ imports only ${allowed.join(', ')}`, () => {
-      const violations: string[] = [];
-      for (const file of sources(join(root, layer))) {
-        for (const spec of importsOf(file)) {
-          if (spec.startsWith('.')) {
-            const target = relative(root, join(file, '..', spec)).split('/')[0] as string;
-            if (LAYERS.includes(target) && !allowed.includes(target))
-              violations.push(`${relative(root, file)} -> ${spec}`);
-            if (layer === 'core' && target === 'infra') continue;
-          } else if (layer === 'core' && CORE_FORBIDDEN.some((re) => re.test(spec))) {
-            violations.push(`${relative(root, file)} -> ${spec}`);
-          }
+/** Every break of the layout table under `tree`, as `file -> import (why)`. */
+function checkLayout(tree: string): string[] {
+  const violations: string[] = [];
+  const folders = readdirSync(tree).filter(
+    (name) => !IGNORED.has(name) && !name.startsWith('.') && statSync(join(tree, name)).isDirectory(),
+  );
+  for (const folder of folders) {
+    const files = sources(join(tree, folder));
+    const rule = ALLOWED[folder];
+    if (rule === undefined) {
+      if (files.length > 0) violations.push(`${folder}/ holds TypeScript but has no row in the layout table`);
+      continue;
+    }
+    for (const file of files) {
+      const at = relative(tree, file);
+      if (folder === 'core' && /process\.env/.test(readFileSync(file, 'utf8')))
+        violations.push(`${at} reads process.env`);
+      for (const spec of importsOf(file)) {
+        if (spec.startsWith('.')) {
+          const target = relative(tree, join(file, '..', spec)).split('/')[0] as string;
+          if (target.startsWith('..')) violations.push(`${at} -> ${spec} (outside the project)`);
+          else if (rule !== 'anything' && !rule.includes(target))
+            violations.push(`${at} -> ${spec} (${folder}/ may not import ${target}/)`);
+        } else {
+          if (folder === 'core' && CORE_FORBIDDEN.some((re) => re.test(spec)))
+            violations.push(`${at} -> ${spec} (core/ does no I/O)`);
+          const owner = PACKAGE_OWNERS.find((o) => o.pkg.test(spec));
+          if (owner && !owner.folders.includes(folder))
+            violations.push(`${at} -> ${spec} (only ${owner.folders.join(', ')} may import it)`);
         }
       }
-      expect(violations).toEqual([]);
-    });
+    }
   }
+  return violations;
+}
 
-  it('core/ reads no environment', () => {
-    const offenders = sources(join(root, 'core')).filter((f) => /process\.env/.test(readFileSync(f, 'utf8')));
-    expect(offenders.map((f) => relative(root, f))).toEqual([]);
+describe('when the source tree is checked against the layout table', () => {
+  it('every folder keeps to its row, and every folder with TypeScript has one', () => {
+    expect(checkLayout(root)).toEqual([]);
   });
 
   it('bin/ holds no worker pool or worker script: the CLIs are shells over the library', () => {
@@ -83,14 +121,65 @@ describe('when the source tree is checked against the layout table', () => {
   });
 
   it('no worker runs code evaluated from a string', () => {
-    const offenders = ['core', 'audit', 'bin', 'lambdas', 'local', 'sdk', 'brokers']
+    const offenders = ['core', 'audit', 'bin', 'lambdas', 'local', 'sdk', 'brokers', 'mcp']
       .flatMap((d) => sources(join(root, d)))
       .filter((f) => /eval:\s*true/.test(readFileSync(f, 'utf8')));
     expect(offenders.map((f) => relative(root, f))).toEqual([]);
   });
+});
 
-  it('catches a violation (the check itself can fail)', () => {
-    expect(importsOf(join(root, 'lambdas', 'api.ts'))).toContain('@aws-sdk/client-dynamodb');
-    expect(CORE_FORBIDDEN.some((re) => re.test('node:fs'))).toBe(true);
+describe('when a violation is planted in a copy of the tree', () => {
+  const copy = mkdtempSync(join(tmpdir(), 'zt-layout-'));
+  for (const folder of Object.keys(ALLOWED)) {
+    if (folder === 'test') continue;
+    try {
+      cpSync(join(root, folder), join(copy, folder), { recursive: true });
+    } catch {
+      // a folder of the table that does not exist (yet) has nothing to copy
+    }
+  }
+  afterAll(() => rmSync(copy, { recursive: true, force: true }));
+
+  /** Adds `text` as a new file, checks the copy, and removes the file again. */
+  function plant(file: string, text: string): string[] {
+    writeFileSync(join(copy, file), text);
+    try {
+      return checkLayout(copy);
+    } finally {
+      rmSync(join(copy, file));
+    }
+  }
+
+  it('the unchanged copy passes (so what follows is the planted file alone)', () => {
+    expect(checkLayout(copy)).toEqual([]);
+  });
+
+  it.each([
+    ['core/planted.ts', "import { readFileSync } from 'node:fs';\n", 'core/ does no I/O'],
+    ['core/planted.ts', "export { handler } from '../lambdas/api.js';\n", 'core/ may not import lambdas/'],
+    ['core/planted.ts', 'export const region = process.env.AWS_REGION;\n', 'reads process.env'],
+    ['sdk/planted.ts', "import { startEmulator } from '../local/index.js';\n", 'sdk/ may not import local/'],
+    ['lambdas/planted.ts', "const m = await import('../bin/zt.js');\n", 'lambdas/ may not import bin/'],
+    [
+      'cdk/planted.ts',
+      "import { SqliteKeyValueStore } from '../local/index.js';\n",
+      'cdk/ may not import local/',
+    ],
+    ['lambdas/planted.ts', "import { Stack } from 'aws-cdk-lib';\n", 'only cdk, test, bench may import it'],
+    ['mcp/planted.ts', "import { describe } from 'vitest';\n", 'only test may import it'],
+  ])('%s importing %j is caught', (file, text, why) => {
+    const found = plant(file, text);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toContain(file);
+    expect(found[0]).toContain(why);
+  });
+
+  it('a new folder with TypeScript and no row is caught', () => {
+    cpSync(join(copy, 'sdk'), join(copy, 'newfolder'), { recursive: true });
+    try {
+      expect(checkLayout(copy)).toEqual(['newfolder/ holds TypeScript but has no row in the layout table']);
+    } finally {
+      rmSync(join(copy, 'newfolder'), { recursive: true });
+    }
   });
 });
