@@ -399,7 +399,9 @@ describe('when the package is packed and installed into a scratch project', () =
     const login = /console\s+(http:\/\/127\.0\.0\.1:\d+\/)\?token=(\S+)/.exec(emulator.stderr());
     expect(login, emulator.stderr()).not.toBeNull();
     for (const path of ['', 'console.js', 'console.css']) {
-      const page = await fetch(`${login?.[1]}${path}`, { headers: { authorization: `Bearer ${login?.[2]}` } });
+      const page = await fetch(`${login?.[1]}${path}`, {
+        headers: { authorization: `Bearer ${login?.[2]}` },
+      });
       expect(page.status, path).toBe(200);
     }
     // The README's commands as written, through npx, but for the port (0 here: never a fixed one).
