@@ -16,6 +16,7 @@ const UNIT_FILES = [
   'test/lambdas/checkpointOrigin.test.ts',
   'test/store/sqliteKeyValueStore.test.ts',
   'test/contract/openapi.test.ts',
+  'test/contract/routeTable.test.ts',
   'test/bench/cloudModel.test.ts',
 ];
 /** In a unit folder, but cross-checked against a child process (openssl, a bundled Node process). */
@@ -40,9 +41,22 @@ export default defineConfig({
   test: {
     projects: [
       {
-        test: { ...shared, name: 'unit', include: UNIT, setupFiles: ['test/helpers/unitTierGuard.ts'] },
+        test: {
+          ...shared,
+          name: 'unit',
+          include: UNIT,
+          setupFiles: ['test/helpers/matchers.ts', 'test/helpers/unitTierGuard.ts'],
+        },
       },
-      { test: { ...shared, name: 'integration', include: ['test/**/*.test.ts'], exclude: UNIT } },
+      {
+        test: {
+          ...shared,
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          exclude: UNIT,
+          setupFiles: ['test/helpers/matchers.ts'],
+        },
+      },
     ],
     coverage: {
       provider: 'v8',

@@ -1,4 +1,5 @@
 import { checkpointsOf } from '../core/auditBundle.js';
+import { CodedError } from '../core/CodedError.js';
 import { type Checkpoint, laneOfOrigin } from '../core/checkpoint.js';
 import { isEpochBody } from '../core/epoch.js';
 import { leafHash } from '../core/merkle.js';
@@ -19,14 +20,7 @@ export interface ProveArgs {
 }
 
 /** A bundle that cannot yield a receipt (the record is missing or broken, the records do not match the checkpoint). */
-export class ProveError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export class ProveError extends CodedError<string> {}
 
 /** The lane and seq a `prove` argument names: `<lane>-<seq>`, or a bare seq of `main`. */
 export function recordToProve(text: string): { lane: string; seq: number } {

@@ -1,3 +1,4 @@
+import { CodedError } from '../core/CodedError.js';
 import type { ZeroTrustErrorCode } from '../sdk/ZeroTrustClient.js';
 
 /**
@@ -46,15 +47,12 @@ export interface BrokerErrorDetails {
 }
 
 /** The brokers' one error type. Branch on `code`, never on the message. */
-export class BrokerError extends Error {
-  readonly code: BrokerErrorCode;
+export class BrokerError extends CodedError<BrokerErrorCode> {
   readonly zeroTrustCode?: ZeroTrustErrorCode;
   readonly recordId?: string;
 
   constructor(code: BrokerErrorCode, message: string, details: BrokerErrorDetails = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.name = 'BrokerError';
-    this.code = code;
+    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
     if (details.zeroTrustCode !== undefined) this.zeroTrustCode = details.zeroTrustCode;
     if (details.recordId !== undefined) this.recordId = details.recordId;
   }

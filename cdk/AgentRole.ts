@@ -2,15 +2,20 @@ import { Duration, Tags } from 'aws-cdk-lib';
 import type { IRestApi } from 'aws-cdk-lib/aws-apigateway';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { arnPath, routesForRole } from '../core/routes.js';
 import { acknowledge, executeApiFinding } from './nag.js';
 
-/** The routes an agent may call: decisions, its allowed actions, outcome reports, and the public keys to verify answers. */
-export const AGENT_ROUTES = [
-  { method: 'POST', path: '/actions' },
-  { method: 'POST', path: '/actions/allowed' },
-  { method: 'POST', path: '/actions/*/outcome' },
-  { method: 'GET', path: '/keys' },
-] as const;
+/**
+ * The routes an agent may call, from the route table (`core/routes.ts`): its `agent` routes (decisions, its
+ * allowed actions, outcome reports) and the `signed` ones (the public keys to verify answers), each path as
+ * its `execute-api` ARN path (a path parameter as `*`).
+ */
+export const AGENT_ROUTES: ReadonlyArray<{ method: string; path: string }> = routesForRole('agent').map(
+  (r) => ({
+    method: r.method,
+    path: arnPath(r.path),
+  }),
+);
 
 export interface AgentRoleProps {
   /** The agent this role is for; register it with `zt agents register <agentId> --principal-arn <roleArn>`. */
@@ -26,8 +31,8 @@ export interface AgentRoleProps {
 const AGENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /**
- * An IAM role for one agent: `execute-api:Invoke` on `POST /actions`, `POST /actions/allowed`,
- * `POST /actions/{id}/outcome` and `GET /keys` of one API stage, nothing else. IAM is the first gate;
+ * An IAM role for one agent: `execute-api:Invoke` on the agent routes of one API stage ({@link AGENT_ROUTES}:
+ * `POST /actions`, `POST /actions/allowed`, `POST /actions/{id}/outcome` and `GET /keys`), nothing else. IAM is the first gate;
  * the gateway is the second: it binds the role's ARN to the agent at registration, answers a decision
  * only for that agent (`actor` must match), and refuses admin routes to it even if a wider IAM policy were
  * attached.
@@ -52,11 +57,13 @@ export class AgentRole extends Construct {
     Tags.of(this.role).add('zt:agentId', props.agentId);
     const resources = AGENT_ROUTES.map((r) => props.api.arnForExecuteApi(r.method, r.path, props.stageName));
     this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['execute-api:Invoke'], resources }));
-    acknowledge(
-      this.role,
-      executeApiFinding(props.api, props.stageName, 'POST', '/actions/*/outcome'),
-      'the `*` is the `{id}` path parameter of POST /actions/{id}/outcome: one route; the gateway accepts outcomes only for decisions of this same principal',
-    );
+    for (const r of routesForRole('agent').filter((r) => r.path.includes('{'))) {
+      acknowledge(
+        this.role,
+        executeApiFinding(props.api, props.stageName, r.method, arnPath(r.path)),
+        `the \`*\` is the path parameter of ${r.method} ${r.path}: one route, not a wildcard over routes; the gateway answers it only for this same principal's own records`,
+      );
+    }
   }
 
   get roleArn(): string {

@@ -20,46 +20,29 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import { checkpointPartition, heartbeatPartition, merklePartition } from '../core/Checkpointer.js';
 import { checkpointOrigin } from '../core/checkpoint.js';
+import { arnPath, publicRoutes, ROUTE_TABLE, type RouteGroup, routesForRole } from '../core/routes.js';
 import { TABLE_KEY } from '../lambdas/adapters/tableDefinition.js';
-import { AGENT_ROUTES, AgentRole } from './AgentRole.js';
+import { AgentRole } from './AgentRole.js';
 import { acknowledge, executeApiFinding, logicalIdOf } from './nag.js';
 
-/** Route groups: one function each, so each gets only the permissions its routes need. */
-export type RouteGroup = 'decisions' | 'admin' | 'audit';
+export type { RouteGroup };
 
-/** The API's routes and the group serving each (`lambdas/api.ts` `ROUTE_GROUPS` must agree; a test checks). */
-export const ROUTES: ReadonlyArray<{ method: string; path: string; group: RouteGroup }> = [
-  { method: 'GET', path: '/health', group: 'decisions' },
-  { method: 'POST', path: '/actions', group: 'decisions' },
-  { method: 'POST', path: '/actions/allowed', group: 'decisions' },
-  { method: 'POST', path: '/actions/{id}/outcome', group: 'decisions' },
-  { method: 'GET', path: '/keys', group: 'decisions' },
-  { method: 'POST', path: '/agents', group: 'admin' },
-  { method: 'GET', path: '/agents', group: 'admin' },
-  { method: 'GET', path: '/agents/{agentId}', group: 'admin' },
-  { method: 'DELETE', path: '/agents/{agentId}', group: 'admin' },
-  { method: 'POST', path: '/policies/allow', group: 'admin' },
-  { method: 'GET', path: '/policies', group: 'admin' },
-  { method: 'PUT', path: '/policies/{policyId}', group: 'admin' },
-  { method: 'GET', path: '/policies/{policyId}', group: 'admin' },
-  { method: 'DELETE', path: '/policies/{policyId}', group: 'admin' },
-  { method: 'PUT', path: '/schema', group: 'admin' },
-  { method: 'GET', path: '/schema', group: 'admin' },
-  { method: 'GET', path: '/audit', group: 'audit' },
-  { method: 'GET', path: '/audit/checkpoint', group: 'audit' },
-  { method: 'GET', path: '/audit/checkpoints', group: 'audit' },
-];
+/**
+ * The API's routes and the group serving each, from the route table (`core/routes.ts`), which the Lambda
+ * router's `ROUTE_GROUPS` also comes from.
+ */
+export const ROUTES: ReadonlyArray<{ method: string; path: string; group: RouteGroup }> = ROUTE_TABLE.map(
+  (r) => ({ method: r.method, path: r.path, group: r.group }),
+);
 
-/** The one route without IAM authorization (DESIGN.md: health says only that the service is up). */
-export const OPEN_ROUTE = 'GET /health';
+/** The routes without IAM authorization (DESIGN.md: health says only that the service is up). */
+export const OPEN_ROUTES: ReadonlyArray<{ method: string; path: string }> = publicRoutes();
 
 /** Who may reach the API at all, in its resource policy (IAM authorization applies in every case). */
 export type ApiAccess = 'account' | { organizationId: string } | 'any';
 
-/** The routes of the admin principals: every admin and audit route, and `GET /keys`. */
-export const ADMIN_ROUTES: ReadonlyArray<{ method: string; path: string }> = ROUTES.filter(
-  (r) => r.group !== 'decisions',
-).concat([{ method: 'GET', path: '/keys', group: 'decisions' }]);
+/** The routes of the admin principals: every `admin` route (admin and audit groups), and the `signed` `GET /keys`. */
+export const ADMIN_ROUTES: ReadonlyArray<{ method: string; path: string }> = routesForRole('admin');
 
 export interface ZtInfraStackProps extends StackProps {
   /**
@@ -189,7 +172,7 @@ function checkPrincipalArns(name: string, arns: readonly string[]): void {
  * policy, a property of the API itself, could not do without a circular reference.
  */
 export function routeResource(method: string, path: string): string {
-  return `execute-api:/${STAGE}/${method}${path.replace(/\{[^}]+\}/g, '*')}`;
+  return `execute-api:/${STAGE}/${method}${arnPath(path)}`;
 }
 
 /**
@@ -610,8 +593,8 @@ export class ZtInfraStack extends Stack {
     for (const group of Object.keys(made) as RouteGroup[]) {
       integrations[group] = new apigw.LambdaIntegration(made[group].fn, { allowTestInvoke: false });
     }
-    for (const route of ROUTES) {
-      const open = `${route.method} ${route.path}` === OPEN_ROUTE;
+    for (const route of ROUTE_TABLE) {
+      const open = route.role === 'public';
       const hasBody = route.method === 'POST' || route.method === 'PUT';
       const method = resourceAt(route.path).addMethod(route.method, integrations[route.group], {
         authorizationType: open ? apigw.AuthorizationType.NONE : apigw.AuthorizationType.IAM,
@@ -623,7 +606,7 @@ export class ZtInfraStack extends Stack {
         acknowledge(
           method,
           'AwsSolutions-APIG4',
-          'GET /health is open by design (DESIGN.md): it answers {ok: true} and reads nothing',
+          `${route.method} ${route.path} is public in the route table by design (DESIGN.md): it says only that the service is up`,
         );
       }
       acknowledge(
@@ -650,7 +633,6 @@ export class ZtInfraStack extends Stack {
 
     // ------------------------------------------------------------------ callers
     const adminRoutes = ADMIN_ROUTES;
-    const arnPath = (path: string) => path.replace(/\{[^}]+\}/g, '*');
     this.adminRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['execute-api:Invoke'],
@@ -893,10 +875,9 @@ function apiResourcePolicy(o: {
       actions: ['execute-api:Invoke'],
       resources: routes.map((r) => routeResource(r.method, r.path)),
     });
-  const [method, path] = OPEN_ROUTE.split(' ') as [string, string];
   const statements = [
     // health needs no signature, so it has no principal to name
-    invoke('AllowHealth', [new iam.AnyPrincipal()], [{ method, path }]),
+    invoke('AllowHealth', [new iam.AnyPrincipal()], OPEN_ROUTES),
     invoke(
       'AllowAdminRoutes',
       o.admins.map((arn) => new iam.ArnPrincipal(arn)),
@@ -908,7 +889,7 @@ function apiResourcePolicy(o: {
       invoke(
         'AllowAgentRoutes',
         o.agents.map((arn) => new iam.ArnPrincipal(arn)),
-        AGENT_ROUTES.map((r) => ({ method: r.method, path: r.path })),
+        routesForRole('agent'),
       ),
     );
   }
@@ -920,7 +901,7 @@ function apiResourcePolicy(o: {
         principals: [new iam.AnyPrincipal()],
         actions: ['execute-api:Invoke'],
         // health stays open to anyone (it needs no signature, so it has no principal account)
-        notResources: [routeResource(method, path)],
+        notResources: OPEN_ROUTES.map((r) => routeResource(r.method, r.path)),
         resources: [],
         conditions:
           o.access === 'account'

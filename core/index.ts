@@ -25,6 +25,7 @@ export {
   VERIFICATION_CODES,
   verifyChain,
 } from './ChainVerifier.js';
+export { CodedError, hasCode } from './CodedError.js';
 export { canonicalize, canonicalSha256, sha256Hex } from './canonical.js';
 export type { Checkpoint, CheckpointFailureCode, CheckpointVerification } from './checkpoint.js';
 export { CheckpointMalformedError, parseCheckpointNote, verifyCheckpoint } from './checkpoint.js';
@@ -41,7 +42,9 @@ export {
   InfrastructureError,
   NotFoundError,
   ValidationError,
+  ZT_ERROR_CODES,
   ZtError,
+  type ZtErrorCode,
 } from './errors.js';
 export { leafHash, rootFromLeaves, verifyConsistency, verifyInclusion } from './merkle.js';
 export type {

@@ -3,6 +3,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { AuditReader } from '../core/AuditReader.js';
 import { systemClock } from '../core/ports.js';
+import { ROUTE_GROUP_NAMES, type RouteGroup, routeKey, routesOfGroup } from '../core/routes.js';
 import { DynamoDbKeyValueStore } from './adapters/DynamoDbKeyValueStore.js';
 import { KmsSigner } from './adapters/KmsSigner.js';
 import type { ApiGatewayProxyEvent, ApiGatewayProxyResult } from './apigw.js';
@@ -21,32 +22,14 @@ import { requiredCheckpointOrigin, wireGateway } from './wiring.js';
  * route of another group should one arrive anyway (a misconfigured integration, a direct invoke).
  */
 
-/** Which group serves each route, as `METHOD /resource` (API Gateway's `resource` template). */
-export const ROUTE_GROUPS = {
-  decisions: [
-    'GET /health',
-    'POST /actions',
-    'POST /actions/allowed',
-    'POST /actions/{id}/outcome',
-    'GET /keys',
-  ],
-  admin: [
-    'POST /agents',
-    'GET /agents',
-    'GET /agents/{agentId}',
-    'DELETE /agents/{agentId}',
-    'POST /policies/allow',
-    'GET /policies',
-    'PUT /policies/{policyId}',
-    'GET /policies/{policyId}',
-    'DELETE /policies/{policyId}',
-    'PUT /schema',
-    'GET /schema',
-  ],
-  audit: ['GET /audit', 'GET /audit/checkpoint', 'GET /audit/checkpoints'],
-} as const satisfies Record<string, readonly string[]>;
+/** Which group serves each route, as `METHOD /resource` (API Gateway's `resource` template), from the route table. */
+export const ROUTE_GROUPS: Readonly<Record<RouteGroup, readonly string[]>> = (() => {
+  const groups = {} as Record<RouteGroup, readonly string[]>;
+  for (const group of ROUTE_GROUP_NAMES) groups[group] = routesOfGroup(group).map(routeKey);
+  return groups;
+})();
 
-export type RouteGroup = keyof typeof ROUTE_GROUPS;
+export type { RouteGroup };
 
 const ALL_ROUTES: ReadonlySet<string> = new Set(Object.values(ROUTE_GROUPS).flat());
 
@@ -58,7 +41,7 @@ const ALL_ROUTES: ReadonlySet<string> = new Set(Object.values(ROUTE_GROUPS).flat
 export function servesRoute(group: RouteGroup | undefined, event: ApiGatewayProxyEvent): boolean {
   if (group === undefined) return true;
   const route = `${(event.httpMethod || '').toUpperCase()} ${event.resource}`;
-  return !ALL_ROUTES.has(route) || (ROUTE_GROUPS[group] as readonly string[]).includes(route);
+  return !ALL_ROUTES.has(route) || ROUTE_GROUPS[group].includes(route);
 }
 function required(name: string): string {
   const value = process.env[name];

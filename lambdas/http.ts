@@ -11,6 +11,7 @@ import {
 import { assertExactJsonText } from '../core/exactJson.js';
 import type { Caller, Gateway } from '../core/Gateway.js';
 import { normalizePrincipalArn } from '../core/principalArn.js';
+import { ROUTE_TABLE, type RouteName } from '../core/routes.js';
 import { parseQueryInteger } from '../core/validate.js';
 import type { ApiGatewayProxyEvent, ApiGatewayProxyResult } from './apigw.js';
 
@@ -68,7 +69,7 @@ interface Route {
   method: string;
   template: string;
   segments: string[];
-  open?: boolean;
+  open: boolean;
   handler: RouteHandler;
 }
 
@@ -81,101 +82,110 @@ export function createApiHandler(
 ): (event: ApiGatewayProxyEvent) => Promise<ApiGatewayProxyResult> {
   const g = deps.gateway;
   const admins = new Set(deps.adminPrincipalArns.map(normalizePrincipalArn));
-  const routes: Route[] = [];
-  const add = (method: string, template: string, handler: RouteHandler, open = false) =>
-    routes.push({ method, template, segments: template.split('/').filter(Boolean), handler, open });
   const caller = (ctx: Context) => ctx.caller as Caller;
-
-  add('GET', '/health', async () => ({ status: 200, body: { ok: true } }), true);
-
-  add('POST', '/agents', async (ctx) => {
-    const { agent, credentials } = await g.registerAgent(caller(ctx), ctx.body());
-    return { status: 201, body: credentials ? { ...agent, credentials } : agent };
-  });
-  add('GET', '/agents', async (ctx) => ({ status: 200, body: { agents: await g.listAgents(caller(ctx)) } }));
-  add('GET', '/agents/{agentId}', async (ctx) => ({
-    status: 200,
-    body: await g.getAgent(caller(ctx), ctx.params['agentId'] as string),
-  }));
-  add('DELETE', '/agents/{agentId}', async (ctx) => ({
-    status: 200,
-    body: await g.disableAgent(caller(ctx), ctx.params['agentId'] as string),
-  }));
-
-  add('POST', '/policies/allow', async (ctx) => {
-    const p = await g.allowPolicy(caller(ctx), ctx.body());
-    return { status: 201, body: { policyId: p.policyId, cedar: p.cedar, sha256: p.sha256 } };
-  });
-  add('GET', '/policies', async (ctx) => ({
-    status: 200,
-    body: { policies: await g.listPolicies(caller(ctx)) },
-  }));
-  add('PUT', '/policies/{policyId}', async (ctx) => {
-    const p = await g.putPolicy(caller(ctx), ctx.params['policyId'] as string, ctx.body());
-    return { status: 200, body: { policyId: p.policyId, sha256: p.sha256 } };
-  });
-  add('GET', '/policies/{policyId}', async (ctx) => ({
-    status: 200,
-    body: await g.getPolicy(caller(ctx), ctx.params['policyId'] as string),
-  }));
-  add('DELETE', '/policies/{policyId}', async (ctx) => ({
-    status: 200,
-    body: await g.deletePolicy(caller(ctx), ctx.params['policyId'] as string),
-  }));
-
-  add('PUT', '/schema', async (ctx) => {
-    const schema = await g.putSchema(caller(ctx), ctx.body());
-    return { status: 200, body: schema };
-  });
-  add('GET', '/schema', async (ctx) => ({ status: 200, body: await g.getSchema(caller(ctx)) }));
-
-  add('POST', '/actions', async (ctx) => {
-    const origin = ctx.signature === undefined ? {} : { signature: ctx.signature };
-    const { decision, record } = await g.decide(caller(ctx), ctx.body(), origin);
-    const r = record as { actor: string; action: string; resource: string; reason: string };
-    return {
-      // A deny is a 403 that carries its signed record.
-      status: decision === 'allow' ? 200 : 403,
-      decision,
-      body: {
-        ok: decision === 'allow',
-        actor: r.actor,
-        action: r.action,
-        resource: r.resource,
-        decision,
-        reason: r.reason,
-        audit: record,
-      },
-    };
-  });
-  add('POST', '/actions/allowed', async (ctx) => ({
-    status: 200,
-    body: { ok: true, answer: await g.allowedActions(caller(ctx), ctx.body()) },
-  }));
-  add('POST', '/actions/{id}/outcome', async (ctx) => {
-    const record = await g.reportOutcome(caller(ctx), ctx.params['id'] as string, ctx.body());
-    return { status: 200, body: { ok: true, audit: record } };
-  });
-
   const seqQuery = (ctx: Context, name: string) =>
     parseQueryInteger(ctx.query[name], name, { min: 0, max: Number.MAX_SAFE_INTEGER, default: 0 });
-  add('GET', '/audit', async (ctx) => {
-    const after = seqQuery(ctx, 'after');
-    const limit = parseQueryInteger(ctx.query['limit'], 'limit', { min: 1, max: 1000, default: 100 });
-    const page = await deps.audit.page(caller(ctx), { lane: ctx.query['lane'], after, limit });
-    // Records go out byte for byte as stored (canonical key order).
-    return { status: 200, raw: `{"records":[${page.records.join(',')}],"next":${page.next ?? 'null'}}` };
-  });
-  add('GET', '/audit/checkpoint', async (ctx) => ({
-    status: 200,
-    body: await deps.audit.checkpoint(caller(ctx)),
+
+  // One handler per route of the table (core/routes.ts), by name: the type makes a route without a
+  // handler, or a handler without a route, a compile error.
+  const handlers: Record<RouteName, RouteHandler> = {
+    health: async () => ({ status: 200, body: { ok: true } }),
+
+    registerAgent: async (ctx) => {
+      const { agent, credentials } = await g.registerAgent(caller(ctx), ctx.body());
+      return { status: 201, body: credentials ? { ...agent, credentials } : agent };
+    },
+    listAgents: async (ctx) => ({ status: 200, body: { agents: await g.listAgents(caller(ctx)) } }),
+    getAgent: async (ctx) => ({
+      status: 200,
+      body: await g.getAgent(caller(ctx), ctx.params['agentId'] as string),
+    }),
+    disableAgent: async (ctx) => ({
+      status: 200,
+      body: await g.disableAgent(caller(ctx), ctx.params['agentId'] as string),
+    }),
+
+    allowPolicy: async (ctx) => {
+      const p = await g.allowPolicy(caller(ctx), ctx.body());
+      return { status: 201, body: { policyId: p.policyId, cedar: p.cedar, sha256: p.sha256 } };
+    },
+    listPolicies: async (ctx) => ({
+      status: 200,
+      body: { policies: await g.listPolicies(caller(ctx)) },
+    }),
+    putPolicy: async (ctx) => {
+      const p = await g.putPolicy(caller(ctx), ctx.params['policyId'] as string, ctx.body());
+      return { status: 200, body: { policyId: p.policyId, sha256: p.sha256 } };
+    },
+    getPolicy: async (ctx) => ({
+      status: 200,
+      body: await g.getPolicy(caller(ctx), ctx.params['policyId'] as string),
+    }),
+    deletePolicy: async (ctx) => ({
+      status: 200,
+      body: await g.deletePolicy(caller(ctx), ctx.params['policyId'] as string),
+    }),
+
+    putSchema: async (ctx) => {
+      const schema = await g.putSchema(caller(ctx), ctx.body());
+      return { status: 200, body: schema };
+    },
+    getSchema: async (ctx) => ({ status: 200, body: await g.getSchema(caller(ctx)) }),
+
+    decide: async (ctx) => {
+      const origin = ctx.signature === undefined ? {} : { signature: ctx.signature };
+      const { decision, record } = await g.decide(caller(ctx), ctx.body(), origin);
+      const r = record as { actor: string; action: string; resource: string; reason: string };
+      return {
+        // A deny is a 403 that carries its signed record.
+        status: decision === 'allow' ? 200 : 403,
+        decision,
+        body: {
+          ok: decision === 'allow',
+          actor: r.actor,
+          action: r.action,
+          resource: r.resource,
+          decision,
+          reason: r.reason,
+          audit: record,
+        },
+      };
+    },
+    allowedActions: async (ctx) => ({
+      status: 200,
+      body: { ok: true, answer: await g.allowedActions(caller(ctx), ctx.body()) },
+    }),
+    reportOutcome: async (ctx) => {
+      const record = await g.reportOutcome(caller(ctx), ctx.params['id'] as string, ctx.body());
+      return { status: 200, body: { ok: true, audit: record } };
+    },
+
+    auditPage: async (ctx) => {
+      const after = seqQuery(ctx, 'after');
+      const limit = parseQueryInteger(ctx.query['limit'], 'limit', { min: 1, max: 1000, default: 100 });
+      const page = await deps.audit.page(caller(ctx), { lane: ctx.query['lane'], after, limit });
+      // Records go out byte for byte as stored (canonical key order).
+      return { status: 200, raw: `{"records":[${page.records.join(',')}],"next":${page.next ?? 'null'}}` };
+    },
+    checkpoint: async (ctx) => ({
+      status: 200,
+      body: await deps.audit.checkpoint(caller(ctx)),
+    }),
+    checkpoints: async (ctx) => {
+      const after = seqQuery(ctx, 'after');
+      const checkpoints = await deps.audit.checkpoints(caller(ctx), { lane: ctx.query['lane'], after });
+      return { status: 200, body: { checkpoints } };
+    },
+    keys: async () => ({ status: 200, body: { keys: await g.publicKeys() } }),
+  };
+  // INVARIANT: only a `public` route of the table is answered without a verified IAM identity.
+  const routes: Route[] = ROUTE_TABLE.map((r) => ({
+    method: r.method,
+    template: r.path,
+    segments: r.path.split('/').filter(Boolean),
+    open: r.role === 'public',
+    handler: handlers[r.handler],
   }));
-  add('GET', '/audit/checkpoints', async (ctx) => {
-    const after = seqQuery(ctx, 'after');
-    const checkpoints = await deps.audit.checkpoints(caller(ctx), { lane: ctx.query['lane'], after });
-    return { status: 200, body: { checkpoints } };
-  });
-  add('GET', '/keys', async () => ({ status: 200, body: { keys: await g.publicKeys() } }));
 
   return async (event) => {
     const started = performance.now();

@@ -1,16 +1,9 @@
+import { CodedError } from '../core/CodedError.js';
 /** Why the proxy refused to start. */
 export type McpProxyErrorCode = 'INVALID_SERVER_NAME' | 'INVALID_LISTEN_ADDRESS';
 
 /** A setting the proxy cannot work with; `code` says which. */
-export class McpProxyError extends Error {
-  constructor(
-    readonly code: McpProxyErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'McpProxyError';
-  }
-}
+export class McpProxyError extends CodedError<McpProxyErrorCode> {}
 
 /** A server name: 1-64 letters, digits, `_` or `-`, starting with a letter or digit. */
 export const SERVER_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;

@@ -1,5 +1,6 @@
 import type { PublicKeyInfo } from '../core/KeyRing.js';
 import type { AuditRecord } from '../core/records.js';
+import { type RouteRequest, routeRequest } from '../core/routes.js';
 import { type CredentialProvider, credentialProvider } from './credentials.js';
 import { GatewayError } from './errors.js';
 import { type AwsCredentials, signRequest } from './signer.js';
@@ -222,62 +223,62 @@ export class GatewayClient {
 
   /** `GET /health` (unsigned): `{ok: true}` when the gateway is up. */
   async health(): Promise<{ ok: boolean }> {
-    return asObject(await this.call('GET', '/health', undefined, { signed: false })) as { ok: boolean };
+    return asObject(await this.call(routeRequest('health'), undefined, { signed: false })) as { ok: boolean };
   }
 
   /** `POST /agents`: registers an agent. Locally, without `principalArn`, the answer carries fresh credentials. */
   async registerAgent(input: RegisterAgentInput): Promise<RegisteredAgent> {
-    return asObject(await this.call('POST', '/agents', input)) as RegisteredAgent;
+    return asObject(await this.call(routeRequest('registerAgent'), input)) as RegisteredAgent;
   }
 
   /** `GET /agents` */
   async listAgents(): Promise<{ agents: AgentInfo[] }> {
-    return { agents: asList(await this.call('GET', '/agents'), 'agents') as AgentInfo[] };
+    return { agents: asList(await this.call(routeRequest('listAgents')), 'agents') as AgentInfo[] };
   }
 
   /** `GET /agents/{agentId}` */
   async getAgent(agentId: string): Promise<AgentInfo> {
-    return asObject(await this.call('GET', `/agents/${seg(agentId)}`)) as AgentInfo;
+    return asObject(await this.call(routeRequest('getAgent', { agentId }))) as AgentInfo;
   }
 
   /** `DELETE /agents/{agentId}`: disables the agent (later decisions are recorded denies; earlier allows can no longer be started); answers the agent as it now is. */
   async disableAgent(agentId: string): Promise<AgentInfo> {
-    return asObject(await this.call('DELETE', `/agents/${seg(agentId)}`)) as AgentInfo;
+    return asObject(await this.call(routeRequest('disableAgent', { agentId }))) as AgentInfo;
   }
 
   /** `PUT /policies/{policyId}`: stores Cedar text (400 `HTTP_ERROR` with diagnostics when it does not validate). */
   async putPolicy(policyId: string, input: PutPolicyInput): Promise<PutPolicyResult> {
-    return asObject(await this.call('PUT', `/policies/${seg(policyId)}`, input)) as PutPolicyResult;
+    return asObject(await this.call(routeRequest('putPolicy', { policyId }), input)) as PutPolicyResult;
   }
 
   /** `POST /policies/allow`: one narrow `permit` from an action (and optionally an agent and a resource). */
   async allowPolicy(input: AllowPolicyInput): Promise<AllowPolicyResult> {
-    return asObject(await this.call('POST', '/policies/allow', input)) as AllowPolicyResult;
+    return asObject(await this.call(routeRequest('allowPolicy'), input)) as AllowPolicyResult;
   }
 
   /** `PUT /schema`: replaces the admin's declarations (400 with the policies they would break). */
   async putSchema(input: PutSchemaInput): Promise<SchemaInfo> {
-    return asObject(await this.call('PUT', '/schema', input)) as SchemaInfo;
+    return asObject(await this.call(routeRequest('putSchema'), input)) as SchemaInfo;
   }
 
   /** `GET /schema`: the admin's declarations and the built-in ones. */
   async getSchema(): Promise<SchemaInfo> {
-    return asObject(await this.call('GET', '/schema')) as SchemaInfo;
+    return asObject(await this.call(routeRequest('getSchema'))) as SchemaInfo;
   }
 
   /** `GET /policies` */
   async listPolicies(): Promise<{ policies: PolicyInfo[] }> {
-    return { policies: asList(await this.call('GET', '/policies'), 'policies') as PolicyInfo[] };
+    return { policies: asList(await this.call(routeRequest('listPolicies')), 'policies') as PolicyInfo[] };
   }
 
   /** `GET /policies/{policyId}` */
   async getPolicy(policyId: string): Promise<PolicyInfo> {
-    return asObject(await this.call('GET', `/policies/${seg(policyId)}`)) as PolicyInfo;
+    return asObject(await this.call(routeRequest('getPolicy', { policyId }))) as PolicyInfo;
   }
 
   /** `DELETE /policies/{policyId}` */
   async deletePolicy(policyId: string): Promise<{ policyId: string; deleted: boolean }> {
-    return asObject(await this.call('DELETE', `/policies/${seg(policyId)}`)) as {
+    return asObject(await this.call(routeRequest('deletePolicy', { policyId }))) as {
       policyId: string;
       deleted: boolean;
     };
@@ -289,7 +290,7 @@ export class GatewayClient {
    * {@link GatewayError} when no JSON answer arrives.
    */
   async decide(input: DecideInput): Promise<RawDecision> {
-    const res = await this.send('POST', '/actions', input, { acceptAnyStatus: true });
+    const res = await this.send(routeRequest('decide'), input, { acceptAnyStatus: true });
     return { status: res.status, body: res.json };
   }
 
@@ -298,12 +299,12 @@ export class GatewayClient {
    * nothing). Returns the body unjudged: `ZeroTrustClient.allowedActions` verifies it.
    */
   async allowedActions(input: AllowedActionsInput): Promise<Record<string, unknown>> {
-    return asObject(await this.call('POST', '/actions/allowed', input));
+    return asObject(await this.call(routeRequest('allowedActions'), input));
   }
 
   /** `POST /actions/{recordId}/outcome`: reports `started` (once per decision), `succeeded` or `failed`. */
   async reportOutcome(recordId: string, input: OutcomeInput): Promise<Record<string, unknown>> {
-    return asObject(await this.call('POST', `/actions/${seg(recordId)}/outcome`, input));
+    return asObject(await this.call(routeRequest('reportOutcome', { id: recordId }), input));
   }
 
   /**
@@ -315,7 +316,9 @@ export class GatewayClient {
     if (options.lane !== undefined) query.push(`lane=${encodeURIComponent(options.lane)}`);
     if (options.after !== undefined) query.push(`after=${encodeURIComponent(String(options.after))}`);
     if (options.limit !== undefined) query.push(`limit=${encodeURIComponent(String(options.limit))}`);
-    const res = await this.send('GET', `/audit${query.length ? `?${query.join('&')}` : ''}`);
+    const res = await this.send(routeRequest('auditPage'), undefined, {
+      query: query.length ? `?${query.join('&')}` : '',
+    });
     return parseAuditPage(res);
   }
 
@@ -371,7 +374,7 @@ export class GatewayClient {
 
   /** `GET /audit/checkpoint`: signs (or reuses) every lane's checkpoint and the epoch over them. */
   async checkpoint(): Promise<LogCheckpoint> {
-    return asObject(await this.call('GET', '/audit/checkpoint')) as LogCheckpoint;
+    return asObject(await this.call(routeRequest('checkpoint'))) as LogCheckpoint;
   }
 
   /** `GET /audit/checkpoints?lane=&after=SIZE`: earlier checkpoints of a lane (default `main`). */
@@ -381,33 +384,35 @@ export class GatewayClient {
     if (options.after !== undefined) query.push(`after=${encodeURIComponent(String(options.after))}`);
     const q = query.length > 0 ? `?${query.join('&')}` : '';
     return {
-      checkpoints: asList(await this.call('GET', `/audit/checkpoints${q}`), 'checkpoints') as Checkpoint[],
+      checkpoints: asList(
+        await this.call(routeRequest('checkpoints'), undefined, { query: q }),
+        'checkpoints',
+      ) as Checkpoint[],
     };
   }
 
   /** `GET /keys`: the gateway's root and session public keys. */
   async keys(): Promise<{ keys: GatewayKey[] }> {
-    return { keys: asList(await this.call('GET', '/keys'), 'keys') as GatewayKey[] };
+    return { keys: asList(await this.call(routeRequest('keys')), 'keys') as GatewayKey[] };
   }
 
   private async call(
-    method: string,
-    path: string,
+    route: RouteRequest,
     body?: unknown,
-    opts: { signed?: boolean } = {},
+    opts: { signed?: boolean; query?: string } = {},
   ): Promise<unknown> {
-    return (await this.send(method, path, body, opts)).json;
+    return (await this.send(route, body, opts)).json;
   }
 
+  /** Sends a request to a route of the table (`core/routes.ts`); `opts.query` is `''` or `?...`. */
   private async send(
-    method: string,
-    path: string,
+    route: RouteRequest,
     body?: unknown,
-    opts: { signed?: boolean; acceptAnyStatus?: boolean } = {},
+    opts: { signed?: boolean; acceptAnyStatus?: boolean; query?: string } = {},
   ): Promise<TransportResponse> {
-    const url = this.endpoint + path;
+    const url = this.endpoint + route.path + (opts.query ?? '');
     const unsigned = {
-      method,
+      method: route.method,
       url,
       headers: { accept: 'application/json' } as Record<string, string>,
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
@@ -425,11 +430,6 @@ export class GatewayClient {
       ...(opts.acceptAnyStatus ? { acceptAnyStatus: true } : {}),
     });
   }
-}
-
-function seg(value: string): string {
-  if (value === '') throw new TypeError('a path id must not be empty');
-  return encodeURIComponent(value);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { CodedError } from '../core/CodedError.js';
 import { canonicalSha256 } from '../core/canonical.js';
 import type { DecisionRecord, OutcomeRecord, OutcomeStatus } from '../core/records.js';
 import { keyIdOf } from '../core/signing.js';
@@ -65,17 +66,14 @@ export interface ZeroTrustErrorDetails {
 }
 
 /** The SDK's one error type: anything but a verified allow. Branch on `code`, never on the message. */
-export class ZeroTrustError extends Error {
-  readonly code: ZeroTrustErrorCode;
+export class ZeroTrustError extends CodedError<ZeroTrustErrorCode> {
   readonly record?: DecisionRecord;
   readonly reason?: string;
   readonly status?: number;
   readonly serverCode?: string;
 
   constructor(code: ZeroTrustErrorCode, message: string, details: ZeroTrustErrorDetails = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.name = 'ZeroTrustError';
-    this.code = code;
+    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
     if (details.record !== undefined) this.record = details.record;
     if (details.reason !== undefined) this.reason = details.reason;
     if (details.status !== undefined) this.status = details.status;

@@ -1,3 +1,6 @@
+import { CodedError } from '../core/CodedError.js';
+import type { ZtErrorCode } from '../core/errors.js';
+
 /**
  * Typed failures of the HTTP client layer. Tests and the CLI branch on `code`, never on message text.
  *
@@ -10,6 +13,9 @@
  * - `INVALID_RESPONSE`: a JSON answer that does not have the contract's shape (or audit paging that does not advance).
  * - `CREDENTIALS_UNAVAILABLE`: no credentials could be resolved (missing profile or file, bad provider).
  */
+/** A gateway's error code: {@link ZtErrorCode} for this version's gateway, any string from another. */
+export type ServerErrorCode = ZtErrorCode | (string & {});
+
 export type GatewayErrorCode =
   | 'TIMEOUT'
   | 'CONNECTION_FAILED'
@@ -25,8 +31,8 @@ export interface GatewayErrorDetails {
   status?: number;
   /** The parsed JSON body when there is one, otherwise the body text. */
   body?: unknown;
-  /** `error.code` from the gateway's error body (e.g. `FORBIDDEN`). */
-  serverCode?: string;
+  /** `error.code` from the gateway's error body (e.g. `FORBIDDEN`): one of {@link ZtErrorCode} from this gateway. */
+  serverCode?: ServerErrorCode;
   /** `error.message` from the gateway's error body. */
   serverMessage?: string;
   /** `error.trace_id` from a 5xx error body. */
@@ -35,18 +41,15 @@ export interface GatewayErrorDetails {
 }
 
 /** A failure to get a usable answer from the gateway. */
-export class GatewayError extends Error {
-  readonly code: GatewayErrorCode;
+export class GatewayError extends CodedError<GatewayErrorCode> {
   readonly status?: number;
   readonly body?: unknown;
-  readonly serverCode?: string;
+  readonly serverCode?: ServerErrorCode;
   readonly serverMessage?: string;
   readonly traceId?: string;
 
   constructor(code: GatewayErrorCode, message: string, details: GatewayErrorDetails = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.name = 'GatewayError';
-    this.code = code;
+    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
     if (details.status !== undefined) this.status = details.status;
     if (details.body !== undefined) this.body = details.body;
     if (details.serverCode !== undefined) this.serverCode = details.serverCode;

@@ -4,10 +4,12 @@
  * brokers, in `verifyDecision.ts`; the signed HTTP layer (`GatewayClient`, `signRequest`) for admin tools.
  */
 
+export { CodedError, hasCode } from '../core/CodedError.js';
+export { ZT_ERROR_CODES, type ZtErrorCode } from '../core/errors.js';
 export type { DecisionRecord, OutcomeRecord } from '../core/records.js';
 export type { CredentialProvider, CredentialSource } from './credentials.js';
 export { credentialProvider, resolveCredentials } from './credentials.js';
-export type { GatewayErrorCode, GatewayErrorDetails } from './errors.js';
+export type { GatewayErrorCode, GatewayErrorDetails, ServerErrorCode } from './errors.js';
 export { GatewayError, isGatewayError } from './errors.js';
 export type {
   AgentAttributeValue,

@@ -1,3 +1,4 @@
+import { CodedError } from '../CodedError.js';
 import {
   CheckpointMalformedError,
   laneOfOrigin,
@@ -35,8 +36,10 @@ export interface RememberedLog {
 }
 
 /** A state file that cannot be used: exit 2, never overwritten. */
-export class VerifierStateError extends Error {
-  readonly code = 'STATE_UNUSABLE';
+export class VerifierStateError extends CodedError<'STATE_UNUSABLE'> {
+  constructor(message: string, options?: ErrorOptions) {
+    super('STATE_UNUSABLE', message, options);
+  }
 }
 
 /** Reads what a signed note says, verifying its signature with the trusted root keys. */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ROUTE_TABLE } from '../../core/routes.js';
 import {
   documentedOperations,
   loadOpenApiDocument,
@@ -8,28 +9,10 @@ import {
 
 type JsonObject = Record<string, unknown>;
 
-/** DESIGN.md, "The contract": every route, in table order. */
-const ROUTES: ReadonlyArray<readonly [method: string, path: string]> = [
-  ['GET', '/health'],
-  ['POST', '/agents'],
-  ['GET', '/agents'],
-  ['GET', '/agents/{agentId}'],
-  ['DELETE', '/agents/{agentId}'],
-  ['PUT', '/policies/{policyId}'],
-  ['POST', '/policies/allow'],
-  ['GET', '/policies'],
-  ['GET', '/policies/{policyId}'],
-  ['DELETE', '/policies/{policyId}'],
-  ['PUT', '/schema'],
-  ['GET', '/schema'],
-  ['POST', '/actions'],
-  ['POST', '/actions/allowed'],
-  ['POST', '/actions/{id}/outcome'],
-  ['GET', '/audit'],
-  ['GET', '/audit/checkpoint'],
-  ['GET', '/audit/checkpoints'],
-  ['GET', '/keys'],
-];
+/** DESIGN.md, "The contract": every route, in table order (the route table, core/routes.ts). */
+const ROUTES: ReadonlyArray<readonly [method: string, path: string]> = ROUTE_TABLE.map(
+  (r) => [r.method, r.path] as const,
+);
 
 // Real records: a root key certifies a session key (seq 1), which signs an allow (seq 2). Hashes and
 // signatures were computed with core/signing.ts; keys in canonical (RFC 8785) order, as stored.

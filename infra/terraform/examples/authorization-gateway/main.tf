@@ -12,7 +12,7 @@ locals {
   stage   = "v1"
   chain   = "main"
 
-  # Must agree with ROUTE_GROUPS in lambdas/api.ts and ROUTES in cdk/ZtInfraStack.ts.
+  # Must agree with the route table, core/routes.ts (test/contract/routeTable.test.ts checks both ways).
   routes = {
     "GET /health"                 = "decisions"
     "POST /actions"               = "decisions"
