@@ -6,6 +6,7 @@ import { startEmulator } from '../local/emulator.js';
 import { packageVersion } from './cli/version.js';
 
 const usage = `usage: zt-local [--reset] [--port N] [--host ADDR] [--data-dir DIR] [--quiet]
+                [--console-port N | --no-console]
        zt-local rotate-key [--data-dir DIR] [--old-key-lost]
 (\`npx zt-local\` where zt-infra is installed; \`npm run local -- ARGS\` in a checkout of zt-infra)
 
@@ -18,10 +19,12 @@ Environment: ZT_HOST (127.0.0.1), ZT_PORT (8787), ZT_DATA_DIR (.zt), ZT_PUBLIC_H
 clients sign for, comma-separated, as sent in Host: \`name\` or \`name:port\`), ZT_START_WINDOW_MS
 (how long an allow may wait for its started outcome, default 60000), ZT_KEEP_REQUESTS (keep the request
 data of these actions' decisions for \`zt policies replay\`: action ids, \`prefix.*\` or \`*\`, comma-separated;
-default none) and ZT_KEEP_REQUESTS_DAYS (how long, default 30).`;
+default none), ZT_KEEP_REQUESTS_DAYS (how long, default 30), ZT_CONSOLE_PORT (8788: the read-only
+console, always on 127.0.0.1, behind the token printed at startup; 0 picks a free port) and ZT_CONSOLE=off
+(no console, as --no-console).`;
 
 /** What a usage error prints: the usage lines alone (the rest is `--help`'s). */
-const shortUsage = `${usage.split('\n').slice(0, 2).join('\n')}\n\nRun \`zt-local --help\` for details.`;
+const shortUsage = `${usage.split('\n').slice(0, 3).join('\n')}\n\nRun \`zt-local --help\` for details.`;
 
 /** \`zt-local rotate-key\`: prints what it did; the data dir must not be in use. */
 async function rotateKey(dataDir: string, oldKeyLost: boolean): Promise<number> {
@@ -59,6 +62,8 @@ async function main(): Promise<number> {
     help?: boolean;
     'old-key-lost'?: boolean;
     version?: boolean;
+    'no-console'?: boolean;
+    'console-port'?: string;
   };
   let positionals: string[];
   try {
@@ -73,6 +78,8 @@ async function main(): Promise<number> {
         help: { type: 'boolean', short: 'h' },
         'old-key-lost': { type: 'boolean' },
         version: { type: 'boolean' },
+        'no-console': { type: 'boolean' },
+        'console-port': { type: 'string' },
       },
     }));
   } catch (error) {
@@ -103,6 +110,22 @@ async function main(): Promise<number> {
     process.stderr.write(`zt-local: port must be an integer 0-65535, got \`${portText}\`\n`);
     return 2;
   }
+  const consoleSwitch = process.env['ZT_CONSOLE'];
+  if (consoleSwitch !== undefined && consoleSwitch !== '' && !['on', 'off'].includes(consoleSwitch)) {
+    process.stderr.write(`zt-local: ZT_CONSOLE must be \`on\` or \`off\`, got \`${consoleSwitch}\`\n`);
+    return 2;
+  }
+  const consoleOn = !(values['no-console'] ?? false) && consoleSwitch !== 'off';
+  const consolePortText = values['console-port'] ?? process.env['ZT_CONSOLE_PORT'] ?? '8788';
+  const consolePort = Number(consolePortText);
+  if (!/^\d{1,5}$/.test(consolePortText) || consolePort > 65535) {
+    process.stderr.write(`zt-local: console port must be an integer 0-65535, got \`${consolePortText}\`\n`);
+    return 2;
+  }
+  if (values['console-port'] !== undefined && values['no-console']) {
+    process.stderr.write('zt-local: `--console-port` and `--no-console` exclude each other\n');
+    return 2;
+  }
   const windowText = process.env['ZT_START_WINDOW_MS'];
   const startWindowMs = windowText === undefined || windowText === '' ? undefined : Number(windowText);
   if (startWindowMs !== undefined && (!Number.isSafeInteger(startWindowMs) || startWindowMs <= 0)) {
@@ -127,6 +150,7 @@ async function main(): Promise<number> {
     ...(values.quiet ? { log: null } : {}),
     ...(startWindowMs !== undefined ? { startWindowMs } : {}),
     ...(keepRequests !== null ? { keepRequests } : {}),
+    console: consoleOn ? { port: consolePort } : false,
   });
   process.stderr.write(
     [
@@ -135,6 +159,12 @@ async function main(): Promise<number> {
       `  region       ${emulator.region}`,
       `  data dir     ${emulator.dataDir}`,
       `  credentials  ${emulator.credentialsFile} (profile ${emulator.adminProfile})`,
+      ...(emulator.console
+        ? [
+            `  console      ${emulator.console.loginUrl}`,
+            '               (read-only, loopback only; the token lets whoever holds it read the log and policies)',
+          ]
+        : ['  console      off']),
       '',
       `  export AWS_SHARED_CREDENTIALS_FILE=${emulator.credentialsFile} AWS_PROFILE=${emulator.adminProfile} ZT_ENDPOINT=${emulator.url}`,
       '  npx zt agents list',

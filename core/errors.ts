@@ -121,6 +121,9 @@ export const ZT_ERROR_CODES = [
   'ROOT_KEY_MISSING',
   'ROOT_KEY_PERMISSIONS',
   'ROTATION_INTERRUPTED',
+  // the emulator's console (local/console/)
+  'CONSOLE_PORT_IN_USE',
+  'CONSOLE_FILES_MISSING',
   // records and verifier options (RecordFormatError, KeyTrustError, ChainVerifierOptionsError)
   'SCHEMA_INVALID',
   'NOT_CANONICAL',

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import express, { type Request, type Response } from 'express';
 import { AuditReader } from '../core/AuditReader.js';
 import { checkpointOrigin } from '../core/checkpoint.js';
+import { ZtError } from '../core/errors.js';
 import type { RequestKeeping } from '../core/keptRequests.js';
 import { type Clock, type KeyValueStore, systemClock } from '../core/ports.js';
 import { isPublicRoute } from '../core/routes.js';
@@ -11,7 +13,8 @@ import type { ApiGatewayProxyEvent } from '../lambdas/apigw.js';
 import { createApiHandler, MAX_BODY_BYTES, type RequestLogLine } from '../lambdas/http.js';
 import { type GatewayParts, wireGateway } from '../lambdas/wiring.js';
 import { CheckpointScheduler } from './CheckpointScheduler.js';
-import { openDataDir } from './dataDir.js';
+import { type ConsoleHandle, startConsole } from './console/ConsoleServer.js';
+import { DATA_DIR_FILES, openDataDir } from './dataDir.js';
 import {
   ADMIN_PROFILE,
   LOCAL_ACCOUNT_ID,
@@ -53,6 +56,13 @@ export interface EmulatorOptions {
    * core/keptRequests.ts). Default: keep nothing.
    */
   keepRequests?: RequestKeeping | null;
+  /**
+   * Serve the read-only console on 127.0.0.1 (`local/console/`): `port` (default 8788, 0 picks one), `token`
+   * (default a new random one). Off unless given; `zt-local` turns it on unless `--no-console`.
+   */
+  console?:
+    | { port?: number; token?: string; verifyMinIntervalMs?: number; verifyMaxRecords?: number }
+    | false;
 }
 
 export interface Emulator {
@@ -64,6 +74,8 @@ export interface Emulator {
   admin: LocalIdentity;
   credentials: LocalCredentialStore;
   parts: GatewayParts;
+  /** The console, when asked for: its URL and the token it requires. */
+  console: ConsoleHandle | null;
   close(): Promise<void>;
 }
 
@@ -248,6 +260,42 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   });
   allowedHosts = servedHosts(server.address() as AddressInfo, options.publicHosts ?? []);
   server.keepAliveTimeout = 5000;
+  let consoleHandle: ConsoleHandle | null = null;
+  if (options.console) {
+    const consolePort = options.console.port ?? 8788;
+    const rootPublicKeysFile = join(dataDir, DATA_DIR_FILES.rootPublicKeys);
+    consoleHandle = await startConsole({
+      store,
+      gateway: parts.gateway,
+      checkpointer: parts.checkpointer,
+      reader: { principalArn: credentials.admin.principalArn, isAdmin: true },
+      rootPublicKeys: async () => {
+        const text = await readFile(rootPublicKeysFile, 'utf8').catch(() => '');
+        const pems = text.match(/-----BEGIN PUBLIC KEY-----[^-]+-----END PUBLIC KEY-----/g) ?? [];
+        return pems.length > 0 ? pems.map((p) => `${p}\n`) : [rootSigner.publicKeyPem];
+      },
+      clock,
+      port: consolePort,
+      ...(options.console.token !== undefined ? { token: options.console.token } : {}),
+      ...(options.console.verifyMinIntervalMs !== undefined
+        ? { verifyMinIntervalMs: options.console.verifyMinIntervalMs }
+        : {}),
+      ...(options.console.verifyMaxRecords !== undefined
+        ? { verifyMaxRecords: options.console.verifyMaxRecords }
+        : {}),
+    }).catch(async (error: unknown) => {
+      server.closeAllConnections();
+      await new Promise<void>((ok) => server.close(() => ok()));
+      await data.close();
+      const code = (error as NodeJS.ErrnoException).code;
+      throw code === 'EADDRINUSE'
+        ? new ZtError(
+            'CONSOLE_PORT_IN_USE',
+            `console port ${consolePort} is in use; choose another with \`--console-port N\` or turn the console off with \`--no-console\``,
+          )
+        : error;
+    });
+  }
   scheduler?.start();
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -260,7 +308,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     admin: credentials.admin,
     credentials,
     parts,
+    console: consoleHandle,
     close: async () => {
+      await consoleHandle?.close();
       await scheduler?.stop();
       server.closeAllConnections();
       await new Promise<void>((ok) => server.close(() => ok()));
