@@ -18,6 +18,7 @@ const UNIT_FILES = [
   'test/contract/openapi.test.ts',
   'test/contract/routeTable.test.ts',
   'test/bench/cloudModel.test.ts',
+  'test/bin/policyTests.test.ts',
 ];
 /** In a unit folder, but cross-checked against a child process (openssl, a bundled Node process). */
 const NOT_UNIT = new Set(['test/core/chain.test.ts', 'test/core/cedarV8.test.ts']);

@@ -24,6 +24,11 @@ export interface ExportBundleOptions {
   after?: number | ReadonlyMap<string, number>;
   /** Records per `GET /audit` page. */
   pageSize?: number;
+  /**
+   * Also write `requests.jsonl`: the request data the gateway kept for replay of the exported records
+   * (`GET /audit?requests=true`). Only on a fresh export (not with `resume`).
+   */
+  requests?: boolean;
   /** Called after each page with (records in the bundle, records the epoch covers), all lanes. */
   onProgress?: (recordsSoFar: number, total: number) => void;
 }
@@ -39,6 +44,8 @@ export interface ExportBundleResult {
   lanes: Array<{ lane: string; records: number; appended: number }>;
   /** Size of the `main` lane's checkpoint. */
   checkpointSize: number;
+  /** Lines of `requests.jsonl` (with `requests`), else null. */
+  requests: number | null;
 }
 
 /** The bundle on disk is not what the options say, or the gateway answered something unusable (exit 2). */
@@ -104,6 +111,12 @@ export async function exportAuditBundle(
       ? new Map([[MAIN_LANE, options.after]])
       : (options.after ?? new Map<string, number>());
   const resume = options.resume === true || options.after !== undefined;
+  if (resume && options.requests === true) {
+    throw new BundleStateError(
+      'the kept requests are exported whole: export the bundle again without resuming',
+    );
+  }
+  const kept: string[] = [];
   const legacy = join(options.dir, BUNDLE_FILES.records);
   if (resume && (await exists(legacy))) {
     // A bundle from before lanes: its records are the `main` lane.
@@ -184,7 +197,14 @@ export async function exportAuditBundle(
             lane,
             after: start,
             limit: options.pageSize ?? 1000,
+            ...(options.requests === true ? { requests: true } : {}),
           })) {
+            for (const item of page.requests ?? []) {
+              // Only what the epoch covers: request data of a record the bundle does not hold is no use.
+              const seq = Number(/-(\d+)$/.exec(String(item['id']))?.[1]);
+              if (String(item['id']) === `${lane}-${seq}` && seq > count && seq <= size)
+                kept.push(JSON.stringify(item));
+            }
             const lines: string[] = [];
             for (const [i, raw] of page.rawRecords.entries()) {
               const seq = page.records[i]?.seq as number;
@@ -223,6 +243,15 @@ export async function exportAuditBundle(
       if (!names.has(f.slice(0, -'.jsonl'.length))) await rm(join(lanesDir, f), { force: true });
     }
     await rm(legacy, { force: true });
+    // A fresh export replaces the kept requests too, or removes those of an earlier export.
+    if (options.requests === true) {
+      await writeFileAtomically(
+        join(options.dir, BUNDLE_FILES.requests),
+        kept.map((line) => `${line}\n`).join(''),
+      );
+    } else {
+      await rm(join(options.dir, BUNDLE_FILES.requests), { force: true });
+    }
   }
   await writeFileAtomically(
     join(options.dir, BUNDLE_FILES.checkpoint),
@@ -237,5 +266,6 @@ export async function exportAuditBundle(
     epoch: checkpoint.epoch?.epoch ?? null,
     lanes: results,
     checkpointSize: checkpoint.size,
+    requests: options.requests === true ? kept.length : null,
   };
 }

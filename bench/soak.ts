@@ -71,7 +71,8 @@ class WatchedEmulator {
     const entry = fileURLToPath(new URL('../bin/zt-local.js', import.meta.url));
     this.#child = spawn(
       process.execPath,
-      [...nodeArgs, entry, '--port', '0', '--data-dir', dataDir, '--quiet'],
+      // No console: the soak measures the gateway alone.
+      [...nodeArgs, entry, '--port', '0', '--data-dir', dataDir, '--quiet', '--no-console'],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },

@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { parseRequestKeeping } from '../core/keptRequests.js';
 import { rotateRootKey } from '../local/dataDir.js';
 import { startEmulator } from '../local/emulator.js';
+import { packageVersion } from './cli/version.js';
 
 const usage = `usage: zt-local [--reset] [--port N] [--host ADDR] [--data-dir DIR] [--quiet]
+                [--console-port N | --no-console]
        zt-local rotate-key [--data-dir DIR] [--old-key-lost]
 (\`npx zt-local\` where zt-infra is installed; \`npm run local -- ARGS\` in a checkout of zt-infra)
 
@@ -17,7 +20,14 @@ clients sign for, comma-separated, as sent in Host: \`name\` or \`name:port\`), 
 (how long an allow may wait for its started outcome, default 60000), ZT_APPROVERS (comma-separated
 approver names: each gets the profile zt-approver-NAME, which may list, approve and reject approvals),
 ZT_APPROVAL_WINDOW_MS (how long an approval_required request waits for approvals and its claim, default
-3600000), ZT_APPROVAL_TTL_MS (how long one approve counts, default 900000).`;
+3600000), ZT_APPROVAL_TTL_MS (how long one approve counts, default 900000), ZT_KEEP_REQUESTS (keep the request
+data of these actions' decisions for \`zt policies replay\`: action ids, \`prefix.*\` or \`*\`, comma-separated;
+default none), ZT_KEEP_REQUESTS_DAYS (how long, default 30), ZT_CONSOLE_PORT (8788: the read-only
+console, always on 127.0.0.1, behind the token printed at startup; 0 picks a free port) and ZT_CONSOLE=off
+(no console, as --no-console).`;
+
+/** What a usage error prints: the usage lines alone (the rest is `--help`'s). */
+const shortUsage = `${usage.split('\n').slice(0, 3).join('\n')}\n\nRun \`zt-local --help\` for details.`;
 
 /** \`zt-local rotate-key\`: prints what it did; the data dir must not be in use. */
 async function rotateKey(dataDir: string, oldKeyLost: boolean): Promise<number> {
@@ -54,6 +64,9 @@ async function main(): Promise<number> {
     quiet?: boolean;
     help?: boolean;
     'old-key-lost'?: boolean;
+    version?: boolean;
+    'no-console'?: boolean;
+    'console-port'?: string;
   };
   let positionals: string[];
   try {
@@ -67,11 +80,18 @@ async function main(): Promise<number> {
         quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
         'old-key-lost': { type: 'boolean' },
+        version: { type: 'boolean' },
+        'no-console': { type: 'boolean' },
+        'console-port': { type: 'string' },
       },
     }));
   } catch (error) {
-    process.stderr.write(`zt-local: ${(error as Error).message}\n${usage}\n`);
+    process.stderr.write(`zt-local: ${(error as Error).message}\n\n${shortUsage}\n`);
     return 2;
+  }
+  if (values.version) {
+    process.stdout.write(`zt-local ${packageVersion()}\n`);
+    return 0;
   }
   if (values.help) {
     process.stdout.write(`${usage}\n`);
@@ -83,7 +103,7 @@ async function main(): Promise<number> {
     return rotateKey(dataDir, values['old-key-lost'] ?? false);
   if (command !== undefined || values['old-key-lost']) {
     process.stderr.write(
-      `zt-local: expected no command or \`rotate-key\`, got \`${positionals.join(' ') || '--old-key-lost'}\`\n${usage}\n`,
+      `zt-local: expected no command or \`rotate-key\`, got \`${positionals.join(' ') || '--old-key-lost'}\`\n\n${shortUsage}\n`,
     );
     return 2;
   }
@@ -91,6 +111,22 @@ async function main(): Promise<number> {
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     process.stderr.write(`zt-local: port must be an integer 0-65535, got \`${portText}\`\n`);
+    return 2;
+  }
+  const consoleSwitch = process.env['ZT_CONSOLE'];
+  if (consoleSwitch !== undefined && consoleSwitch !== '' && !['on', 'off'].includes(consoleSwitch)) {
+    process.stderr.write(`zt-local: ZT_CONSOLE must be \`on\` or \`off\`, got \`${consoleSwitch}\`\n`);
+    return 2;
+  }
+  const consoleOn = !(values['no-console'] ?? false) && consoleSwitch !== 'off';
+  const consolePortText = values['console-port'] ?? process.env['ZT_CONSOLE_PORT'] ?? '8788';
+  const consolePort = Number(consolePortText);
+  if (!/^\d{1,5}$/.test(consolePortText) || consolePort > 65535) {
+    process.stderr.write(`zt-local: console port must be an integer 0-65535, got \`${consolePortText}\`\n`);
+    return 2;
+  }
+  if (values['console-port'] !== undefined && values['no-console']) {
+    process.stderr.write('zt-local: `--console-port` and `--no-console` exclude each other\n');
     return 2;
   }
   const windowText = process.env['ZT_START_WINDOW_MS'];
@@ -119,6 +155,13 @@ async function main(): Promise<number> {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+  let keepRequests: ReturnType<typeof parseRequestKeeping>;
+  try {
+    keepRequests = parseRequestKeeping(process.env['ZT_KEEP_REQUESTS'], process.env['ZT_KEEP_REQUESTS_DAYS']);
+  } catch (error) {
+    process.stderr.write(`zt-local: ZT_KEEP_REQUESTS: ${(error as Error).message}\n`);
+    return 2;
+  }
   const emulator = await startEmulator({
     ...durations,
     approvers,
@@ -129,6 +172,8 @@ async function main(): Promise<number> {
     reset: values.reset ?? false,
     ...(values.quiet ? { log: null } : {}),
     ...(startWindowMs !== undefined ? { startWindowMs } : {}),
+    ...(keepRequests !== null ? { keepRequests } : {}),
+    console: consoleOn ? { port: consolePort } : false,
   });
   process.stderr.write(
     [
@@ -140,6 +185,12 @@ async function main(): Promise<number> {
       ...(emulator.approvers.length > 0
         ? [`  approvers    ${emulator.approvers.map((a) => a.profile).join(', ')}`]
         : []),
+      ...(emulator.console
+        ? [
+            `  console      ${emulator.console.loginUrl}`,
+            '               (read-only, loopback only; the token lets whoever holds it read the log and policies)',
+          ]
+        : ['  console      off']),
       '',
       `  export AWS_SHARED_CREDENTIALS_FILE=${emulator.credentialsFile} AWS_PROFILE=${emulator.adminProfile} ZT_ENDPOINT=${emulator.url}`,
       '  npx zt agents list',

@@ -20,6 +20,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import { checkpointPartition, heartbeatPartition, merklePartition } from '../core/Checkpointer.js';
 import { checkpointOrigin } from '../core/checkpoint.js';
+import { parseRequestKeeping } from '../core/keptRequests.js';
 import { arnPath, publicRoutes, ROUTE_TABLE, type RouteGroup, routesForRole } from '../core/routes.js';
 import { TABLE_KEY } from '../lambdas/adapters/tableDefinition.js';
 import { AgentRole } from './AgentRole.js';
@@ -103,6 +104,12 @@ export interface ZtInfraStackProps extends StackProps {
   readonly alarmEmail?: string;
   /** Chain name written into records. Default `main`. */
   readonly chain?: string;
+  /**
+   * Keep the request data (params, context, agent attributes) of these actions' decisions for
+   * `zt policies replay`: action ids, `<prefix>.*` or `*` (the decisions function's `KEEP_REQUESTS`), for
+   * `retentionDays` (default 30). Default: keep nothing. The data is stored in the table, unchained.
+   */
+  readonly keepRequests?: { actions: string[]; retentionDays?: number };
 }
 
 const STAGE = 'v1';
@@ -435,6 +442,20 @@ export class ZtInfraStack extends Stack {
     };
 
     const reserved = reservedConcurrencyOf(props.reservedConcurrency);
+    // Checked at synth as the function checks it at cold start, so a bad setting never deploys.
+    const keeping =
+      props.keepRequests === undefined
+        ? null
+        : parseRequestKeeping(
+            props.keepRequests.actions.join(','),
+            props.keepRequests.retentionDays === undefined
+              ? undefined
+              : String(props.keepRequests.retentionDays),
+          );
+    const keepRequests =
+      keeping === null
+        ? null
+        : { KEEP_REQUESTS: keeping.actions.join(','), KEEP_REQUESTS_DAYS: String(keeping.retentionDays) };
     const makeFunction = (
       name: string,
       entry: string,
@@ -485,7 +506,12 @@ export class ZtInfraStack extends Stack {
         name,
         'lambdas/api.ts',
         groups[group].description,
-        { ROUTE_GROUP: group, ADMIN_PRINCIPAL_ARNS: adminArns.join(','), ...approvalEnv },
+        {
+          ROUTE_GROUP: group,
+          ADMIN_PRINCIPAL_ARNS: adminArns.join(','),
+          ...approvalEnv,
+          ...(group === 'decisions' && keepRequests !== null ? keepRequests : {}),
+        },
         Duration.seconds(10),
         reserved?.[group],
       );

@@ -2,7 +2,8 @@ import type { LogCheckpoint } from './Checkpointer.js';
 import type { Checkpoint } from './checkpoint.js';
 import { InfrastructureError, ValidationError } from './errors.js';
 import { type Caller, requireAdmin } from './Gateway.js';
-import type { KeyValueStore } from './ports.js';
+import { keptRequestPartition, parseKeptRequest } from './keptRequests.js';
+import { type Clock, type KeyValueStore, systemClock } from './ports.js';
 import { chainPartition, LANE_NAME_PATTERN, MAIN_LANE, seqKey } from './storageLayout.js';
 
 /** What the audit read routes need of the checkpointer (`Checkpointer`). */
@@ -15,6 +16,11 @@ export interface CheckpointSource {
 export interface AuditPage {
   records: string[];
   next: number | null;
+  /**
+   * With `requests: true`: the request data kept for replay of this page's records (core/keptRequests.ts), as
+   * stored, for the records that have some; expired items are left out.
+   */
+  requests?: string[];
 }
 
 /**
@@ -24,10 +30,18 @@ export interface AuditPage {
  * `GET /audit/checkpoint`.
  */
 export class AuditReader {
-  constructor(private readonly deps: { store: KeyValueStore; checkpoints: CheckpointSource }) {}
+  constructor(
+    private readonly deps: { store: KeyValueStore; checkpoints: CheckpointSource; clock?: Clock },
+  ) {}
 
-  /** Records of `lane` with `seq > after`, at most `limit`, in order, as stored. */
-  async page(caller: Caller, options: { lane?: string; after: number; limit: number }): Promise<AuditPage> {
+  /**
+   * Records of `lane` with `seq > after`, at most `limit`, in order, as stored; with `requests`, also the
+   * request data kept for those records.
+   */
+  async page(
+    caller: Caller,
+    options: { lane?: string; after: number; limit: number; requests?: boolean },
+  ): Promise<AuditPage> {
     requireAdmin(caller);
     const lane = laneParameter(options.lane);
     let items: Array<{ sk: string; data: string }>;
@@ -44,7 +58,38 @@ export class AuditReader {
     const last = items[items.length - 1];
     // The sort key is the seq, zero-padded: no need to parse the record for it.
     const next = records.length === options.limit && last ? Number(last.sk) : null;
-    return { records, next };
+    if (options.requests !== true) return { records, next };
+    return { records, next, requests: last ? await this.#kept(lane, options.after, last.sk) : [] };
+  }
+
+  /** Kept request items of `lane` for seqs in (after, lastSk], unexpired, as stored. */
+  async #kept(lane: string, after: number, lastSk: string): Promise<string[]> {
+    const now = (this.deps.clock ?? systemClock).now().getTime();
+    const out: string[] = [];
+    let from = after > 0 ? seqKey(after) : undefined;
+    // Bounded: at most one item per record of the page, read a page of 100 at a time.
+    for (let round = 0; round < 1000; round++) {
+      let items: Array<{ sk: string; data: string }>;
+      try {
+        items = await this.deps.store.query(keptRequestPartition(lane), { after: from, limit: 100 });
+      } catch (cause) {
+        if (cause instanceof InfrastructureError) throw cause;
+        throw new InfrastructureError('STORE_UNAVAILABLE', 'could not read the kept requests', { cause });
+      }
+      for (const item of items) {
+        if (item.sk > lastSk) return out;
+        const kept = parseKeptRequest(item.data);
+        // INVARIANT: request data past its retention is never served, whether or not it was deleted yet.
+        if (typeof kept !== 'string' && kept.expires_at <= now) {
+          await this.deps.store.delete(keptRequestPartition(lane), item.sk).catch(() => undefined);
+          continue;
+        }
+        out.push(item.data);
+      }
+      if (items.length < 100) return out;
+      from = items[items.length - 1]?.sk;
+    }
+    return out;
   }
 
   /** Signs (or reuses) every lane's checkpoint and the epoch over them (see `LogCheckpoint`). */

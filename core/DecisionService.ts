@@ -5,16 +5,25 @@ import type { Configuration } from './Configuration.js';
 import type { Caller } from './caller.js';
 import { canonicalizeData, canonicalSha256, sha256Hex } from './canonical.js';
 import { ConflictError, InfrastructureError, NotFoundError } from './errors.js';
+import { type KeptRequest, keepsAction, keptRequestPartition, type RequestKeeping } from './keptRequests.js';
 import { AppendRefusedError, type LaneWriter } from './LaneWriter.js';
 import type { Clock, GatewayEvents, KeyValueStore, PolicyEvaluator, TransactOp } from './ports.js';
 import type { AuditRecord, Decision, DecisionFields, DecisionRecord } from './records.js';
+import { PRE_POLICY_DENIAL } from './replay.js';
 import {
   type DecisionRequest,
   parseDecisionRequest,
   type RequestOrigin,
   signatureRequestId,
 } from './requests.js';
-import { approvalPartition, idemPartition, MAIN_LANE, P_APPROVALS, parseRecordId } from './storageLayout.js';
+import {
+  approvalPartition,
+  idemPartition,
+  MAIN_LANE,
+  P_APPROVALS,
+  parseRecordId,
+  seqKey,
+} from './storageLayout.js';
 
 export interface DecisionOutcome {
   decision: Decision;
@@ -89,6 +98,8 @@ export class DecisionService {
       events?: GatewayEvents;
       /** How long an `approval_required` request may wait for approvals and its claim (default 1 hour). */
       approvalWindowMs?: number;
+      /** Keep the request data of policy-evaluated decisions for replay (opt-in; see core/keptRequests.ts). */
+      keepRequests?: RequestKeeping | null;
     },
   ) {}
 
@@ -122,12 +133,21 @@ export class DecisionService {
     let legacy: string | null = null;
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
+        // The agent attributes the evaluation saw, set by the build (which may run again on a retry).
+        let evaluated: { attributes: Record<string, unknown> } | null = null;
+        const keeping = this.deps.keepRequests ?? null;
+        const keep = keeping !== null && keepsAction(keeping, request.action) ? keeping : null;
         const appended = await this.deps.writer.append({
           principalArn: caller.principalArn,
-          build: (ctx) =>
-            claim === null
-              ? this.#evaluate(caller, request, ctx.fence)
-              : this.#evaluateClaim(caller, request, claim, ctx.fence),
+          build: async (ctx) => {
+            if (claim !== null) {
+              evaluated = null;
+              return this.#evaluateClaim(caller, request, claim, ctx.fence);
+            }
+            const built = await this.#evaluate(caller, request, ctx.fence);
+            evaluated = built.evaluated;
+            return built.fields;
+          },
           extra: (record) => {
             const ops: TransactOp[] = [];
             if (idem) {
@@ -147,6 +167,26 @@ export class DecisionService {
             const decided = record as DecisionRecord;
             if (decided.decision === 'approval_required') ops.push(this.#pendingItem(decided, request));
             if (claim !== null) ops.push(...claimOps(claim));
+            // Only a decision that reached policy evaluation has request data worth replaying: the others
+            // (unknown principal, disabled agent, actor mismatch) are denied whatever the policies say.
+            const seen = evaluated as { attributes: Record<string, unknown> } | null;
+            if (keep && seen !== null) {
+              const kept: KeptRequest = {
+                id: record.id,
+                record_hash: record.current_hash,
+                params: request.params,
+                context: request.context,
+                agent_attributes: seen.attributes,
+                expires_at: Date.parse(record.timestamp) + keep.retentionDays * 86_400_000,
+              };
+              // Not chained and not signed: the record's hashes of params and context vouch for it.
+              ops.push({
+                op: 'put',
+                pk: keptRequestPartition(record.chain),
+                sk: seqKey(record.seq),
+                data: JSON.stringify(kept),
+              });
+            }
             return ops;
           },
         });
@@ -198,7 +238,11 @@ export class DecisionService {
     return { decision: record.decision, record, replayed: true };
   }
 
-  async #evaluate(caller: Caller, request: DecisionRequest, fence: number): Promise<DecisionFields> {
+  async #evaluate(
+    caller: Caller,
+    request: DecisionRequest,
+    fence: number,
+  ): Promise<{ fields: DecisionFields; evaluated: { attributes: Record<string, unknown> } | null }> {
     const { snapshot: config, agent } = await this.deps.config.agentFor(caller.principalArn, fence);
     const base = {
       kind: 'decision' as const,
@@ -209,19 +253,23 @@ export class DecisionService {
       context_sha256: sha256Hex(canonicalizeData(request.context)),
       params_sha256: canonicalSha256(request.params),
     };
-    const deny = (reason: string): DecisionFields => ({
-      ...base,
-      decision: 'deny',
-      reason,
-      policy_ids: [],
-      policy_set_sha256: sha256Hex('[]'),
-      errors: [],
-      config_version: config.version,
+    const deny = (reason: string) => ({
+      fields: {
+        ...base,
+        decision: 'deny',
+        reason,
+        policy_ids: [],
+        policy_set_sha256: sha256Hex('[]'),
+        errors: [],
+        config_version: config.version,
+      } satisfies DecisionFields,
+      evaluated: null,
     });
     // INVARIANT: the actor is whoever the signature says; a body claim never overrides it.
-    if (!agent) return deny(`principal \`${caller.principalArn}\` is not a registered agent`);
-    if (agent.status !== 'active') return deny(`agent \`${agent.agentId}\` is disabled`);
-    if (agent.agentId !== request.actor) return deny('actor does not match the authenticated principal');
+    // These texts are how replay tells a decision no policy could change (core/replay.ts).
+    if (!agent) return deny(PRE_POLICY_DENIAL.unregistered(caller.principalArn));
+    if (agent.status !== 'active') return deny(PRE_POLICY_DENIAL.disabled(agent.agentId));
+    if (agent.agentId !== request.actor) return deny(PRE_POLICY_DENIAL.actorMismatch);
     const evaluation = {
       agentId: agent.agentId,
       agentAttributes: agent.attributes,
@@ -252,7 +300,7 @@ export class DecisionService {
         };
       }
     }
-    return fields;
+    return { fields, evaluated: { attributes: { ...(agent.attributes ?? {}) } } };
   }
 
   /** The pending approval's item, written with its `approval_required` decision. */

@@ -4,7 +4,9 @@ import { ApprovalService } from './ApprovalService.js';
 import { Configuration } from './Configuration.js';
 import { type Caller, requireAdmin } from './caller.js';
 import { type DecisionOutcome, DecisionService } from './DecisionService.js';
+import { ForbiddenError } from './errors.js';
 import type { KeyRing, PublicKeyInfo } from './KeyRing.js';
+import type { RequestKeeping } from './keptRequests.js';
 import type { LaneWriter } from './LaneWriter.js';
 import { OutcomeService } from './OutcomeService.js';
 import type { Clock, CredentialIssuer, GatewayEvents, KeyValueStore, PolicyEvaluator } from './ports.js';
@@ -36,6 +38,8 @@ export interface GatewayDeps {
   approvalWindowMs?: number;
   /** How long one approve verdict counts. Default 15 minutes. */
   approvalTtlMs?: number;
+  /** Keep decisions' request data for replay (opt-in; core/keptRequests.ts). Default: keep nothing. */
+  keepRequests?: RequestKeeping | null;
 }
 
 /**
@@ -61,6 +65,7 @@ export class Gateway {
       policies: deps.policies,
       clock: deps.clock,
       ...(deps.events ? { events: deps.events } : {}),
+      ...(deps.keepRequests ? { keepRequests: deps.keepRequests } : {}),
       ...(deps.approvalWindowMs !== undefined ? { approvalWindowMs: deps.approvalWindowMs } : {}),
     });
     this.approvals = new ApprovalService({
@@ -117,6 +122,18 @@ export class Gateway {
   }
   reportOutcome(caller: Caller, decisionId: string, body: unknown) {
     return this.outcomes.report(caller, decisionId, body);
+  }
+  /**
+   * `GET /whoami`: the agent the authenticated principal is bound to, so a client can ask as itself without
+   * naming its `actor`. Reads only the caller's own binding and records nothing; a principal that is no
+   * registered agent is a 403 (the same answer `POST /actions/allowed` gives it).
+   */
+  async whoami(
+    caller: Caller,
+  ): Promise<{ agentId: string; principalArn: string; status: 'active' | 'disabled' }> {
+    const { agent } = await this.config.agentFor(caller.principalArn);
+    if (!agent) throw new ForbiddenError(`principal \`${caller.principalArn}\` is not a registered agent`);
+    return { agentId: agent.agentId, principalArn: caller.principalArn, status: agent.status };
   }
   registerAgent(caller: Caller, body: unknown) {
     return this.admin.registerAgent(caller, body);

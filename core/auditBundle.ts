@@ -1165,4 +1165,10 @@ export const BUNDLE_FILES = {
   records: 'records.jsonl',
   checkpoint: 'checkpoint.json',
   keys: 'keys.json',
+  /**
+   * The request data kept for replay (`zt audit export --bundle DIR --requests`), one JSON object per line,
+   * keyed by record id and hash: not part of the log, not verified by `zt-audit`, checked by replay against
+   * each record's hashes.
+   */
+  requests: 'requests.jsonl',
 } as const;

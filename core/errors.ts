@@ -133,8 +133,18 @@ export const ZT_ERROR_CODES = [
   'ROOT_KEY_MISSING',
   'ROOT_KEY_PERMISSIONS',
   'ROTATION_INTERRUPTED',
+  // the emulator's console (local/console/)
+  'CONSOLE_PORT_IN_USE',
+  'CONSOLE_FILES_MISSING',
   // records and verifier options (RecordFormatError, KeyTrustError, ChainVerifierOptionsError)
   'SCHEMA_INVALID',
   'NOT_CANONICAL',
   'INVALID_VERIFIER_OPTIONS',
+  // replaying a verified log against candidate policies (ReplayError)
+  'BUNDLE_INVALID',
+  'REQUEST_DATA_INVALID',
+  'REQUEST_DATA_MISMATCH',
+  'REQUEST_DATA_UNKNOWN_RECORD',
+  'REQUEST_DATA_DUPLICATE',
+  'CANDIDATE_POLICY_INVALID',
 ] as const;

@@ -49,6 +49,7 @@ export const ROUTE_TABLE = [
   { method: 'POST', path: '/actions', role: 'agent', group: 'decisions', handler: 'decide' },
   { method: 'POST', path: '/actions/allowed', role: 'agent', group: 'decisions', handler: 'allowedActions' },
   { method: 'POST', path: '/actions/{id}/outcome', role: 'agent', group: 'decisions', handler: 'reportOutcome' },
+  { method: 'GET', path: '/whoami', role: 'agent', group: 'decisions', handler: 'whoami' },
   { method: 'GET', path: '/keys', role: 'signed', group: 'decisions', handler: 'keys' },
   { method: 'POST', path: '/agents', role: 'admin', group: 'admin', handler: 'registerAgent' },
   { method: 'GET', path: '/agents', role: 'admin', group: 'admin', handler: 'listAgents' },

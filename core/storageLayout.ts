@@ -16,6 +16,7 @@ import type { KeyValueStore } from './ports.js';
  * | `agent` / `principal`       | id / ARN            | agents and their principal bindings               |
  * | `policy`                    | policy id           | stored policies                                   |
  * | `idem#<principal>`          | request id          | the record a request id was answered with         |
+ * | `request#<lane>`            | 20-digit seq        | request data kept for replay (opt-in, unchained; core/keptRequests.ts) |
  * | `outcome`                   | `<decision>#started|final` | outcome claims                             |
  * | `approvals`                 | approval id         | a pending approval: the request an approver sees  |
  * | `approval#<approval id>`    | `approve#<principal>`, `reject`, `claim` | the verdicts and the one claim |

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { AuditReader } from '../core/AuditReader.js';
+import { parseRequestKeeping } from '../core/keptRequests.js';
 import { systemClock } from '../core/ports.js';
 import { ROUTE_GROUP_NAMES, type RouteGroup, routeKey, routesOfGroup } from '../core/routes.js';
 import { DynamoDbKeyValueStore } from './adapters/DynamoDbKeyValueStore.js';
@@ -14,7 +15,8 @@ import { requiredCheckpointOrigin, wireGateway } from './wiring.js';
 /**
  * Lambda entry for every API route. Configuration comes from the environment at cold start:
  * `TABLE_NAME`, `ROOT_KEY_ARN`, `ADMIN_PRINCIPAL_ARNS` (comma-separated role ARNs), `CHECKPOINT_ORIGIN`,
- * optional `START_WINDOW_MS` (how long an allow waits for `started`, default 60000), `GATEWAY_PRINCIPAL_ARN`, `ROUTE_GROUP`, `SERVICE_NAME` and
+ * optional `START_WINDOW_MS` (how long an allow waits for `started`, default 60000), `KEEP_REQUESTS` and
+ * `KEEP_REQUESTS_DAYS` (request data kept for replay, core/keptRequests.ts), `GATEWAY_PRINCIPAL_ARN`, `ROUTE_GROUP`, `SERVICE_NAME` and
  * `METRICS_NAMESPACE`. A missing setting fails the cold start, so nothing is answered but a 503.
  *
  * In the cloud one function serves each route group (`ROUTE_GROUP`), so each gets only the permissions
@@ -98,10 +100,11 @@ async function init() {
     rootArn,
     events: metrics.gatewayEvents(),
     ...(process.env['START_WINDOW_MS'] ? { startWindowMs: positiveInteger('START_WINDOW_MS') } : {}),
+    keepRequests: parseRequestKeeping(process.env['KEEP_REQUESTS'], process.env['KEEP_REQUESTS_DAYS']),
   });
   const api = createApiHandler({
     gateway: parts.gateway,
-    audit: new AuditReader({ store, checkpoints: parts.checkpointer }),
+    audit: new AuditReader({ store, checkpoints: parts.checkpointer, clock: systemClock }),
     adminPrincipalArns: required('ADMIN_PRINCIPAL_ARNS')
       .split(',')
       .map((s) => s.trim())

@@ -193,6 +193,7 @@ export function createApiHandler(
       status: 200,
       body: { ok: true, answer: await g.allowedActions(caller(ctx), ctx.body()) },
     }),
+    whoami: async (ctx) => ({ status: 200, body: await g.whoami(caller(ctx)) }),
     reportOutcome: async (ctx) => {
       const record = await g.reportOutcome(caller(ctx), ctx.params['id'] as string, ctx.body());
       return { status: 200, body: { ok: true, audit: record } };
@@ -201,9 +202,21 @@ export function createApiHandler(
     auditPage: async (ctx) => {
       const after = seqQuery(ctx, 'after');
       const limit = parseQueryInteger(ctx.query['limit'], 'limit', { min: 1, max: 1000, default: 100 });
-      const page = await deps.audit.page(caller(ctx), { lane: ctx.query['lane'], after, limit });
+      const requestsParam = ctx.query['requests'];
+      if (requestsParam !== undefined && requestsParam !== 'true') {
+        throw new ValidationError(
+          `query parameter \`requests\` must be \`true\` when given, got \`${requestsParam.slice(0, 40)}\``,
+          { field: 'requests' },
+        );
+      }
+      const requests = requestsParam === 'true';
+      const page = await deps.audit.page(caller(ctx), { lane: ctx.query['lane'], after, limit, requests });
       // Records go out byte for byte as stored (canonical key order).
-      return { status: 200, raw: `{"records":[${page.records.join(',')}],"next":${page.next ?? 'null'}}` };
+      const kept = requests ? `,"requests":[${(page.requests ?? []).join(',')}]` : '';
+      return {
+        status: 200,
+        raw: `{"records":[${page.records.join(',')}],"next":${page.next ?? 'null'}${kept}}`,
+      };
     },
     checkpoint: async (ctx) => ({
       status: 200,

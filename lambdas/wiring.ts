@@ -1,6 +1,7 @@
 import { Checkpointer } from '../core/Checkpointer.js';
 import { Gateway } from '../core/Gateway.js';
 import { KeyRing } from '../core/KeyRing.js';
+import type { RequestKeeping } from '../core/keptRequests.js';
 import { LaneWriter } from '../core/LaneWriter.js';
 import { PolicyEngine } from '../core/PolicyEngine.js';
 import type { Clock, CredentialIssuer, GatewayEvents, KeyValueStore, Signer } from '../core/ports.js';
@@ -35,6 +36,8 @@ export interface GatewayWiring {
   approvalWindowMs?: number;
   /** How long one approve verdict counts (default 15 minutes). */
   approvalTtlMs?: number;
+  /** Keep decisions' request data for replay (opt-in; core/keptRequests.ts). */
+  keepRequests?: RequestKeeping | null;
 }
 
 export interface GatewayParts {
@@ -66,6 +69,7 @@ export function wireGateway(w: GatewayWiring): GatewayParts {
     ...(w.startWindowMs !== undefined ? { startWindowMs: w.startWindowMs } : {}),
     ...(w.approvalWindowMs !== undefined ? { approvalWindowMs: w.approvalWindowMs } : {}),
     ...(w.approvalTtlMs !== undefined ? { approvalTtlMs: w.approvalTtlMs } : {}),
+    ...(w.keepRequests ? { keepRequests: w.keepRequests } : {}),
   });
   const checkpointer = new Checkpointer({
     store: w.store,

@@ -1,16 +1,20 @@
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import express, { type Request, type Response } from 'express';
 import { AuditReader } from '../core/AuditReader.js';
 import { checkpointOrigin } from '../core/checkpoint.js';
+import { ZtError } from '../core/errors.js';
+import type { RequestKeeping } from '../core/keptRequests.js';
 import { type Clock, type KeyValueStore, systemClock } from '../core/ports.js';
 import { isPublicRoute } from '../core/routes.js';
 import type { ApiGatewayProxyEvent } from '../lambdas/apigw.js';
 import { createApiHandler, MAX_BODY_BYTES, type RequestLogLine } from '../lambdas/http.js';
 import { type GatewayParts, wireGateway } from '../lambdas/wiring.js';
 import { CheckpointScheduler } from './CheckpointScheduler.js';
-import { openDataDir } from './dataDir.js';
+import { type ConsoleHandle, startConsole } from './console/ConsoleServer.js';
+import { DATA_DIR_FILES, openDataDir } from './dataDir.js';
 import {
   ADMIN_PROFILE,
   LOCAL_ACCOUNT_ID,
@@ -56,6 +60,18 @@ export interface EmulatorOptions {
   approvalWindowMs?: number;
   /** How long one approve counts (default 15 minutes). */
   approvalTtlMs?: number;
+  /**
+   * Keep decisions' request data for replay (`ZT_KEEP_REQUESTS`, `ZT_KEEP_REQUESTS_DAYS`; see
+   * core/keptRequests.ts). Default: keep nothing.
+   */
+  keepRequests?: RequestKeeping | null;
+  /**
+   * Serve the read-only console on 127.0.0.1 (`local/console/`): `port` (default 8788, 0 picks one), `token`
+   * (default a new random one). Off unless given; `zt-local` turns it on unless `--no-console`.
+   */
+  console?:
+    | { port?: number; token?: string; verifyMinIntervalMs?: number; verifyMaxRecords?: number }
+    | false;
 }
 
 export interface Emulator {
@@ -69,6 +85,8 @@ export interface Emulator {
   approvers: LocalIdentity[];
   credentials: LocalCredentialStore;
   parts: GatewayParts;
+  /** The console, when asked for: its URL and the token it requires. */
+  console: ConsoleHandle | null;
   close(): Promise<void>;
 }
 
@@ -122,6 +140,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     ...(options.startWindowMs !== undefined ? { startWindowMs: options.startWindowMs } : {}),
     ...(options.approvalWindowMs !== undefined ? { approvalWindowMs: options.approvalWindowMs } : {}),
     ...(options.approvalTtlMs !== undefined ? { approvalTtlMs: options.approvalTtlMs } : {}),
+    ...(options.keepRequests ? { keepRequests: options.keepRequests } : {}),
   });
   let scheduler: CheckpointScheduler | null = null;
   if (options.checkpoints !== false) {
@@ -137,7 +156,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   }
   const handler = createApiHandler({
     gateway: parts.gateway,
-    audit: new AuditReader({ store, checkpoints: parts.checkpointer }),
+    audit: new AuditReader({ store, checkpoints: parts.checkpointer, clock }),
     adminPrincipalArns: [credentials.admin.principalArn],
     approverPrincipalArns: approvers.map((a) => a.principalArn),
     log,
@@ -262,6 +281,42 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   });
   allowedHosts = servedHosts(server.address() as AddressInfo, options.publicHosts ?? []);
   server.keepAliveTimeout = 5000;
+  let consoleHandle: ConsoleHandle | null = null;
+  if (options.console) {
+    const consolePort = options.console.port ?? 8788;
+    const rootPublicKeysFile = join(dataDir, DATA_DIR_FILES.rootPublicKeys);
+    consoleHandle = await startConsole({
+      store,
+      gateway: parts.gateway,
+      checkpointer: parts.checkpointer,
+      reader: { principalArn: credentials.admin.principalArn, isAdmin: true },
+      rootPublicKeys: async () => {
+        const text = await readFile(rootPublicKeysFile, 'utf8').catch(() => '');
+        const pems = text.match(/-----BEGIN PUBLIC KEY-----[^-]+-----END PUBLIC KEY-----/g) ?? [];
+        return pems.length > 0 ? pems.map((p) => `${p}\n`) : [rootSigner.publicKeyPem];
+      },
+      clock,
+      port: consolePort,
+      ...(options.console.token !== undefined ? { token: options.console.token } : {}),
+      ...(options.console.verifyMinIntervalMs !== undefined
+        ? { verifyMinIntervalMs: options.console.verifyMinIntervalMs }
+        : {}),
+      ...(options.console.verifyMaxRecords !== undefined
+        ? { verifyMaxRecords: options.console.verifyMaxRecords }
+        : {}),
+    }).catch(async (error: unknown) => {
+      server.closeAllConnections();
+      await new Promise<void>((ok) => server.close(() => ok()));
+      await data.close();
+      const code = (error as NodeJS.ErrnoException).code;
+      throw code === 'EADDRINUSE'
+        ? new ZtError(
+            'CONSOLE_PORT_IN_USE',
+            `console port ${consolePort} is in use; choose another with \`--console-port N\` or turn the console off with \`--no-console\``,
+          )
+        : error;
+    });
+  }
   scheduler?.start();
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -275,7 +330,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     approvers,
     credentials,
     parts,
+    console: consoleHandle,
     close: async () => {
+      await consoleHandle?.close();
       await scheduler?.stop();
       server.closeAllConnections();
       await new Promise<void>((ok) => server.close(() => ok()));

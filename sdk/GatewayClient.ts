@@ -150,6 +150,13 @@ export interface RawDecision {
   body: unknown;
 }
 
+/** `GET /whoami` answer. */
+export interface WhoAmI {
+  agentId: string;
+  principalArn: string;
+  status: 'active' | 'disabled';
+}
+
 /** `POST /actions/{id}/outcome` body. */
 export interface OutcomeInput {
   status: 'started' | 'succeeded' | 'failed';
@@ -176,6 +183,8 @@ export interface AuditPage {
   rawRecords: string[];
   /** The `after` of the next page, or null at the end of the log. */
   next: number | null;
+  /** Asked with `requests: true`: the request data the gateway kept for these records (for replay). */
+  requests?: Array<Record<string, unknown>>;
 }
 
 /** A signed lane checkpoint; `note` is the C2SP signed-note text, `time` its signed time when it has one. */
@@ -327,6 +336,18 @@ export class GatewayClient {
     return asObject(await this.call(routeRequest('allowedActions'), input));
   }
 
+  /**
+   * `GET /whoami`: the agent the signing credentials are bound to (403 `HTTP_ERROR` for a principal that is
+   * no registered agent). Unsigned by the gateway: use it to fill in `actor`, never to trust anything.
+   */
+  async whoami(): Promise<WhoAmI> {
+    const body = asObject(await this.call(routeRequest('whoami')));
+    if (typeof body['agentId'] !== 'string' || body['agentId'] === '') {
+      throw new GatewayError('INVALID_RESPONSE', '`GET /whoami` answered without an `agentId` string');
+    }
+    return body as unknown as WhoAmI;
+  }
+
   /** `POST /actions/{recordId}/outcome`: reports `started` (once per decision), `succeeded` or `failed`. */
   async reportOutcome(recordId: string, input: OutcomeInput): Promise<Record<string, unknown>> {
     return asObject(await this.call(routeRequest('reportOutcome', { id: recordId }), input));
@@ -336,11 +357,14 @@ export class GatewayClient {
    * `GET /audit?lane=&after=&limit=`: one page of a lane's records (default `main`) with `seq > after`, each
    * also as its exact JSON text.
    */
-  async auditPage(options: { lane?: string; after?: number; limit?: number } = {}): Promise<AuditPage> {
+  async auditPage(
+    options: { lane?: string; after?: number; limit?: number; requests?: boolean } = {},
+  ): Promise<AuditPage> {
     const query: string[] = [];
     if (options.lane !== undefined) query.push(`lane=${encodeURIComponent(options.lane)}`);
     if (options.after !== undefined) query.push(`after=${encodeURIComponent(String(options.after))}`);
     if (options.limit !== undefined) query.push(`limit=${encodeURIComponent(String(options.limit))}`);
+    if (options.requests === true) query.push('requests=true');
     const res = await this.send(routeRequest('auditPage'), undefined, {
       query: query.length ? `?${query.join('&')}` : '',
     });
@@ -353,7 +377,7 @@ export class GatewayClient {
    * another lane comes back.
    */
   async *auditPages(
-    options: { lane?: string; after?: number; limit?: number } = {},
+    options: { lane?: string; after?: number; limit?: number; requests?: boolean } = {},
   ): AsyncGenerator<AuditPage, void, undefined> {
     let after = options.after;
     const lane = options.lane ?? 'main';
@@ -362,6 +386,7 @@ export class GatewayClient {
         ...(options.lane !== undefined ? { lane: options.lane } : {}),
         ...(after !== undefined ? { after } : {}),
         ...(options.limit !== undefined ? { limit: options.limit } : {}),
+        ...(options.requests === true ? { requests: true } : {}),
       });
       const stray = page.records.find((r) => (r as { chain?: unknown }).chain !== lane);
       if (stray !== undefined) {
@@ -527,7 +552,15 @@ function parseAuditPage(res: TransportResponse): AuditPage {
   if (rawRecords.length !== records.length) {
     throw new GatewayError('INVALID_RESPONSE', 'could not delimit the records of an audit page', { body });
   }
-  return { records, rawRecords, next: next as number | null };
+  const page: AuditPage = { records, rawRecords, next: next as number | null };
+  const requests = body['requests'];
+  if (requests !== undefined) {
+    if (!Array.isArray(requests) || !requests.every(isObject)) {
+      throw new GatewayError('INVALID_RESPONSE', 'expected `requests` to be an array of objects', { body });
+    }
+    page.requests = requests as Array<Record<string, unknown>>;
+  }
+  return page;
 }
 
 /**

@@ -148,8 +148,12 @@ export interface ZeroTrustClientOptions {
 
 /** `decide` input: what the agent is about to do. */
 export interface DecisionRequest {
-  /** The agent id; must be the agent bound to the signing credentials. */
-  actor: string;
+  /**
+   * The agent id; must be the agent bound to the signing credentials (a mismatch is a recorded deny).
+   * When absent, the client asks the gateway once (`GET /whoami`) whose agent the credentials are, and
+   * uses that id for every later request.
+   */
+  actor?: string;
   /** The action id, e.g. `aws.ec2.terminate_instances` (see the naming conventions in `helpers.ts`). */
   action: string;
   resource?: string;
@@ -247,6 +251,8 @@ export class ZeroTrustClient {
   readonly #trustOnFirstUse: boolean;
   #trustLoading: Promise<TrustedKeySet> | null = null;
   #certificatesLoading: Promise<void> | null = null;
+  /** The agent id `GET /whoami` answered, learned once on the first request without an `actor`. */
+  #selfLoading: Promise<string> | null = null;
 
   constructor(options: ZeroTrustClientOptions) {
     this.#gateway = new GatewayClient({
@@ -316,7 +322,8 @@ export class ZeroTrustClient {
    */
   async decide(request: DecisionRequest): Promise<VerifiedDecision> {
     const requestId = request.request_id ?? `zt-${randomUUID()}`;
-    const wire = toWire(request, requestId);
+    const actor = request.actor === undefined ? await this.agentId() : request.actor;
+    const wire = toWire({ ...request, actor }, requestId);
     const raw = await this.#withRetries(
       () => this.#gateway.decide(wire),
       (r: RawDecision) => r.status === 503,
@@ -326,9 +333,10 @@ export class ZeroTrustClient {
     const hasRecord = isObject(body) && body['audit'] !== undefined && body['audit'] !== null;
     if (status !== 200 && !(status === 403 && hasRecord)) {
       const serverCode = errorCodeOf(body);
+      const serverMessage = errorMessageOf(body);
       throw new ZeroTrustError(
         'REJECTED',
-        `the gateway answered ${status}${serverCode ? ` (${serverCode})` : ''} without a decision record`,
+        `the gateway answered ${status}${serverCode ? ` (${serverCode})` : ''} without a decision record${serverMessage ? `: ${serverMessage}` : ''}`,
         { status, ...(serverCode ? { serverCode } : {}) },
       );
     }
@@ -375,6 +383,23 @@ export class ZeroTrustClient {
       record: verdict.record,
       recordId: verdict.record.id,
     };
+  }
+
+  /**
+   * The agent the credentials are bound to, asked of the gateway once (`GET /whoami`) and kept for the
+   * client's life; what `decide` and `guard` use when a request names no `actor`. Rejects with a
+   * {@link ZeroTrustError} (`REJECTED` with status 403 for credentials that are no registered agent). The
+   * answer is not signed, and need not be: a wrong id only makes the decision a recorded deny.
+   */
+  async agentId(): Promise<string> {
+    this.#selfLoading ??= this.#withRetries(() => this.#gateway.whoami()).then(
+      (who) => who.agentId,
+      (err) => {
+        this.#selfLoading = null; // a failure is not remembered: the next request asks again
+        throw toZeroTrustError(err);
+      },
+    );
+    return this.#selfLoading;
   }
 
   /**
@@ -654,14 +679,21 @@ const CLAIM_REFUSED: Record<string, ZeroTrustErrorCode> = {
   APPROVAL_STALE: 'APPROVAL_STALE',
 };
 
-function toWire(request: DecisionRequest, requestId: string): DecideInput & { params: unknown } {
+function toWire(
+  request: DecisionRequest & { actor: unknown },
+  requestId: string,
+): DecideInput & { params: unknown } {
   if (typeof request.actor !== 'string' || request.actor === '') {
     throw new ZeroTrustError('INVALID_REQUEST', '`actor` must be a non-empty string');
   }
   if (typeof request.action !== 'string' || request.action === '') {
     throw new ZeroTrustError('INVALID_REQUEST', '`action` must be a non-empty string');
   }
-  const input: DecideInput = { actor: request.actor, action: request.action, request_id: requestId };
+  const input: DecideInput = {
+    actor: request.actor as string,
+    action: request.action,
+    request_id: requestId,
+  };
   if (request.resource !== undefined) input.resource = request.resource;
   if (request.context !== undefined) input.context = request.context;
   if (request.params !== undefined) input.params = request.params;
@@ -736,6 +768,11 @@ function serverError(status: number, body: unknown): ZeroTrustError {
 function errorCodeOf(body: unknown): string | undefined {
   const error = isObject(body) ? body['error'] : undefined;
   return isObject(error) && typeof error['code'] === 'string' ? error['code'] : undefined;
+}
+
+function errorMessageOf(body: unknown): string | undefined {
+  const error = isObject(body) ? body['error'] : undefined;
+  return isObject(error) && typeof error['message'] === 'string' ? error['message'] : undefined;
 }
 
 /** A host name that can only be this machine: `127.0.0.0/8`, `::1` or `localhost`. */

@@ -54,7 +54,8 @@ export function toolActionName(name: string): string {
 
 /** An MCP `tools/call`: which server, which tool, which arguments. */
 export interface McpToolCall {
-  actor: string;
+  /** The agent id; absent, the client's own agent (`ZeroTrustClient.agentId`). */
+  actor?: string;
   server: string;
   tool: string;
   arguments?: Record<string, unknown>;
@@ -97,7 +98,8 @@ export function guardMcpToolCall<T>(
 
 /** A function tool call of an LLM: OpenAI sends `arguments` as a JSON string, Anthropic `input` as an object. */
 export interface ToolCall {
-  actor: string;
+  /** The agent id; absent, the client's own agent (`ZeroTrustClient.agentId`). */
+  actor?: string;
   name: string;
   /** The arguments object, or its JSON text (parsed before hashing, so the hash is of what the tool gets). */
   arguments?: string | Record<string, unknown>;
@@ -138,7 +140,8 @@ export function guardToolCall<T>(
 
 /** What {@link protect} needs to ask for each call. */
 export interface ProtectTarget {
-  actor: string;
+  /** The agent id; absent, the client's own agent (`ZeroTrustClient.agentId`). */
+  actor?: string;
   /** By convention `<app>.<function>`. */
   action: string;
   resource?: string;

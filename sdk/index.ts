@@ -31,6 +31,7 @@ export type {
   RawDecision,
   RegisterAgentInput,
   RegisteredAgent,
+  WhoAmI,
 } from './GatewayClient.js';
 export { GatewayClient } from './GatewayClient.js';
 export type { McpToolCall, ProtectTarget, ToolCall } from './helpers.js';

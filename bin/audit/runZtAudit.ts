@@ -2,6 +2,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { ProveArgs } from '../../audit/prove.js';
 import { parseDuration } from '../../core/auditBundle.js';
 import { HASH_PATTERN } from '../../core/recordParser.js';
+import { packageVersion } from '../cli/version.js';
 import { proveCommand, verifyReceiptCommand } from './proveCommand.js';
 import {
   type AuditCliIo,
@@ -65,9 +66,35 @@ Exit status: 0 valid, 1 tamper evidence, 2 usage or I/O error, 3 incomplete or s
 epoch, records no statement covers, or the newest signed time older than --max-age).
 `;
 
-function usageError(io: AuditCliIo, message: string): number {
-  io.stderr.write(`zt-audit: ${message}\n\n${USAGE}`);
+/**
+ * A usage error: the message and that command's usage line(s) only (the whole text is `--help`'s); with
+ * `--json`, `{"error":{"code","message"}}` on stdout instead.
+ */
+function usageError(io: AuditCliIo, message: string, command?: string, json = false, code = 'USAGE'): number {
+  if (json) {
+    io.stdout.write(`${JSON.stringify({ error: { code, message } })}\n`);
+    return EXIT.USAGE;
+  }
+  io.stderr.write(`zt-audit: ${message}\n\n${commandUsage(command)}`);
   return EXIT.USAGE;
+}
+
+/** The usage lines of one command (all of them when it is unknown), and where to read more. */
+function commandUsage(command: string | undefined): string {
+  const lines = USAGE.slice(0, USAGE.indexOf('\n\n')).split('\n');
+  const start = lines.findIndex(
+    (l) =>
+      command !== undefined &&
+      l
+        .replace(/^usage:/, '')
+        .trimStart()
+        .startsWith(`zt-audit ${command} `),
+  );
+  if (start < 0) return `${lines.join('\n')}\n\nRun \`zt-audit --help\` for details.\n`;
+  const own = [lines[start] as string];
+  for (let i = start + 1; i < lines.length && !/^\s*(usage:\s*)?zt-audit /.test(lines[i] as string); i++)
+    own.push(lines[i] as string);
+  return `usage: ${own.map((l) => l.replace(/^(usage:)?\s*/, '')).join('\n       ')}\n\nRun \`zt-audit --help\` for details.\n`;
 }
 
 function parse<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
@@ -174,6 +201,13 @@ function parseProveArgs(argv: string[]): ProveArgs & { out?: string } {
 /** Runs `zt-audit` with `argv` (without node and the script) and returns the exit status. Never throws. */
 export async function runZtAudit(argv: string[], io: AuditCliIo): Promise<number> {
   const [command, ...rest] = argv;
+  const json = argv.includes('--json');
+  if (command === '--version') {
+    io.stdout.write(
+      json ? `${JSON.stringify({ version: packageVersion() })}\n` : `zt-audit ${packageVersion()}\n`,
+    );
+    return EXIT.OK;
+  }
   if (command === undefined) return usageError(io, 'missing command');
   if (command === '--help' || command === '-h' || command === 'help') {
     io.stdout.write(USAGE);
@@ -188,6 +222,8 @@ export async function runZtAudit(argv: string[], io: AuditCliIo): Promise<number
     return usageError(
       io,
       `unknown command \`${command}\`; the commands are \`verify\`, \`prove\`, \`verify-receipt\`, \`verify-record\``,
+      undefined,
+      json,
     );
   }
   if (rest.includes('--help') || rest.includes('-h')) {
@@ -242,11 +278,14 @@ export async function runZtAudit(argv: string[], io: AuditCliIo): Promise<number
     return await verifyCommand(parseVerifyArgs(rest), io);
   } catch (e) {
     if (e instanceof AuditInputError) {
-      io.stderr.write(`zt-audit: ${e.message}\n`);
+      if (json) io.stdout.write(`${JSON.stringify({ error: { code: e.code, message: e.message } })}\n`);
+      else io.stderr.write(`zt-audit: ${e.message}\n`);
       return EXIT.USAGE;
     }
-    if (e instanceof AuditUsageError) return usageError(io, e.message);
-    io.stderr.write(`zt-audit: unexpected error: ${e instanceof Error ? e.message : String(e)}\n`);
+    if (e instanceof AuditUsageError) return usageError(io, e.message, command, json, e.code);
+    const message = `unexpected error: ${e instanceof Error ? e.message : String(e)}`;
+    if (json) io.stdout.write(`${JSON.stringify({ error: { code: 'INTERNAL', message } })}\n`);
+    else io.stderr.write(`zt-audit: ${message}\n`);
     return EXIT.USAGE;
   }
 }

@@ -26,6 +26,12 @@ export async function exportBundleCommand(
     after.set(lane, Number(match[2]));
   }
   const resume = ctx.values['resume'] === true || after.size > 0;
+  const requests = ctx.values['requests'] === true;
+  if (requests && resume) {
+    throw new UsageError(
+      '`--requests` exports the kept requests whole: it does not go with `--resume` or `--after`',
+    );
+  }
   const dir = ctx.resolvePath(dirArg);
   const progress = ctx.stderrIsTTY
     ? (n: number, total: number) => ctx.err(`\rzt: exporting ${bar(n, total)}`)
@@ -36,6 +42,7 @@ export async function exportBundleCommand(
       dir,
       ...(after.size > 0 ? { after } : {}),
       resume,
+      ...(requests ? { requests } : {}),
       ...(pageSize !== undefined ? { pageSize } : {}),
       ...(progress !== undefined ? { onProgress: progress } : {}),
     });
@@ -56,7 +63,7 @@ export async function exportBundleCommand(
     return;
   }
   ctx.out(
-    `exported ${result.appended} records to ${dirArg} (${result.records} in the bundle, ${result.lanes.length} lane${result.lanes.length === 1 ? '' : 's'}${result.epoch !== null ? `, epoch ${result.epoch}` : ''})\n` +
+    `exported ${result.appended} records to ${dirArg} (${result.records} in the bundle, ${result.lanes.length} lane${result.lanes.length === 1 ? '' : 's'}${result.epoch !== null ? `, epoch ${result.epoch}` : ''}${result.requests !== null ? `, ${result.requests} kept requests` : ''})\n` +
       `verify it with: zt-audit verify --bundle ${dirArg} --public-key ROOT.pem\n`,
   );
 }

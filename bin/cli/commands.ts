@@ -1,9 +1,23 @@
-import { exportAudit } from '../../audit/exportAudit.js';
+import { exportAudit, streamAudit } from '../../audit/exportAudit.js';
+import { OcsfMappingError } from '../../audit/ocsf.js';
 import { GatewayError } from '../../sdk/errors.js';
-import type { AgentAttributeValue, GatewayClient, RegisterAgentInput } from '../../sdk/GatewayClient.js';
+import type {
+  AgentAttributeValue,
+  GatewayClient,
+  GatewayClientOptions,
+  RegisterAgentInput,
+} from '../../sdk/GatewayClient.js';
 import { exportBundleCommand } from './auditExportBundleCommand.js';
 import { cell, fields, shortHash, table } from './format.js';
+import { policiesReplayCommand } from './policiesReplayCommand.js';
 import { listedRootPublicKeys, localRootPublicKey } from './rootPublicKey.js';
+
+/**
+ * Exit statuses of `zt`: 0 ok, 1 the gateway refused (or a policy test failed), 2 usage or local file
+ * error, 3 the gateway cannot be reached or there are no credentials, 4 `zt decide` was answered deny,
+ * 5 `zt decide` got an answer that does not verify.
+ */
+export const EXIT = { OK: 0, REFUSED: 1, USAGE: 2, UNREACHABLE: 3, DENIED: 4, UNVERIFIED: 5 } as const;
 
 /** What a command gets: its client, its arguments, where to write, and how. */
 export interface CommandContext {
@@ -24,6 +38,10 @@ export interface CommandContext {
   dataDir: string;
   /** True when `--endpoint` was given on the command line (not only through `ZT_ENDPOINT`). */
   endpointFlag: boolean;
+  /** How `client` was made, for commands that make a client of their own (`zt decide` signs as an agent). */
+  connection: GatewayClientOptions;
+  /** Aborted to stop a long-running command (`audit tail --follow`) cleanly; tests use it for SIGINT. */
+  signal?: AbortSignal;
 }
 
 /** A bad argument found after parsing (exit 2, with usage). */
@@ -31,9 +49,14 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-/** A local file could not be read or written (exit 2, without usage). */
+/** A local file could not be read or written, or is not what was expected (exit 2, without usage). */
 export class LocalFileError extends Error {
   override readonly name = 'LocalFileError';
+  readonly code: string;
+  constructor(message: string, code = 'LOCAL_FILE_ERROR') {
+    super(message);
+    this.code = code;
+  }
 }
 
 export type Command = (ctx: CommandContext) => Promise<void>;
@@ -160,6 +183,19 @@ export const COMMANDS: Record<string, Command> = {
     const action = str(ctx, 'action');
     if (action === undefined) throw new UsageError('`--action ACTION` is required');
     const agentId = str(ctx, 'agent');
+    // A permit for every agent, or for an agent id nobody holds (a typo, or one registered later by
+    // someone else), is rarely what was meant: both must be asked for by name.
+    if (agentId === undefined && ctx.values['all-agents'] !== true) {
+      throw new UsageError(
+        'give `--agent ID` for one agent, or `--all-agents` to permit the action to every agent',
+      );
+    }
+    if (agentId !== undefined && ctx.values['all-agents'] === true) {
+      throw new UsageError('give `--agent ID` or `--all-agents`, not both');
+    }
+    if (agentId !== undefined && ctx.values['allow-unregistered'] !== true) {
+      await requireRegisteredAgent(ctx.client, agentId);
+    }
     const resource = str(ctx, 'resource');
     const reason = str(ctx, 'reason');
     const paramsJson = str(ctx, 'params-json');
@@ -227,6 +263,8 @@ export const COMMANDS: Record<string, Command> = {
     );
   },
 
+  'policies replay': policiesReplayCommand,
+
   async 'policies get'(ctx) {
     const policy = await ctx.client.getPolicy(ctx.positionals[0]!);
     if (ctx.json) return printJson(ctx, policy);
@@ -271,11 +309,24 @@ export const COMMANDS: Record<string, Command> = {
   async 'audit export'(ctx) {
     const outArg = str(ctx, 'out');
     const bundleArg = str(ctx, 'bundle');
+    const formatArg = str(ctx, 'format') ?? 'records';
+    if (formatArg !== 'records' && formatArg !== 'ocsf') {
+      throw new UsageError(`\`--format\` must be \`records\` or \`ocsf\`, got \`${formatArg}\``);
+    }
+    const format: 'records' | 'ocsf' = formatArg;
+    if (format === 'ocsf' && bundleArg !== undefined) {
+      throw new UsageError(
+        '`--format ocsf` writes events, not a bundle: give `--out FILE` or nothing (stdout)',
+      );
+    }
     if (outArg !== undefined && bundleArg !== undefined) {
       throw new UsageError('give `--out FILE` or `--bundle DIR`, not both');
     }
-    if (outArg === undefined && bundleArg === undefined) {
+    if (outArg === undefined && bundleArg === undefined && format === 'records') {
       throw new UsageError('`--out FILE` or `--bundle DIR` is required');
+    }
+    if (ctx.values['requests'] === true && bundleArg === undefined) {
+      throw new UsageError('`--requests` adds the kept requests to a bundle: it goes with `--bundle DIR`');
     }
     if ((ctx.values['after'] !== undefined || ctx.values['resume'] === true) && bundleArg === undefined) {
       throw new UsageError('`--after` and `--resume` resume a bundle: they go with `--bundle DIR`');
@@ -289,23 +340,38 @@ export const COMMANDS: Record<string, Command> = {
       }
     }
     if (bundleArg !== undefined) return exportBundleCommand(ctx, bundleArg, pageSize);
-    const out = ctx.resolvePath(outArg as string);
+    if (outArg === undefined) {
+      // --format ocsf to stdout, for a log shipper's pipe: events only, no summary line after them.
+      try {
+        await streamAudit(ctx.client, (chunk) => ctx.out(chunk), {
+          format,
+          ...(pageSize !== undefined ? { pageSize } : {}),
+        });
+      } catch (err) {
+        if (err instanceof OcsfMappingError) throw new LocalFileError(err.message);
+        throw err;
+      }
+      return;
+    }
+    const out = ctx.resolvePath(outArg);
     const progress = ctx.stderrIsTTY ? (n: number) => ctx.err(`\rzt: exported ${n} records`) : undefined;
     let count: number;
     try {
       count = await exportAudit(ctx.client, {
         out,
+        format,
         ...(pageSize !== undefined ? { pageSize } : {}),
         ...(progress !== undefined ? { onProgress: progress } : {}),
       });
     } catch (err) {
       if (isNodeFsError(err)) throw new LocalFileError(`cannot write \`${outArg}\`: ${err.message}`);
+      if (err instanceof OcsfMappingError) throw new LocalFileError(err.message);
       throw err;
     } finally {
       if (progress !== undefined) ctx.err('\n');
     }
-    if (ctx.json) return printJson(ctx, { out, records: count });
-    ctx.out(`exported ${count} records to ${outArg}\n`);
+    if (ctx.json) return printJson(ctx, { out, records: count, format });
+    ctx.out(`exported ${count} records${format === 'ocsf' ? ' as OCSF events' : ''} to ${outArg}\n`);
   },
 
   async keys(ctx) {
@@ -329,8 +395,31 @@ export const COMMANDS: Record<string, Command> = {
   },
 };
 
+/**
+ * Refuses (exit 1, `AGENT_NOT_REGISTERED`) an agent id the gateway does not know; other failures of the
+ * lookup come out as they are.
+ */
+async function requireRegisteredAgent(client: GatewayClient, agentId: string): Promise<void> {
+  try {
+    await client.getAgent(agentId);
+  } catch (err) {
+    if (err instanceof GatewayError && err.code === 'HTTP_ERROR' && err.status === 404) {
+      throw new GatewayError(
+        'HTTP_ERROR',
+        `agent \`${agentId}\` is not registered: register it first (\`zt agents register ${agentId}\`) or pass \`--allow-unregistered\` to write the policy anyway`,
+        {
+          status: 404,
+          serverCode: 'AGENT_NOT_REGISTERED',
+          serverMessage: `agent \`${agentId}\` is not registered: register it first (\`zt agents register ${agentId}\`) or pass \`--allow-unregistered\` to write the policy anyway`,
+        },
+      );
+    }
+    throw err;
+  }
+}
+
 /** A JSON object given on the command line or in a file, or a usage error saying what is wrong. */
-function parseJsonObject(text: string, what: string): Record<string, unknown> {
+export function parseJsonObject(text: string, what: string): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(text);

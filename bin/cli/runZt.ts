@@ -1,16 +1,23 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { GatewayError } from '../../sdk/errors.js';
 import { GatewayClient } from '../../sdk/GatewayClient.js';
 import type { FetchLike } from '../../sdk/transport.js';
-import { COMMANDS, type CommandContext, LocalFileError, UsageError } from './commands.js';
+import { isZeroTrustError } from '../../sdk/ZeroTrustClient.js';
+import { auditTail } from './auditTailCommand.js';
+import { COMMANDS, type CommandContext, EXIT, LocalFileError, UsageError } from './commands.js';
+import { decideCommand } from './decideCommand.js';
 import { findCredentialsFile } from './findCredentialsFile.js';
 import { MCP_PROXY_OPTIONS } from './mcpProxyOptions.js';
-import { COMMAND_LINES, commandUsage, mainUsage } from './usage.js';
+import { policiesTest, policiesValidate } from './policiesOfflineCommands.js';
+import { ReplayRefusedError } from './policiesReplayCommand.js';
+import { COMMAND_LINES, commandUsage, mainUsage, shortUsage } from './usage.js';
+import { packageVersion } from './version.js';
 
-/** Exit statuses of `zt`. */
-export const EXIT = { OK: 0, REFUSED: 1, USAGE: 2, UNREACHABLE: 3 } as const;
+export { EXIT } from './commands.js';
 
 /** Everything `zt` touches of its process, injectable so tests run it in-process. */
 export interface CliIo {
@@ -22,6 +29,8 @@ export interface CliIo {
   cwd: string;
   /** Replaces the global `fetch` (tests). */
   fetch?: FetchLike;
+  /** Stops `audit tail --follow` (tests; the real CLI stops it on SIGINT). */
+  signal?: AbortSignal;
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -35,10 +44,14 @@ export const GLOBAL_OPTIONS: Options = {
   json: { type: 'boolean' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
 };
 
-/** Options of each command, beyond the global ones, and its positional arguments. */
-const SPECS: Record<string, { args: string[]; options: Options }> = {
+/**
+ * Options of each command, beyond the global ones, and its positional arguments (`variadic`: the last one
+ * may repeat, and may be absent).
+ */
+const SPECS: Record<string, { args: string[]; options: Options; variadic?: boolean; offline?: boolean }> = {
   'agents register': {
     args: ['agentId'],
     options: { 'principal-arn': { type: 'string' }, attr: { type: 'string', multiple: true } },
@@ -58,6 +71,38 @@ const SPECS: Record<string, { args: string[]; options: Options }> = {
       resource: { type: 'string' },
       reason: { type: 'string' },
       'params-json': { type: 'string' },
+      'allow-unregistered': { type: 'boolean' },
+      'all-agents': { type: 'boolean' },
+    },
+  },
+  'policies test': {
+    args: ['files'],
+    variadic: true,
+    offline: true,
+    options: { policies: { type: 'string' }, schema: { type: 'string' } },
+  },
+  'policies validate': { args: ['dir'], offline: true, options: { schema: { type: 'string' } } },
+  decide: {
+    args: ['action'],
+    options: {
+      as: { type: 'string' },
+      resource: { type: 'string' },
+      params: { type: 'string' },
+      context: { type: 'string' },
+      actor: { type: 'string' },
+      'public-key': { type: 'string', multiple: true },
+    },
+  },
+  'audit tail': {
+    args: [],
+    options: {
+      lines: { type: 'string', short: 'n' },
+      follow: { type: 'boolean' },
+      interval: { type: 'string' },
+      agent: { type: 'string' },
+      action: { type: 'string' },
+      decision: { type: 'string' },
+      'shadow-diff': { type: 'boolean' },
     },
   },
   'schema put': { args: ['file'], options: { description: { type: 'string' } } },
@@ -69,6 +114,15 @@ const SPECS: Record<string, { args: string[]; options: Options }> = {
   'approvals reject': { args: ['approvalId'], options: { 'params-sha256': { type: 'string' } } },
   'schema get': { args: [], options: {} },
   'policies list': { args: [], options: {} },
+  'policies replay': {
+    args: [],
+    options: {
+      bundle: { type: 'string' },
+      policies: { type: 'string' },
+      schema: { type: 'string' },
+      'public-key': { type: 'string', multiple: true },
+    },
+  },
   'policies get': { args: ['policyId'], options: {} },
   'policies delete': { args: ['policyId'], options: {} },
   'audit export': {
@@ -76,6 +130,8 @@ const SPECS: Record<string, { args: string[]; options: Options }> = {
     options: {
       out: { type: 'string' },
       bundle: { type: 'string' },
+      format: { type: 'string' },
+      requests: { type: 'boolean' },
       after: { type: 'string', multiple: true },
       resume: { type: 'boolean' },
       'page-size': { type: 'string' },
@@ -90,34 +146,48 @@ const SPECS: Record<string, { args: string[]; options: Options }> = {
 const ALL_OPTIONS: Options = Object.assign({}, GLOBAL_OPTIONS, ...Object.values(SPECS).map((s) => s.options));
 
 /**
- * Runs the `zt` admin CLI with `argv` (without `node` and the script) and returns its exit status:
- * 0 ok, 1 the gateway refused, 2 usage error, 3 the gateway cannot be reached or there are no credentials.
+ * Runs the `zt` CLI with `argv` (without `node` and the script) and returns its exit status: 0 ok, 1 the
+ * gateway refused (or a policy test failed), 2 usage error, 3 the gateway cannot be reached or there are no
+ * credentials, 4 `zt decide` was answered deny, 5 `zt decide` got an answer that does not verify.
+ * With `--json`, an error is one JSON document on stdout, `{"error":{"code","message"}}`.
  */
 export async function runZt(argv: string[], io: CliIo): Promise<number> {
   const out = (text: string) => void io.stdout.write(text);
   const err = (text: string) => void io.stderr.write(text);
+  // Known before parsing, so that even a command line that does not parse is answered in JSON.
+  const jsonWanted = argv.includes('--json');
+  const reporter = new Reporter(out, err, jsonWanted);
   const showHelp = (usage: string) => {
     out(usage);
     return EXIT.OK;
   };
-  const usageError = (message: string, usage: string) => {
-    err(`zt: ${message}\n\n${usage}`);
-    return EXIT.USAGE;
-  };
 
-  // Pass 1: find the command words, knowing which flags take a value.
+  // Pass 1: find the command words, knowing which flags take a value; a flag no command knows still
+  // leaves the words found, so the error shows that command's usage.
   let first: ReturnType<typeof parseArgs<{ options: Options; allowPositionals: true; strict: true }>>;
+  let firstError: string | undefined;
   try {
     first = parseArgs({ args: argv, options: ALL_OPTIONS, allowPositionals: true, strict: true });
   } catch (e) {
-    return usageError(parseArgsMessage((e as Error).message), mainUsage());
+    firstError = parseArgsMessage((e as Error).message);
+    first = parseArgs({
+      args: argv,
+      options: ALL_OPTIONS,
+      allowPositionals: true,
+      strict: false,
+    }) as typeof first;
   }
   const words = first.positionals;
   const help = first.values['help'] === true;
+  if (first.values['version'] === true && firstError === undefined) {
+    out(jsonWanted ? `${JSON.stringify({ version: packageVersion() })}\n` : `zt ${packageVersion()}\n`);
+    return EXIT.OK;
+  }
   const group = words[0];
   if (group === undefined) {
+    if (firstError !== undefined) return reporter.usage(firstError, mainUsage());
     if (help) return showHelp(mainUsage());
-    return usageError('missing command', mainUsage());
+    return reporter.usage('missing command', mainUsage());
   }
   if (group === 'mcp-proxy') {
     // a long-running command with a command line of its own after `--`: loaded only when used
@@ -125,18 +195,18 @@ export async function runZt(argv: string[], io: CliIo): Promise<number> {
     return runMcpProxy(argv, io);
   }
   const subs = COMMAND_LINES[group];
-  if (subs === undefined) return usageError(`unknown command \`${group}\``, mainUsage());
+  if (subs === undefined) return reporter.usage(`unknown command \`${group}\``, mainUsage());
   const single = subs[''] !== undefined;
   const sub = single ? undefined : words[1];
   const name = single ? group : `${group} ${sub ?? ''}`;
   if (!single && sub === undefined) {
     if (help) return showHelp(commandUsage(group));
-    return usageError(`missing \`${group}\` command`, commandUsage(group));
+    return reporter.usage(firstError ?? `missing \`${group}\` command`, commandUsage(group));
   }
   const spec = SPECS[name];
-  if (spec === undefined) return usageError(`unknown command \`${name}\``, commandUsage(group));
-  const usage = commandUsage(group, sub);
-  if (help) return showHelp(usage);
+  if (spec === undefined) return reporter.usage(`unknown command \`${name}\``, commandUsage(group));
+  const usage = shortUsage(group, sub);
+  if (help) return showHelp(commandUsage(group, sub));
 
   // Pass 2: only the global options and this command's.
   let parsed: typeof first;
@@ -148,18 +218,23 @@ export async function runZt(argv: string[], io: CliIo): Promise<number> {
       strict: true,
     });
   } catch (e) {
-    return usageError(parseArgsMessage((e as Error).message), usage);
+    return reporter.usage(parseArgsMessage((e as Error).message), usage);
   }
   const args = parsed.positionals.slice(single ? 1 : 2);
-  if (args.length < spec.args.length) return usageError(`missing <${spec.args[args.length]}>`, usage);
-  if (args.length > spec.args.length)
-    return usageError(`unexpected argument \`${args[spec.args.length]}\``, usage);
+  const minArgs = spec.variadic ? spec.args.length - 1 : spec.args.length;
+  if (args.length < minArgs) return reporter.usage(`missing <${spec.args[args.length]}>`, usage);
+  if (!spec.variadic && args.length > spec.args.length)
+    return reporter.usage(`unexpected argument \`${args[spec.args.length]}\``, usage);
   const values = parsed.values as CommandContext['values'];
   const flag = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
 
   const env = io.env;
   const endpoint = flag('endpoint') ?? nonEmpty(env['ZT_ENDPOINT']) ?? 'http://127.0.0.1:8787';
-  const profile = flag('profile') ?? nonEmpty(env['AWS_PROFILE']) ?? 'zt-admin';
+  const profile =
+    (name === 'decide' ? flag('as') : undefined) ??
+    flag('profile') ??
+    nonEmpty(env['AWS_PROFILE']) ??
+    'zt-admin';
   const region =
     flag('region') ?? nonEmpty(env['AWS_REGION']) ?? nonEmpty(env['AWS_DEFAULT_REGION']) ?? 'us-east-1';
   let timeoutMs: number | undefined;
@@ -167,14 +242,14 @@ export async function runZt(argv: string[], io: CliIo): Promise<number> {
   if (timeoutArg !== undefined) {
     timeoutMs = Number(timeoutArg);
     if (!Number.isInteger(timeoutMs) || timeoutMs < 1) {
-      return usageError(
+      return reporter.usage(
         `\`--timeout\` must be a positive number of milliseconds, got \`${timeoutArg}\``,
         usage,
       );
     }
   }
   const credsFile = findCredentialsFile(flag('credentials-file'), env, io.cwd);
-  if (values['verbose'] === true) {
+  if (values['verbose'] === true && !spec.offline) {
     const fileNote =
       credsFile.source === 'data-dir'
         ? `${credsFile.path} (the emulator's, found in the data dir)`
@@ -182,22 +257,25 @@ export async function runZt(argv: string[], io: CliIo): Promise<number> {
     err(`zt: endpoint ${endpoint}, region ${region}, profile ${profile}\nzt: credentials file ${fileNote}\n`);
   }
 
-  let client: GatewayClient;
-  try {
-    client = new GatewayClient({
-      endpoint,
-      region,
-      profile,
-      ...(credsFile.path !== undefined ? { credentialsFile: credsFile.path } : {}),
-      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-      ...(io.fetch !== undefined ? { fetch: io.fetch } : {}),
-    });
-  } catch (e) {
-    return usageError((e as Error).message, usage);
+  let client: GatewayClient | undefined;
+  if (!spec.offline) {
+    try {
+      client = new GatewayClient({
+        endpoint,
+        region,
+        profile,
+        ...(credsFile.path !== undefined ? { credentialsFile: credsFile.path } : {}),
+        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+        ...(io.fetch !== undefined ? { fetch: io.fetch } : {}),
+      });
+    } catch (e) {
+      return reporter.usage((e as Error).message, usage);
+    }
   }
 
   const ctx: CommandContext = {
-    client,
+    // offline commands never touch it
+    client: client as GatewayClient,
     positionals: args,
     values,
     json: values['json'] === true,
@@ -209,57 +287,150 @@ export async function runZt(argv: string[], io: CliIo): Promise<number> {
     credentialsFile: credsFile.path,
     dataDir: resolve(io.cwd, nonEmpty(env['ZT_DATA_DIR']) ?? '.zt'),
     endpointFlag: flag('endpoint') !== undefined,
+    connection: {
+      endpoint,
+      region,
+      profile,
+      ...(credsFile.path !== undefined ? { credentialsFile: credsFile.path } : {}),
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      ...(io.fetch !== undefined ? { fetch: io.fetch } : {}),
+    },
+    ...(io.signal !== undefined ? { signal: io.signal } : {}),
   };
+  const command = LATER_COMMANDS[name] ?? COMMANDS[name];
   try {
-    await COMMANDS[name]!(ctx);
-    return EXIT.OK;
+    const status = await command!(ctx);
+    return typeof status === 'number' ? status : EXIT.OK;
   } catch (e) {
-    return reportFailure(e, { err, usage, profile, credsFile: credsFile.path });
+    const credentialsPath =
+      credsFile.path ??
+      nonEmpty(env['AWS_SHARED_CREDENTIALS_FILE']) ??
+      join(homedir(), '.aws', 'credentials');
+    return reportFailure(e, reporter, { usage, profile, credentialsPath });
   }
 }
 
-function reportFailure(
-  e: unknown,
-  context: { err: (t: string) => void; usage: string; profile: string; credsFile: string | undefined },
-): number {
-  const { err } = context;
-  if (e instanceof UsageError) {
-    err(`zt: ${e.message}\n\n${context.usage}`);
+/** The commands of the developer loop (decide, offline policy checks, audit tail), in files of their own. */
+const LATER_COMMANDS: Record<string, (ctx: CommandContext) => Promise<number | undefined>> = {
+  decide: decideCommand,
+  'policies test': policiesTest,
+  'policies validate': policiesValidate,
+  'audit tail': auditTail,
+};
+
+/** Writes errors as `zt: CODE: message` lines on stderr, or, with `--json`, as one JSON document on stdout. */
+class Reporter {
+  constructor(
+    private readonly out: (t: string) => void,
+    private readonly err: (t: string) => void,
+    readonly json: boolean,
+  ) {}
+
+  /** A usage error: the message and the command's usage (exit 2). */
+  usage(message: string, usage: string): number {
+    if (this.json) this.error('USAGE', message);
+    else this.err(`zt: ${message}\n\n${usage}`);
     return EXIT.USAGE;
   }
+
+  /** One coded error; `detail` lines (Cedar diagnostics) follow it on stderr, or go in `details` as JSON. */
+  error(
+    code: string,
+    message: string,
+    extra: { detail?: string; details?: unknown; hint?: string } = {},
+  ): void {
+    if (this.json) {
+      const error: Record<string, unknown> = { code, message };
+      if (extra.details !== undefined) error['details'] = extra.details;
+      this.out(`${JSON.stringify({ error })}\n`);
+      return;
+    }
+    this.err(
+      `zt: ${code}: ${message}\n${extra.detail ?? ''}${extra.hint !== undefined ? `zt: ${extra.hint}\n` : ''}`,
+    );
+  }
+}
+
+const VERIFICATION_FAILURES = new Set([
+  'MISSING_RECORD',
+  'RECORD_INVALID',
+  'RECORD_MISMATCH',
+  'RECORD_STALE',
+  'UNTRUSTED_KEY',
+  'SIGNATURE_INVALID',
+  'NON_JSON_RESPONSE',
+  'TRUST_NOT_PINNED',
+]);
+
+function reportFailure(
+  e: unknown,
+  reporter: Reporter,
+  context: { usage: string; profile: string; credentialsPath: string },
+): number {
+  if (e instanceof UsageError) return reporter.usage(e.message, context.usage);
   if (e instanceof LocalFileError) {
-    err(`zt: ${e.message}\n`);
+    reporter.error(e.code, e.message);
     return EXIT.USAGE;
+  }
+  if (e instanceof ReplayRefusedError) {
+    reporter.error(e.code, e.message);
+    return EXIT.REFUSED;
+  }
+  const code = e instanceof GatewayError || isZeroTrustError(e) ? e.code : undefined;
+  if (code === 'CREDENTIALS_UNAVAILABLE') {
+    const missing = !existsSync(context.credentialsPath);
+    reporter.error(
+      missing ? 'CREDENTIALS_FILE_MISSING' : 'CREDENTIALS_UNAVAILABLE',
+      missing
+        ? `the credentials file \`${context.credentialsPath}\` does not exist, so there is no profile \`${context.profile}\``
+        : `no credentials for profile \`${context.profile}\` in \`${context.credentialsPath}\``,
+      {
+        hint: 'start the local gateway (`npm run local`, which writes .zt/aws-credentials) or pass --profile / --credentials-file',
+      },
+    );
+    return EXIT.UNREACHABLE;
   }
   if (e instanceof GatewayError) {
     switch (e.code) {
       case 'HTTP_ERROR': {
         const trace = e.traceId !== undefined ? ` (trace id ${e.traceId})` : '';
-        err(`zt: ${e.serverCode ?? `HTTP_${e.status}`}: ${e.serverMessage ?? e.message}${trace}\n`);
-        err(errorDetails(e.body, e.serverMessage ?? ''));
+        const message = e.serverMessage ?? e.message;
+        reporter.error(e.serverCode ?? `HTTP_${e.status}`, `${message}${trace}`, {
+          detail: errorDetails(e.body, e.serverMessage ?? ''),
+          ...(detailsOf(e.body) !== undefined ? { details: detailsOf(e.body) } : {}),
+        });
         return EXIT.REFUSED;
       }
-      case 'CREDENTIALS_UNAVAILABLE':
-        err(
-          `zt: CREDENTIALS_UNAVAILABLE: no credentials for profile \`${context.profile}\` in ` +
-            `${context.credsFile !== undefined ? `\`${context.credsFile}\`` : 'the AWS shared files (~/.aws)'}\n` +
-            'zt: start the local gateway (`npm run local`, which writes .zt/aws-credentials) or pass ' +
-            '--profile / --credentials-file\n',
-        );
-        return EXIT.UNREACHABLE;
       case 'TIMEOUT':
       case 'CONNECTION_FAILED':
       case 'DNS_FAILURE':
       case 'NON_JSON_RESPONSE':
-        err(`zt: ${e.code}: ${e.message}\n`);
+        reporter.error(e.code, e.message);
         return EXIT.UNREACHABLE;
       default:
-        err(`zt: ${e.code}: ${e.message}\n`);
+        reporter.error(e.code, e.message);
         return EXIT.REFUSED;
     }
   }
-  err(`zt: INTERNAL: ${e instanceof Error ? e.message : String(e)}\n`);
+  if (isZeroTrustError(e)) {
+    if (e.code === 'TIMEOUT' || e.code === 'CONNECTION_FAILED' || e.code === 'DNS_FAILURE') {
+      reporter.error(e.code, e.message);
+      return EXIT.UNREACHABLE;
+    }
+    if (VERIFICATION_FAILURES.has(e.code)) {
+      reporter.error(e.code, `the answer was not believed (nothing may run): ${e.message}`);
+      return EXIT.UNVERIFIED;
+    }
+    reporter.error(e.serverCode ?? e.code, e.message);
+    return EXIT.REFUSED;
+  }
+  reporter.error('INTERNAL', e instanceof Error ? e.message : String(e));
   return EXIT.REFUSED;
+}
+
+function detailsOf(body: unknown): unknown {
+  const error = isObject(body) && isObject(body['error']) ? body['error'] : undefined;
+  return error?.['details'];
 }
 
 /**

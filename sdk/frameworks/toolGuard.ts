@@ -21,8 +21,11 @@ import {
 
 /** Options every adapter takes: who asks, and what else goes into each decision. */
 export interface ToolGuardOptions {
-  /** The agent id bound to the client's credentials (the decision's `actor`). */
-  actor: string;
+  /**
+   * The agent id bound to the client's credentials (the decision's `actor`); absent, the client asks the
+   * gateway once whose agent they are (`ZeroTrustClient.agentId`).
+   */
+  actor?: string;
   /** The decision's `resource`, the same for every call of these tools. */
   resource?: string;
   /** Extra `context` for every decision (declare its attributes for policies to read them). */

@@ -660,6 +660,7 @@ describe('when the API resource policy is read from the attacker side', () => {
         'POST /actions',
         'POST /actions/allowed',
         'POST /actions/{id}/outcome',
+        'GET /whoami',
         'GET /keys',
         'GET /health',
       ].sort(),
@@ -931,7 +932,7 @@ describe('when agents are named in context', () => {
     expect(invoke.flatMap((x) => asArray(x.s.Action))).toEqual(['execute-api:Invoke']);
     expect(
       invoke.flatMap((x) => asArray(x.s.Resource).map(flat)).map((r) => r.replace(/^.*\/v1\//, '')),
-    ).toEqual(['POST/actions', 'POST/actions/allowed', 'POST/actions/*/outcome', 'GET/keys']);
+    ).toEqual(['POST/actions', 'POST/actions/allowed', 'POST/actions/*/outcome', 'GET/whoami', 'GET/keys']);
     expect(Object.keys(template.toJSON()['Outputs'])).toContain('AgentRoleArndeploybot');
   });
 });

@@ -441,6 +441,20 @@ export const CASES: ContractCase[] = [
     expect: { status: 409, code: 'PRINCIPAL_ALREADY_BOUND' },
   },
   {
+    name: 'an agent learns its own agent id, and nothing is recorded',
+    as: 'alice',
+    method: 'GET',
+    path: '/whoami',
+    expect: { status: 200 },
+  },
+  {
+    name: 'a principal that is no agent is told nothing by GET /whoami',
+    as: 'mallory',
+    method: 'GET',
+    path: '/whoami',
+    expect: { status: 403, code: 'FORBIDDEN' },
+  },
+  {
     name: 'an unknown route is a 404',
     as: 'alice',
     method: 'GET',

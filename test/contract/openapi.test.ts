@@ -301,6 +301,26 @@ describe('when a body matches the contract', () => {
     ['a 5xx with a trace id', 'POST', '/actions', 503, SERVER_ERROR_BODY],
     ['an audit page', 'GET', '/audit?after=0&limit=4', 200, AUDIT_PAGE],
     ['the last audit page', 'GET', '/audit?after=4', 200, { records: [], next: null }],
+    [
+      'an audit page with the request data kept for replay',
+      'GET',
+      '/audit?requests=true',
+      200,
+      {
+        records: [ALLOW_RECORD],
+        next: null,
+        requests: [
+          {
+            id: ALLOW_RECORD.id,
+            record_hash: ALLOW_RECORD.current_hash,
+            params: { amount: 5 },
+            context: {},
+            agent_attributes: { team: 'billing' },
+            expires_at: 1_800_000_000_000,
+          },
+        ],
+      },
+    ],
     ['an outcome answer', 'POST', '/actions/main-2/outcome', 200, { ok: true, audit: OUTCOME_RECORD }],
     ['a checkpoint', 'GET', '/audit/checkpoint', 200, LOG_CHECKPOINT],
     ['earlier checkpoints', 'GET', '/audit/checkpoints?after=0', 200, { checkpoints: [CHECKPOINT] }],

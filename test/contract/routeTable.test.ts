@@ -109,6 +109,7 @@ describe('when the route table is read on its own', () => {
       'POST /actions',
       'POST /actions/allowed',
       'POST /actions/{id}/outcome',
+      'GET /whoami',
       'GET /keys',
     ]);
     const admin = keys(routesForRole('admin'));
@@ -286,6 +287,7 @@ describe('when the SDK builds its requests from the table', () => {
           checkpoints: [],
           keys: [],
           approvals: [],
+          agentId: 'x',
         };
         return new Response(JSON.stringify(body), { headers: { 'content-type': 'application/json' } });
       },
@@ -296,6 +298,7 @@ describe('when the SDK builds its requests from the table', () => {
       decide: () => client.decide({ actor: 'a', action: 'b' } as never),
       allowedActions: () => client.allowedActions({} as never),
       reportOutcome: () => client.reportOutcome('x', {} as never),
+      whoami: () => client.whoami(),
       keys: () => client.keys(),
       registerAgent: () => client.registerAgent({} as never),
       listAgents: () => client.listAgents(),

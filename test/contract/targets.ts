@@ -121,6 +121,7 @@ export function coreTarget(
           return { status: 200, body: await g.deletePolicy(caller, seg[1] as string) };
         if (method === 'GET' && path === '/audit')
           return { status: 200, body: await g.auditPage(caller, 0, 1000) };
+        if (method === 'GET' && path === '/whoami') return { status: 200, body: await g.whoami(caller) };
         if (method === 'POST' && seg[0] === 'actions' && seg[2] === 'outcome') {
           return {
             status: 200,

@@ -149,7 +149,8 @@ describe('when an action needs two approvers', () => {
       'zt-approver-alice',
     );
     expect(twice.code).toBe(1);
-    expect(twice.stderr).toContain('APPROVAL_DUPLICATE');
+    // with --json, zt's error is one JSON document on stdout
+    expect((JSON.parse(twice.stdout) as { error: { code: string } }).error.code).toBe('APPROVAL_DUPLICATE');
     const second = await send(emulator.url, 'POST', `/approvals/${pending.approval_id}/approve`, {
       credentials: emulator.approvers[1] as { accessKeyId: string; secretAccessKey: string },
       body: { params_sha256: pending.params_sha256 },

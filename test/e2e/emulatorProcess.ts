@@ -55,7 +55,8 @@ export async function spawnEmulator(
 ): Promise<EmulatorProcess> {
   const child = spawn(command, args, {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    // The console on a free port: parallel emulators never compete for its default 8788.
+    env: { ZT_CONSOLE_PORT: '0', ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
   });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {

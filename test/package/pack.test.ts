@@ -283,6 +283,7 @@ describe('when the package is packed and installed into a scratch project', () =
     const allowed = (path: string) =>
       ['package.json', 'README.md', 'LICENSE'].includes(path) ||
       /^infra\/cedar\/([^/]+\.json|policies\/[^/]+\.cedar)$/.test(path) ||
+      /^local\/console\/static\/(index\.html|console\.css|console\.js)$/.test(path) ||
       /^dist\/infra\/cedar\/[^/]+\.json$/.test(path) ||
       (/^dist\/.+(?<!\.d)\.js$|^dist\/.+\.d\.ts$/.test(path) &&
         !/^dist\/(bench|cdk|test)\//.test(path) &&
@@ -295,6 +296,9 @@ describe('when the package is packed and installed into a scratch project', () =
         'infra/cedar/schema.cedarschema.json',
         'infra/cedar/builtin-actions.json',
         'infra/cedar/policies/hello-world.cedar',
+        'local/console/static/index.html',
+        'local/console/static/console.css',
+        'local/console/static/console.js',
       ]),
     );
     // Every export and bin target is in the tarball.
@@ -406,6 +410,15 @@ describe('when the package is packed and installed into a scratch project', () =
       dataDir,
       '--quiet',
     ]);
+    // The console (on a free port, see spawnEmulator) serves its page from the installed package's files.
+    const login = /console\s+(http:\/\/127\.0\.0\.1:\d+\/)\?token=(\S+)/.exec(emulator.stderr());
+    expect(login, emulator.stderr()).not.toBeNull();
+    for (const path of ['', 'console.js', 'console.css']) {
+      const page = await fetch(`${login?.[1]}${path}`, {
+        headers: { authorization: `Bearer ${login?.[2]}` },
+      });
+      expect(page.status, path).toBe(200);
+    }
     // The README's commands as written, through npx, but for the port (0 here: never a fixed one).
     await writeFile(join(scratch, 'guard.mjs'), await readmeBlock('js', '// guard.mjs'));
     const commands = await readmeBlock('sh', '# terminal 2, same directory');

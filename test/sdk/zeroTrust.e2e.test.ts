@@ -195,3 +195,48 @@ describe('when the root key is pinned', () => {
     expect(decided.record.signing_key_id).not.toBe(keys.keys.find((k) => k.role === 'root')?.keyId);
   });
 });
+
+describe('when a request names no actor', () => {
+  it('asks GET /whoami once and decides as the agent the credentials are', async () => {
+    // Prepare: a client of its own, counting the whoami requests it sends
+    let asked = 0;
+    const counting = new ZeroTrustClient({
+      endpoint: emulator.url,
+      credentials: (await admin.registerAgent({ agentId: 'sdk-e2e-self' })).credentials!,
+      trustedKeys: [rootPem],
+      fetch: (input, init) => {
+        if (String(input).endsWith('/whoami')) asked += 1;
+        return fetch(input, init);
+      },
+    });
+    await admin.allowPolicy({ action: ALLOWED, agentId: 'sdk-e2e-self' });
+    // Act
+    const first = await counting.decide({ action: ALLOWED, params: { title: 'a' } });
+    const second = await counting.guard({ action: DENIED }, () => 'ran').catch((e: unknown) => e);
+    // Assess
+    expect(first.decision).toBe('allow');
+    expect(first.record.actor).toBe('sdk-e2e-self');
+    expect((second as ZeroTrustError).code).toBe('DENIED');
+    expect((second as ZeroTrustError).record?.actor).toBe('sdk-e2e-self');
+    expect(asked).toBe(1);
+  });
+
+  it('still records a deny when the actor given is not the agent of the credentials', async () => {
+    const decision = await zt.decide({ actor: 'sdk-e2e-self', action: ALLOWED });
+
+    expect(decision.decision).toBe('deny');
+    expect(decision.reason).toBe('actor does not match the authenticated principal');
+  });
+
+  it('fails closed with REJECTED (403) for credentials that are no agent', async () => {
+    const notAgent = new ZeroTrustClient({
+      endpoint: emulator.url,
+      credentials: emulator.admin,
+      trustedKeys: [rootPem],
+    });
+
+    const error = await notAgent.guard({ action: ALLOWED }, () => 'ran').catch((e: unknown) => e);
+
+    expect(error).toMatchObject({ code: 'REJECTED', status: 403, serverCode: 'FORBIDDEN' });
+  });
+});

@@ -18,6 +18,7 @@ locals {
     "POST /actions"                = "decisions"
     "POST /actions/allowed"        = "decisions"
     "POST /actions/{id}/outcome"   = "decisions"
+    "GET /whoami"                  = "decisions"
     "GET /keys"                    = "decisions"
     "POST /agents"                 = "admin"
     "GET /agents"                  = "admin"
@@ -64,7 +65,7 @@ locals {
   arn_path         = { for k, _ in local.routes : k => replace(split(" ", k)[1], "/\\{[^}]+\\}/", "*") }
 
   # The routes each caller may invoke, as execute-api ARNs: one list for the roles' IAM policies and the
-  # API's resource policy alike (admin: admin and audit routes and GET /keys; agent: decisions, allowed actions, outcomes, keys).
+  # API's resource policy alike (admin: admin and audit routes and GET /keys; agent: decisions, allowed actions, outcomes, whoami, keys).
   route_arn = { for k, _ in local.routes : k => "${aws_api_gateway_rest_api.this.execution_arn}/${local.stage}/${split(" ", k)[0]}${local.arn_path[k]}" }
 
   admin_route_arns = concat(
@@ -79,6 +80,7 @@ locals {
     local.route_arn["POST /actions"],
     local.route_arn["POST /actions/allowed"],
     local.route_arn["POST /actions/{id}/outcome"],
+    local.route_arn["GET /whoami"],
     local.route_arn["GET /keys"],
   ]
 }
