@@ -55,6 +55,8 @@ export interface RegisteredAgent extends AgentInfo {
 export interface PutPolicyInput {
   cedar: string;
   description?: string;
+  /** `shadow`: evaluated and recorded beside every decision it could apply to, never deciding. */
+  mode?: 'shadow';
 }
 
 /** `POST /policies/allow` body: the shorthand for one Cedar `permit`. */

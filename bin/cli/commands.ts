@@ -171,12 +171,16 @@ export const COMMANDS: Record<string, Command> = {
       throw new LocalFileError(`cannot read \`${file}\`: ${(err as Error).message}`);
     }
     const description = str(ctx, 'description');
-    const result = await ctx.client.putPolicy(
-      policyId!,
-      description !== undefined ? { cedar, description } : { cedar },
-    );
+    const shadow = ctx.values['shadow'] === true;
+    const result = await ctx.client.putPolicy(policyId!, {
+      cedar,
+      ...(description !== undefined ? { description } : {}),
+      ...(shadow ? { mode: 'shadow' as const } : {}),
+    });
     if (ctx.json) return printJson(ctx, result);
-    ctx.out(`stored policy \`${cell(result.policyId)}\` (sha256 ${cell(result.sha256)})\n`);
+    ctx.out(
+      `stored ${shadow ? 'shadow ' : ''}policy \`${cell(result.policyId)}\` (sha256 ${cell(result.sha256)})\n`,
+    );
   },
 
   async 'policies allow'(ctx) {

@@ -61,7 +61,7 @@ const SPECS: Record<string, { args: string[]; options: Options; variadic?: boole
   'agents disable': { args: ['agentId'], options: {} },
   'policies put': {
     args: ['policyId'],
-    options: { file: { type: 'string' }, description: { type: 'string' } },
+    options: { file: { type: 'string' }, description: { type: 'string' }, shadow: { type: 'boolean' } },
   },
   'policies allow': {
     args: [],

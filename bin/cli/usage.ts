@@ -27,7 +27,7 @@ export const COMMAND_LINES: Record<string, Record<string, string>> = {
     disable: 'zt agents disable <agentId>',
   },
   policies: {
-    put: 'zt policies put <policyId> --file FILE|- [--description TEXT]',
+    put: 'zt policies put <policyId> --file FILE|- [--description TEXT] [--shadow]',
     allow:
       'zt policies allow --action ACTION (--agent ID [--allow-unregistered] | --all-agents) [--resource R] [--reason TEXT] [--params-json JSON]',
     test: 'zt policies test FILE... --policies DIR [--schema FILE]',
@@ -70,8 +70,8 @@ writes them to its credentials file as profile zt-agent-<agentId>, and they are 
   'agents get': 'Shows one agent.',
   'agents disable':
     'Disables an agent: its later requests are recorded denies and its earlier allows cannot be started.',
-  'policies put':
-    'Stores a Cedar policy read from FILE (- for stdin) under <policyId>, replacing any earlier one.',
+  'policies put': `Stores a Cedar policy read from FILE (- for stdin) under <policyId>, replacing any earlier one.
+--shadow stores it in shadow mode: evaluated and recorded in each decision it could apply to, never deciding.`,
   'policies allow': `Creates one narrow Cedar permit for an action, for one agent (--agent) or, asked for by name, for
 every agent (--all-agents), optionally for one resource. --agent must name a registered agent (zt asks the
 gateway first); --allow-unregistered writes the policy for an id not registered yet. These two checks are

@@ -433,11 +433,14 @@ describe('when the audit log is tailed (zt audit tail)', () => {
   });
 
   it('--shadow-diff shows only decisions a shadow policy would change, with a count', async () => {
+    const file = join(work, 'shadow-no-hello.cedar');
+    await writeFile(file, 'forbid(principal, action == Action::"hello.say", resource);\n');
+    const put = await zt('policies', 'put', 'shadow-no-hello', '--file', file, '--shadow');
+    expect(put.code, put.stderr).toBe(0);
+    expect(put.stdout).toMatch(/^stored shadow policy `shadow-no-hello`/);
     const admin = new GatewayClient({ endpoint: emulator.url, credentials: emulator.adminCredentials });
-    await admin.putPolicy('shadow-no-hello', {
-      cedar: 'forbid(principal, action == Action::"hello.say", resource);\n',
-      mode: 'shadow',
-    } as { cedar: string });
+    expect(await admin.getPolicy('shadow-no-hello')).toMatchObject({ mode: 'shadow' });
+    // the shadow forbid never decides: the agent is still allowed
     expect((await zt('decide', 'hello.say', '--as', 'zt-agent-ci')).code).toBe(0);
 
     const { code, stdout } = await zt('audit', 'tail', '--shadow-diff');
