@@ -6,7 +6,7 @@ import { startEmulator } from '../local/emulator.js';
 import { packageVersion } from './cli/version.js';
 
 const usage = `usage: zt-local [--reset] [--port N] [--host ADDR] [--data-dir DIR] [--quiet]
-                [--console-port N | --no-console]
+                [--console-port N | --no-console] [--console-approver NAME]
        zt-local rotate-key [--data-dir DIR] [--old-key-lost]
 (\`npx zt-local\` where zt-infra is installed; \`npm run local -- ARGS\` in a checkout of zt-infra)
 
@@ -23,8 +23,9 @@ ZT_APPROVAL_WINDOW_MS (how long an approval_required request waits for approvals
 3600000), ZT_APPROVAL_TTL_MS (how long one approve counts, default 900000), ZT_KEEP_REQUESTS (keep the request
 data of these actions' decisions for \`zt policies replay\`: action ids, \`prefix.*\` or \`*\`, comma-separated;
 default none), ZT_KEEP_REQUESTS_DAYS (how long, default 30), ZT_CONSOLE_PORT (8788: the read-only
-console, always on 127.0.0.1, behind the token printed at startup; 0 picks a free port) and ZT_CONSOLE=off
-(no console, as --no-console).`;
+console, always on 127.0.0.1, behind the token printed at startup; 0 picks a free port), ZT_CONSOLE=off
+(no console, as --no-console) and ZT_CONSOLE_APPROVER (as --console-approver NAME: the console's approvals
+inbox approves and rejects as the approver NAME, one of ZT_APPROVERS; without it the inbox only lists).`;
 
 /** What a usage error prints: the usage lines alone (the rest is `--help`'s). */
 const shortUsage = `${usage.split('\n').slice(0, 3).join('\n')}\n\nRun \`zt-local --help\` for details.`;
@@ -67,6 +68,7 @@ async function main(): Promise<number> {
     version?: boolean;
     'no-console'?: boolean;
     'console-port'?: string;
+    'console-approver'?: string;
   };
   let positionals: string[];
   try {
@@ -83,6 +85,7 @@ async function main(): Promise<number> {
         version: { type: 'boolean' },
         'no-console': { type: 'boolean' },
         'console-port': { type: 'string' },
+        'console-approver': { type: 'string' },
       },
     }));
   } catch (error) {
@@ -129,6 +132,14 @@ async function main(): Promise<number> {
     process.stderr.write('zt-local: `--console-port` and `--no-console` exclude each other\n');
     return 2;
   }
+  const consoleApproverText = values['console-approver'] ?? process.env['ZT_CONSOLE_APPROVER'] ?? '';
+  const consoleApprover = consoleApproverText.trim() === '' ? undefined : consoleApproverText.trim();
+  if (values['console-approver'] !== undefined && !consoleOn) {
+    process.stderr.write(
+      'zt-local: `--console-approver` needs the console: drop `--no-console` or ZT_CONSOLE=off\n',
+    );
+    return 2;
+  }
   const windowText = process.env['ZT_START_WINDOW_MS'];
   const startWindowMs = windowText === undefined || windowText === '' ? undefined : Number(windowText);
   if (startWindowMs !== undefined && (!Number.isSafeInteger(startWindowMs) || startWindowMs <= 0)) {
@@ -173,7 +184,9 @@ async function main(): Promise<number> {
     ...(values.quiet ? { log: null } : {}),
     ...(startWindowMs !== undefined ? { startWindowMs } : {}),
     ...(keepRequests !== null ? { keepRequests } : {}),
-    console: consoleOn ? { port: consolePort } : false,
+    console: consoleOn
+      ? { port: consolePort, ...(consoleApprover !== undefined ? { approver: consoleApprover } : {}) }
+      : false,
   });
   process.stderr.write(
     [
@@ -188,7 +201,9 @@ async function main(): Promise<number> {
       ...(emulator.console
         ? [
             `  console      ${emulator.console.loginUrl}`,
-            '               (read-only, loopback only; the token lets whoever holds it read the log and policies)',
+            consoleApprover !== undefined
+              ? `               (loopback only; the token lets whoever holds it read the log and policies, and approve or reject as zt-approver-${consoleApprover})`
+              : '               (read-only, loopback only; the token lets whoever holds it read the log and policies)',
           ]
         : ['  console      off']),
       '',
@@ -209,7 +224,11 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error) => {
-    process.stderr.write(`zt-local: ${(error as Error).message}\n`);
+    const code = (error as { code?: unknown }).code;
+    // A coded refusal names its code, for scripts; a port in use keeps its one line.
+    process.stderr.write(
+      `zt-local: ${(error as Error).message}${code === 'CONSOLE_APPROVER_UNKNOWN' ? ` (${code})` : ''}\n`,
+    );
     process.exit(1);
   },
 );

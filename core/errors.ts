@@ -136,6 +136,7 @@ export const ZT_ERROR_CODES = [
   // the emulator's console (local/console/)
   'CONSOLE_PORT_IN_USE',
   'CONSOLE_FILES_MISSING',
+  'CONSOLE_APPROVER_UNKNOWN',
   // records and verifier options (RecordFormatError, KeyTrustError, ChainVerifierOptionsError)
   'SCHEMA_INVALID',
   'NOT_CANONICAL',

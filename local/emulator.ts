@@ -67,10 +67,18 @@ export interface EmulatorOptions {
   keepRequests?: RequestKeeping | null;
   /**
    * Serve the read-only console on 127.0.0.1 (`local/console/`): `port` (default 8788, 0 picks one), `token`
-   * (default a new random one). Off unless given; `zt-local` turns it on unless `--no-console`.
+   * (default a new random one). Off unless given; `zt-local` turns it on unless `--no-console`. `approver`:
+   * the name (one of `approvers`) as whom its approvals inbox approves and rejects; without it the inbox
+   * only lists (`zt-local --console-approver NAME`).
    */
   console?:
-    | { port?: number; token?: string; verifyMinIntervalMs?: number; verifyMaxRecords?: number }
+    | {
+        port?: number;
+        token?: string;
+        verifyMinIntervalMs?: number;
+        verifyMaxRecords?: number;
+        approver?: string;
+      }
     | false;
 }
 
@@ -96,6 +104,15 @@ export interface Emulator {
  * the data dir (see `openDataDir` for what is refused there).
  */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  const consoleApprover = options.console ? options.console.approver : undefined;
+  // Refused before anything opens: the console acts as one of the emulator's approvers, or as none.
+  if (consoleApprover !== undefined && !(options.approvers ?? []).includes(consoleApprover)) {
+    const known = (options.approvers ?? []).map((n) => `\`${n}\``).join(', ');
+    throw new ZtError(
+      'CONSOLE_APPROVER_UNKNOWN',
+      `the console approver must be one of the emulator's approvers (ZT_APPROVERS: ${known || 'none'}), got \`${consoleApprover}\``,
+    );
+  }
   const region = options.region ?? 'us-east-1';
   const dataDir = resolve(options.dataDir ?? '.zt');
   const clock = options.clock ?? systemClock;
@@ -297,6 +314,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       },
       clock,
       port: consolePort,
+      approver: (() => {
+        const index = consoleApprover === undefined ? -1 : (options.approvers ?? []).indexOf(consoleApprover);
+        const identity = approvers[index];
+        return identity && consoleApprover !== undefined
+          ? { name: consoleApprover, profile: identity.profile, principalArn: identity.principalArn }
+          : null;
+      })(),
       ...(options.console.token !== undefined ? { token: options.console.token } : {}),
       ...(options.console.verifyMinIntervalMs !== undefined
         ? { verifyMinIntervalMs: options.console.verifyMinIntervalMs }

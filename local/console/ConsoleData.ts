@@ -189,6 +189,42 @@ export class ConsoleData {
     map.set(name, t);
   }
 
+  /**
+   * The pending approvals not yet expired, oldest first, as the local admin reads them (`GET /approvals`):
+   * at most `APPROVALS_MAX` (read a page at a time), each with what an approver must see to decide.
+   */
+  async approvals(): Promise<{ approvals: ConsoleApproval[]; complete: boolean }> {
+    const approvals: ConsoleApproval[] = [];
+    let after: string | undefined;
+    for (let page = 0; page < APPROVALS_MAX / APPROVALS_PAGE; page++) {
+      const read = await this.deps.gateway.listApprovals(this.deps.reader, {
+        ...(after !== undefined ? { after } : {}),
+        limit: APPROVALS_PAGE,
+      });
+      for (const a of read.approvals) {
+        approvals.push({
+          approval_id: a.approval_id,
+          agent: a.actor,
+          principal_arn: a.principal_arn,
+          action: a.action,
+          resource: a.resource,
+          context: a.context,
+          params: a.params,
+          params_sha256: a.params_sha256,
+          policy_ids: a.policy_ids,
+          approvals_required: a.approvals_required,
+          approvals_given: a.approvals.length,
+          approved_by: a.approvals.map((v) => v.principal_arn),
+          requested_at: a.requested_at,
+          expires_at: a.expires_at,
+        });
+      }
+      if (read.next === null) return { approvals, complete: true };
+      after = read.next;
+    }
+    return { approvals, complete: false };
+  }
+
   /** The stored policies, enforced and shadow apart, as the next decision sees them. */
   async policies(): Promise<{
     enforced: ConsolePolicy[];
@@ -233,6 +269,30 @@ export class ConsoleData {
       epoch: epoch ? { epoch: epoch.epoch, time: epoch.time, lanes: epoch.lanes.length } : null,
     };
   }
+}
+
+/** Pending approvals the inbox lists at most, and per read. */
+const APPROVALS_MAX = 500;
+const APPROVALS_PAGE = 100;
+
+/** A pending approval as the inbox shows it. */
+export interface ConsoleApproval {
+  approval_id: string;
+  agent: string;
+  principal_arn: string;
+  action: string;
+  resource: string;
+  context: unknown;
+  params: unknown;
+  params_sha256: string;
+  policy_ids: string[];
+  approvals_required: number;
+  /** Approves given so far that still count. */
+  approvals_given: number;
+  /** Their approvers' principals. */
+  approved_by: string[];
+  requested_at: string;
+  expires_at: string;
 }
 
 /** A policy as the console shows it. */

@@ -5,13 +5,21 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Checkpointer } from '../../core/Checkpointer.js';
-import { ZtError } from '../../core/errors.js';
+import {
+  ConflictError,
+  ForbiddenError,
+  InfrastructureError,
+  NotFoundError,
+  ValidationError,
+  ZtError,
+} from '../../core/errors.js';
 import type { Caller, Gateway } from '../../core/Gateway.js';
 import type { Clock, KeyValueStore } from '../../core/ports.js';
 import { ConsoleData } from './ConsoleData.js';
 import {
   type ConsoleRefusal,
   checkOrigin,
+  checkWriteRequest,
   consoleCookieName,
   newConsoleToken,
   presentedToken,
@@ -77,6 +85,21 @@ export interface ConsoleOptions {
   verifyMinIntervalMs?: number;
   /** Bound of the background verification (records; default 100 000). */
   verifyMaxRecords?: number;
+  /**
+   * The approver as whom the inbox approves and rejects (`zt-local --console-approver NAME`): one of the
+   * emulator's approvers. Without it the inbox only lists.
+   */
+  approver?: ConsoleApprover | null;
+}
+
+/** The one approver identity the console acts as. */
+export interface ConsoleApprover {
+  /** The name given to `ZT_APPROVERS`. */
+  name: string;
+  /** Its profile, `zt-approver-<name>`. */
+  profile: string;
+  /** Its principal: the approval records' `principal_arn`. */
+  principalArn: string;
 }
 
 /** A running console. */
@@ -101,10 +124,26 @@ function integer(value: string | null, fallback: number, max: number): number | 
   return Number.isSafeInteger(n) && n <= max ? n : null;
 }
 
+/** `/api/approvals/{id}/approve|reject`: the console's only write routes. */
+const VOTE_PATH = /^\/api\/approvals\/([A-Za-z0-9_-]{1,128})\/(approve|reject)$/;
+/** A verdict's body is `{params_sha256}`: a few dozen bytes; anything far larger is refused unread. */
+const MAX_VOTE_BODY = 4096;
+
+/** The HTTP status of a refusal the gateway's approval service gives (its error classes, as the API maps them). */
+function statusOf(error: ZtError): number {
+  if (error instanceof ValidationError) return 400;
+  if (error instanceof ForbiddenError) return 403;
+  if (error instanceof NotFoundError) return 404;
+  if (error instanceof ConflictError) return 409;
+  return 503;
+}
+
 /**
- * Serves the read-only console on 127.0.0.1: the page's three static files and a JSON read API, every one
- * behind the startup token (constant-time compared) and the Host/Origin checks of `checkOrigin`. It has
- * only GET routes and calls only reads (see `ConsoleData`, `LogVerification`).
+ * Serves the console on 127.0.0.1: the page's three static files and a JSON read API, every one behind the
+ * startup token (constant-time compared) and the Host/Origin checks of `checkOrigin`. Its GET routes call
+ * only reads (see `ConsoleData`, `LogVerification`); its one write is the approvals inbox's approve/reject
+ * (`POST /api/approvals/{id}/approve|reject`), made through the gateway's approval service as the
+ * `approver` given at startup, and only when one was.
  */
 export async function startConsole(options: ConsoleOptions): Promise<ConsoleHandle> {
   const token = options.token ?? newConsoleToken();
@@ -144,7 +183,7 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleHand
       r.status === 401 ? { 'www-authenticate': 'Bearer realm="zt-console"' } : {},
     );
 
-  /** The JSON read routes. APPROVALS INBOX: `GET /api/approvals` (list) goes here once approvals exist. */
+  /** The JSON read routes. */
   const api: Record<string, (q: URLSearchParams) => Promise<{ status: number; body: unknown }>> = {
     '/api/timeline': async (q) => {
       const after = integer(q.get('after'), 0, Number.MAX_SAFE_INTEGER);
@@ -170,6 +209,15 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleHand
       };
     },
     '/api/tallies': async () => ({ status: 200, body: await data.tallies() }),
+    '/api/approvals': async () => ({
+      status: 200,
+      body: {
+        approver: approver
+          ? { name: approver.name, profile: approver.profile, principal_arn: approver.principalArn }
+          : null,
+        ...(await data.approvals()),
+      },
+    }),
     '/api/policies': async () => ({ status: 200, body: await data.policies() }),
     '/api/log': async () => {
       // Verified in the background while the page looks: this answer shows the newest finished run.
@@ -178,18 +226,24 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleHand
     },
   };
 
+  const approver = options.approver ?? null;
+  const approverCaller: Caller | null = approver
+    ? { principalArn: approver.principalArn, isAdmin: false, isApprover: true }
+    : null;
+
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const refusal = checkOrigin(req.headers, port);
     if (refusal) return refuse(res, refusal);
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      // INVARIANT: the console writes nothing; it has no route but GET (and HEAD).
+    const url = new URL(req.url ?? '/', `http://${CONSOLE_HOST}`);
+    const vote = req.method === 'POST' ? VOTE_PATH.exec(url.pathname) : null;
+    if (req.method !== 'GET' && req.method !== 'HEAD' && vote === null) {
+      // INVARIANT: the console writes nothing but an approve/reject; every other path is GET (and HEAD) only.
       return refuse(res, {
         status: 405,
         code: 'METHOD_NOT_ALLOWED',
-        message: `the console is read-only: only GET is allowed, got \`${req.method}\``,
+        message: `the console is read-only here: only GET is allowed, got \`${req.method}\``,
       });
     }
-    const url = new URL(req.url ?? '/', `http://${CONSOLE_HOST}`);
     const presented = presentedToken(req.headers, url.searchParams, cookieName);
     // INVARIANT: nothing of the console (page, script, data) is served without the token.
     if (presented === null) {
@@ -206,6 +260,7 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleHand
         message: 'the console token is wrong: open the URL with `?token=` that zt-local printed at startup',
       });
     }
+    if (vote !== null) return castVote(req, res, vote[1] as string, vote[2] as 'approve' | 'reject');
     if (presented.from === 'query') {
       // Keep the token in a cookie the browser sends only to this console, and drop it from the address bar.
       url.searchParams.delete('token');
@@ -237,6 +292,82 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleHand
       send(res, 500, {
         ok: false,
         error: { code: 'CONSOLE_READ_FAILED', message: 'the console could not read the store' },
+      });
+      process.stderr.write(`zt-local console: ${error instanceof Error ? error.stack : String(error)}\n`);
+    }
+  };
+
+  /** An approve/reject from the inbox: token already checked; same-origin page, approver, then the service. */
+  const castVote = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    approvalId: string,
+    verdict: 'approve' | 'reject',
+  ) => {
+    // INVARIANT: a write comes from the console's own page: its Origin and a header no cross-site form sends.
+    const refusal = checkWriteRequest(req.headers, port);
+    if (refusal) return refuse(res, refusal);
+    if (approverCaller === null) {
+      return refuse(res, {
+        status: 403,
+        code: 'CONSOLE_NOT_APPROVING',
+        message:
+          'this console has no approver: start zt-local with `--console-approver NAME` (one of `ZT_APPROVERS`) to approve or reject here',
+      });
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_VOTE_BODY) {
+        return send(
+          res,
+          413,
+          {
+            ok: false,
+            error: { code: 'PAYLOAD_TOO_LARGE', message: `a verdict is at most ${MAX_VOTE_BODY} bytes` },
+          },
+          { connection: 'close' },
+        );
+      }
+      chunks.push(chunk);
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch {
+      return send(res, 400, {
+        ok: false,
+        error: {
+          code: 'MALFORMED_JSON',
+          message: 'the verdict must be a JSON object `{"params_sha256": "..."}`',
+        },
+      });
+    }
+    try {
+      // The gateway's own use case, as the approver's principal: the record is bound to it, and the service
+      // refuses the requesting agent, a second approve by the same approver, a wrong digest and the rest.
+      const record = await options.gateway.voteApproval(approverCaller, approvalId, verdict, body);
+      send(res, 200, {
+        ok: true,
+        record: {
+          id: record.id,
+          seq: record.seq,
+          verdict: record.verdict,
+          principal_arn: record.principal_arn,
+          expires_at: record.expires_at,
+        },
+      });
+    } catch (error) {
+      if (error instanceof ZtError && !(error instanceof InfrastructureError)) {
+        return send(res, statusOf(error), { ok: false, error: { code: error.code, message: error.message } });
+      }
+      send(res, 503, {
+        ok: false,
+        error: {
+          code: 'CONSOLE_WRITE_FAILED',
+          message: 'the console could not record the verdict; see the output of zt-local',
+        },
       });
       process.stderr.write(`zt-local console: ${error instanceof Error ? error.stack : String(error)}\n`);
     }

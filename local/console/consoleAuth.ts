@@ -14,7 +14,14 @@ export function consoleCookieName(port: number): string {
 /** Why a request is refused before anything is read; `status` is the HTTP status sent. */
 export interface ConsoleRefusal {
   status: 401 | 403 | 405;
-  code: 'TOKEN_REQUIRED' | 'TOKEN_INVALID' | 'HOST_NOT_ALLOWED' | 'ORIGIN_NOT_ALLOWED' | 'METHOD_NOT_ALLOWED';
+  code:
+    | 'TOKEN_REQUIRED'
+    | 'TOKEN_INVALID'
+    | 'HOST_NOT_ALLOWED'
+    | 'ORIGIN_NOT_ALLOWED'
+    | 'METHOD_NOT_ALLOWED'
+    | 'CONSOLE_HEADER_REQUIRED'
+    | 'CONSOLE_NOT_APPROVING';
   message: string;
 }
 
@@ -75,6 +82,34 @@ export function checkOrigin(headers: IncomingHttpHeaders, port: number): Console
       status: 403,
       code: 'ORIGIN_NOT_ALLOWED',
       message: `requests from other sites are refused, got sec-fetch-site \`${site}\``,
+    };
+  }
+  return null;
+}
+
+/** The header the console's page sends on approve/reject: a cross-site form or simple request cannot set it. */
+export const CONSOLE_WRITE_HEADER = 'x-zt-console';
+
+/**
+ * What an approve/reject POST must carry beyond `checkOrigin` and the token: an `Origin` that is this
+ * console's own (a browser sends it on every POST; a missing one is refused rather than trusted) and
+ * `X-ZT-Console: 1`, which no HTML form and no cross-site request without a CORS preflight can send (the
+ * console answers no preflight). Returns null when the request may go on.
+ */
+export function checkWriteRequest(headers: IncomingHttpHeaders, port: number): ConsoleRefusal | null {
+  const origin = (headers.origin ?? '').toLowerCase();
+  if (origin !== `http://127.0.0.1:${port}` && origin !== `http://localhost:${port}`) {
+    return {
+      status: 403,
+      code: 'ORIGIN_NOT_ALLOWED',
+      message: `an approve or reject must come from this console's page (origin \`http://127.0.0.1:${port}\`), got origin \`${headers.origin ?? ''}\``,
+    };
+  }
+  if (headers[CONSOLE_WRITE_HEADER] !== '1') {
+    return {
+      status: 403,
+      code: 'CONSOLE_HEADER_REQUIRED',
+      message: `an approve or reject must carry the header \`X-ZT-Console: 1\`, got \`${String(headers[CONSOLE_WRITE_HEADER] ?? '')}\``,
     };
   }
   return null;

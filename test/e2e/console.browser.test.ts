@@ -30,6 +30,7 @@ interface Locator {
   evaluate<T>(fn: (node: DomNode) => T): Promise<T>;
   waitFor(options: { state?: 'attached' | 'visible'; timeout?: number }): Promise<void>;
   click(): Promise<void>;
+  isDisabled(): Promise<boolean>;
 }
 interface Page {
   goto(url: string): Promise<{ status(): number } | null>;
@@ -105,7 +106,8 @@ describe('when the console is used in a real headless Chromium', () => {
   beforeAll(async () => {
     if (SKIP || !playwright) return;
     emulator = await startTestEmulator({
-      console: { port: 0, verifyMinIntervalMs: 200 },
+      approvers: ['alice'],
+      console: { port: 0, verifyMinIntervalMs: 200, approver: 'alice' },
       checkpoints: { everyRecords: 1 },
     });
     const reg = await send(emulator.url, 'POST', '/agents', {
@@ -275,5 +277,53 @@ describe('when the console is used in a real headless Chromium', () => {
     expect(seen[1]).toBe(seen[2]);
     await page.locator('#lanes tbody tr[data-lane="main"]').waitFor({ state: 'visible', timeout: WAIT_MS });
     await page.screenshot({ path: join(SHOTS, 'log.png'), fullPage: true });
+  }, 60_000);
+
+  it('approves from the inbox: a guard waiting on an @approval policy then runs its function once', async (ctx) => {
+    if (SKIP) return ctx.skip(SKIP);
+    const put = await send(emulator.url, 'PUT', '/policies/prod-deploys', {
+      credentials: emulator.adminCredentials,
+      body: {
+        cedar:
+          '@approval\npermit (principal == Agent::"builder", action == Action::"deploy.prod", resource);',
+      },
+    });
+    expect(put.status).toBe(200);
+    let runs = 0;
+    const guarded = client.guard(
+      { actor: 'builder', action: 'deploy.prod', resource: 'web', params: { version: '1.2.3' } },
+      async () => {
+        runs++;
+        return 'deployed';
+      },
+      { waitForApproval: { timeoutMs: 30_000, pollMs: 200 } },
+    );
+    // Nothing runs while it waits: the request is in the inbox, with its params and the approver.
+    await page.goto(`${emulator.console?.url}#approvals`);
+    const card = page.locator('#approvals article.approval').first();
+    await card.waitFor({ state: 'visible', timeout: WAIT_MS });
+    expect(await card.locator('h3').textContent()).toContain('deploy.prod');
+    expect(await card.locator('pre.params').textContent()).toContain('"version": "1.2.3"');
+    expect(await card.locator('.need').textContent()).toBe('0 of 1 approvals');
+    expect(await page.locator('#mode').textContent()).toBe('approver: alice');
+    expect(runs).toBe(0);
+    await page.screenshot({ path: join(SHOTS, 'approvals.png'), fullPage: true });
+    await card.locator('button[data-verdict="approve"]').click();
+    const result = page.locator('#approval-result');
+    await result.waitFor({ state: 'visible', timeout: WAIT_MS });
+    expect(await result.getAttribute('data-code'), (await result.textContent()) ?? '').toBe('OK');
+    expect(await guarded).toBe('deployed');
+    expect(runs).toBe(1);
+    // The verdict is the approver's record, not the admin's or the console's.
+    const audit = await send(emulator.url, 'GET', '/audit?limit=1000', {
+      credentials: emulator.adminCredentials,
+    });
+    const records = (audit.body as { records: Array<Record<string, unknown>> }).records;
+    const approval = records.filter((r) => r['kind'] === 'approval');
+    expect(approval).toHaveLength(1);
+    expect(approval[0]?.['principal_arn']).toBe(emulator.approvers[0]?.principalArn);
+    // Claimed: the inbox empties at its next poll.
+    await page.locator('#approvals-empty').waitFor({ state: 'visible', timeout: WAIT_MS });
+    await page.screenshot({ path: join(SHOTS, 'approvals-done.png'), fullPage: true });
   }, 60_000);
 });

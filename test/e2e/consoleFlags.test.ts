@@ -132,11 +132,27 @@ describe('when zt-local is started with or without its console', () => {
         [['--console-port', '9000', '--no-console'], {}, /exclude each other/],
         [[], { ZT_CONSOLE: 'maybe' }, /ZT_CONSOLE must be `on` or `off`, got `maybe`/],
         [[], { ZT_CONSOLE_PORT: '-1' }, /console port must be an integer/],
+        [['--console-approver', 'alice', '--no-console'], { ZT_APPROVERS: 'alice' }, /needs the console/],
       ];
       for (const [args, env, message] of cases) {
         const result = await run([bundle.file, '--port', '0', '--data-dir', dataDir(), ...args], env);
         expect(result.code, args.join(' ')).toBe(2);
         expect(result.stderr).toMatch(message);
+      }
+    }, 60_000);
+
+    it('exits 1 naming CONSOLE_APPROVER_UNKNOWN when the console approver is not one of ZT_APPROVERS', async () => {
+      for (const [args, env] of [
+        [['--console-approver', 'mallory'], { ZT_APPROVERS: 'alice,bob' }],
+        [[], { ZT_CONSOLE_APPROVER: 'alice' }],
+      ] as const) {
+        const result = await run(
+          [bundle.file, '--port', '0', '--console-port', '0', '--data-dir', dataDir(), '--quiet', ...args],
+          env,
+        );
+        expect(result.code, JSON.stringify(env)).toBe(1);
+        expect(result.stderr).toContain('CONSOLE_APPROVER_UNKNOWN');
+        expect(result.stderr.trim().split('\n')).toHaveLength(1);
       }
     }, 60_000);
   });

@@ -3,6 +3,7 @@ import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KeyValueStore } from '../../core/ports.js';
+import { chainPartition } from '../../core/storageLayout.js';
 import { checkOrigin, tokenMatches } from '../../local/console/consoleAuth.js';
 import type { AwsCredentials } from '../../sdk/signer.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
@@ -21,6 +22,7 @@ function raw(
   headers: Record<string, string> = {},
   method = 'GET',
   host = '127.0.0.1',
+  body?: string,
 ): Promise<Raw> {
   return new Promise((resolve, reject) => {
     const req = request(
@@ -35,7 +37,7 @@ function raw(
       },
     );
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -399,6 +401,231 @@ describe('when the emulator starts without the console', () => {
       expect(emulator.console).toBeNull();
     } finally {
       await emulator.close();
+    }
+  });
+});
+
+/** An emulator with approvers `alice` and `bob`, an agent whose refunds need two approvers, and one pending. */
+async function withPendingApproval(consoleApprover: string | undefined) {
+  let store: KeyValueStore | undefined;
+  const emulator = await startTestEmulator({
+    approvers: ['alice', 'bob'],
+    console: {
+      port: 0,
+      token: TOKEN,
+      verifyMinIntervalMs: 60_000,
+      ...(consoleApprover !== undefined ? { approver: consoleApprover } : {}),
+    },
+    wrapStore: (s) => {
+      store = s;
+      return s;
+    },
+  });
+  const admin = emulator.adminCredentials;
+  const reg = await send(emulator.url, 'POST', '/agents', { credentials: admin, body: { agentId: 'payer' } });
+  const agent = (reg.body as { credentials: AwsCredentials }).credentials;
+  const put = await send(emulator.url, 'PUT', '/policies/refunds', {
+    credentials: admin,
+    body: {
+      cedar:
+        '@approval("two-person")\npermit (principal == Agent::"payer", action == Action::"payments.refund", resource);',
+    },
+  });
+  expect(put.status).toBe(200);
+  const asked = await send(emulator.url, 'POST', '/actions', {
+    credentials: agent,
+    body: { actor: 'payer', action: 'payments.refund', resource: 'order-7', params: { amount: 500 } },
+  });
+  expect(asked.status).toBe(403);
+  const approvalId = (asked.body as { approval_id: string }).approval_id;
+  const port = emulator.console?.port as number;
+  const head = async () => {
+    const [last] = await (store as KeyValueStore).query(chainPartition('main'), {
+      limit: 1,
+      descending: true,
+    });
+    return { seq: Number(last?.sk ?? 0), record: JSON.parse(last?.data ?? '{}') as Record<string, unknown> };
+  };
+  return { emulator, port, approvalId, head };
+}
+
+interface Listed {
+  approver: { name: string; profile: string; principal_arn: string } | null;
+  approvals: Array<{
+    approval_id: string;
+    agent: string;
+    action: string;
+    resource: string;
+    params: unknown;
+    params_sha256: string;
+    approvals_required: number;
+    approvals_given: number;
+    expires_at: string;
+  }>;
+}
+
+describe('when the approvals inbox approves as the console approver', () => {
+  let ctx: Awaited<ReturnType<typeof withPendingApproval>>;
+  let sha: string;
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  const same = () => ({
+    origin: `http://127.0.0.1:${ctx.port}`,
+    'x-zt-console': '1',
+    'content-type': 'application/json',
+  });
+  const post = (
+    path: string,
+    headers: Record<string, string>,
+    body = JSON.stringify({ params_sha256: sha }),
+  ) => raw(ctx.port, path, headers, 'POST', '127.0.0.1', body);
+  const list = async () => JSON.parse((await raw(ctx.port, '/api/approvals', auth)).text) as Listed;
+
+  beforeAll(async () => {
+    ctx = await withPendingApproval('alice');
+    const listed = await list();
+    sha = listed.approvals[0]?.params_sha256 as string;
+  });
+  afterAll(async () => {
+    await ctx?.emulator.close();
+  });
+
+  it('lists the pending approval with its request, digest, approvals needed and given, and the approver', async () => {
+    const listed = await list();
+    expect(listed.approver).toEqual({
+      name: 'alice',
+      profile: 'zt-approver-alice',
+      principal_arn: ctx.emulator.approvers[0]?.principalArn,
+    });
+    expect(listed.approvals).toHaveLength(1);
+    expect(listed.approvals[0]).toMatchObject({
+      approval_id: ctx.approvalId,
+      agent: 'payer',
+      action: 'payments.refund',
+      resource: 'order-7',
+      params: { amount: 500 },
+      approvals_required: 2,
+      approvals_given: 0,
+    });
+    expect(listed.approvals[0]?.params_sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('refuses a POST without the token (401), from a foreign origin or without X-ZT-Console (403), writing nothing', async () => {
+    const path = `/api/approvals/${ctx.approvalId}/approve`;
+    const before = await ctx.head();
+    const noToken = await post(path, same());
+    expect(noToken.status).toBe(401);
+    expect(JSON.parse(noToken.text).error.code).toBe('TOKEN_REQUIRED');
+    const foreign = await post(path, { ...auth, ...same(), origin: 'http://evil.example' });
+    expect(foreign.status).toBe(403);
+    expect(JSON.parse(foreign.text).error.code).toBe('ORIGIN_NOT_ALLOWED');
+    // A tool that sends no Origin at all is refused too: a write must come from the page.
+    const { origin: _o, ...noOrigin } = same();
+    const missing = await post(path, { ...auth, ...noOrigin });
+    expect(missing.status).toBe(403);
+    expect(JSON.parse(missing.text).error.code).toBe('ORIGIN_NOT_ALLOWED');
+    const { 'x-zt-console': _h, ...noHeader } = same();
+    const form = await post(path, {
+      ...auth,
+      ...noHeader,
+      'content-type': 'application/x-www-form-urlencoded',
+    });
+    expect(form.status).toBe(403);
+    expect(JSON.parse(form.text).error.code).toBe('CONSOLE_HEADER_REQUIRED');
+    expect((await ctx.head()).seq).toBe(before.seq);
+    expect((await list()).approvals[0]?.approvals_given).toBe(0);
+  });
+
+  it('keeps 405 for any other write: other paths, other methods on the approve path', async () => {
+    for (const [method, path] of [
+      ['POST', '/api/policies'],
+      ['POST', '/api/approvals'],
+      ['POST', `/api/approvals/${ctx.approvalId}/claim`],
+      ['PUT', `/api/approvals/${ctx.approvalId}/approve`],
+      ['DELETE', `/api/approvals/${ctx.approvalId}/reject`],
+    ] as const) {
+      const answer = await raw(ctx.port, path, { ...auth, ...same() }, method, '127.0.0.1', '{}');
+      expect(answer.status, `${method} ${path}`).toBe(405);
+      expect(JSON.parse(answer.text).error.code).toBe('METHOD_NOT_ALLOWED');
+    }
+  });
+
+  it('passes on the service refusal of a wrong digest (409 APPROVAL_PARAMS_MISMATCH)', async () => {
+    const wrong = await post(
+      `/api/approvals/${ctx.approvalId}/approve`,
+      { ...auth, ...same() },
+      JSON.stringify({ params_sha256: '0'.repeat(64) }),
+    );
+    expect(wrong.status).toBe(409);
+    expect(JSON.parse(wrong.text).error.code).toBe('APPROVAL_PARAMS_MISMATCH');
+  });
+
+  it('writes an approval record bound to the approver principal, and refuses its second approve (APPROVAL_DUPLICATE)', async () => {
+    const path = `/api/approvals/${ctx.approvalId}/approve`;
+    const before = await ctx.head();
+    const first = await post(path, { ...auth, ...same() });
+    expect(first.status, first.text).toBe(200);
+    const after = await ctx.head();
+    expect(after.seq).toBe(before.seq + 1);
+    expect(after.record).toMatchObject({
+      kind: 'approval',
+      decision_id: ctx.approvalId,
+      verdict: 'approve',
+      params_sha256: sha,
+      principal_arn: ctx.emulator.approvers[0]?.principalArn,
+    });
+    expect(after.record['principal_arn']).not.toBe(ctx.emulator.admin.principalArn);
+    expect(JSON.parse(first.text).record).toMatchObject({ id: after.record['id'], verdict: 'approve' });
+    expect((await list()).approvals[0]?.approvals_given).toBe(1);
+
+    const second = await post(path, { ...auth, ...same() });
+    expect(second.status).toBe(409);
+    expect(JSON.parse(second.text).error.code).toBe('APPROVAL_DUPLICATE');
+    expect((await ctx.head()).seq).toBe(after.seq);
+  });
+});
+
+describe('when the console has no approver', () => {
+  it('lists pending approvals, refuses approve and reject (403 CONSOLE_NOT_APPROVING) and writes nothing', async () => {
+    const ctx = await withPendingApproval(undefined);
+    try {
+      const auth = { authorization: `Bearer ${TOKEN}` };
+      const listed = JSON.parse((await raw(ctx.port, '/api/approvals', auth)).text) as Listed;
+      expect(listed.approver).toBeNull();
+      const sha = listed.approvals[0]?.params_sha256 as string;
+      expect(sha).toMatch(/^[0-9a-f]{64}$/);
+      const before = await ctx.head();
+      for (const verdict of ['approve', 'reject']) {
+        const answer = await raw(
+          ctx.port,
+          `/api/approvals/${ctx.approvalId}/${verdict}`,
+          {
+            ...auth,
+            origin: `http://127.0.0.1:${ctx.port}`,
+            'x-zt-console': '1',
+            'content-type': 'application/json',
+          },
+          'POST',
+          '127.0.0.1',
+          JSON.stringify({ params_sha256: sha }),
+        );
+        expect(answer.status, verdict).toBe(403);
+        expect(JSON.parse(answer.text).error.code).toBe('CONSOLE_NOT_APPROVING');
+      }
+      expect((await ctx.head()).seq).toBe(before.seq);
+      const again = JSON.parse((await raw(ctx.port, '/api/approvals', auth)).text) as Listed;
+      expect(again.approvals[0]?.approvals_given).toBe(0);
+    } finally {
+      await ctx.emulator.close();
+    }
+  });
+});
+
+describe('when the console approver is not one of the emulator approvers', () => {
+  it('refuses to start with CONSOLE_APPROVER_UNKNOWN', async () => {
+    for (const approvers of [['alice'], []]) {
+      await expect(
+        startTestEmulator({ approvers, console: { port: 0, token: TOKEN, approver: 'mallory' } }),
+      ).rejects.toMatchObject({ code: 'CONSOLE_APPROVER_UNKNOWN' });
     }
   });
 });

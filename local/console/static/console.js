@@ -267,6 +267,111 @@ async function loadLog() {
     : 'No epoch signed yet.';
 }
 
+const approvals = { approver: null, busy: false };
+
+function approvalCard(a) {
+  const canVote = approvals.approver !== null;
+  const button = (verdict, label) => {
+    const b = el(
+      'button',
+      {
+        type: 'button',
+        className: `vote ${verdict}`,
+        'data-verdict': verdict,
+        title: canVote
+          ? `${label} as ${approvals.approver.profile} (params sha256 ${a.params_sha256})`
+          : 'start zt-local with --console-approver NAME to approve or reject here',
+      },
+      label,
+    );
+    if (!canVote) b.disabled = true;
+    else b.addEventListener('click', () => vote(a, verdict));
+    return b;
+  };
+  return el(
+    'article',
+    { className: 'approval', 'data-approval-id': a.approval_id },
+    el(
+      'h3',
+      {},
+      a.action,
+      el('span', { className: 'meta' }, `agent ${a.agent} · resource ${a.resource}`),
+      el(
+        'span',
+        { className: 'need', 'data-given': a.approvals_given, 'data-required': a.approvals_required },
+        `${a.approvals_given} of ${a.approvals_required} approvals`,
+      ),
+    ),
+    el(
+      'p',
+      { className: 'meta' },
+      `requested ${timeText(a.requested_at)} · expires ${timeText(a.expires_at)} · policies ${a.policy_ids.join(', ')}`,
+    ),
+    el('pre', { className: 'params' }, JSON.stringify(a.params, null, 2)),
+    el('p', { className: 'meta digest' }, `params sha256 ${a.params_sha256}`),
+    ...(a.approved_by.length > 0
+      ? [el('p', { className: 'meta' }, `approved by ${a.approved_by.join(', ')}`)]
+      : []),
+    el('div', { className: 'actions' }, button('approve', 'Approve'), button('reject', 'Reject')),
+  );
+}
+
+async function vote(a, verdict) {
+  if (approvals.busy) return;
+  approvals.busy = true;
+  const result = document.getElementById('approval-result');
+  try {
+    // Same origin, the token in the cookie, and the header a cross-site form cannot send; the verdict names
+    // the digest of the params shown, so it counts only for exactly this request.
+    const res = await fetch(`/api/approvals/${encodeURIComponent(a.approval_id)}/${verdict}`, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'content-type': 'application/json', 'x-zt-console': '1', accept: 'application/json' },
+      body: JSON.stringify({ params_sha256: a.params_sha256 }),
+    });
+    const body = await res.json().catch(() => ({}));
+    result.hidden = false;
+    if (res.ok) {
+      result.className = 'result ok';
+      result.dataset.code = 'OK';
+      result.textContent = `${verdict === 'approve' ? 'Approved' : 'Rejected'} ${a.action} for ${a.agent} as ${approvals.approver?.profile ?? ''} (record ${body.record?.id ?? ''})`;
+    } else {
+      result.className = 'result bad';
+      result.dataset.code = body.error?.code ?? String(res.status);
+      result.textContent = `${body.error?.code ?? `HTTP ${res.status}`}: ${body.error?.message ?? ''}`;
+    }
+  } catch (error) {
+    result.hidden = false;
+    result.className = 'result bad';
+    result.textContent = `could not send the verdict (${error.message})`;
+  } finally {
+    approvals.busy = false;
+  }
+  loadApprovals().catch(() => undefined);
+}
+
+async function loadApprovals() {
+  const data = await getJson('/api/approvals');
+  approvals.approver = data.approver;
+  const mode = document.getElementById('mode');
+  const who = document.getElementById('approver');
+  if (data.approver) {
+    mode.textContent = `approver: ${data.approver.name}`;
+    mode.title =
+      'This page reads, and approves or rejects approvals as this approver; it changes nothing else';
+    who.textContent = `Approving as ${data.approver.profile} (${data.approver.principal_arn}). Each verdict is a chained approval record bound to this principal and to the params digest shown.`;
+  } else {
+    mode.textContent = 'read-only';
+    who.textContent =
+      'Read-only: to approve or reject here, start zt-local with --console-approver NAME (or ZT_CONSOLE_APPROVER), NAME one of ZT_APPROVERS. Meanwhile: zt approvals approve|reject ID --params-sha256 DIGEST --profile zt-approver-NAME.';
+  }
+  const count = document.getElementById('approvals-count');
+  count.hidden = data.approvals.length === 0;
+  count.textContent = String(data.approvals.length);
+  document.getElementById('approvals-empty').hidden = data.approvals.length > 0;
+  document.getElementById('approvals').replaceChildren(...data.approvals.map(approvalCard));
+}
+
 function showView() {
   const name = (location.hash || '#timeline').slice(1);
   state.view = document.getElementById(`view-${name}`) ? name : 'timeline';
@@ -291,13 +396,14 @@ function start() {
   showView();
   document.getElementById('filter-clear').addEventListener('click', () => setFilter(null));
   document.getElementById('footer').textContent =
-    'Read-only view of the local emulator. Decisions appear as they are made; nothing here writes.';
+    'View of the local emulator. Decisions appear as they are made; nothing here writes but an approve or reject, and only with --console-approver.';
   loadTimeline()
     .catch(() => undefined)
     .finally(() => every(POLL_TIMELINE_MS, pollTimeline));
   every(POLL_OTHERS_MS, loadTallies);
   every(POLL_OTHERS_MS, loadPolicies);
   every(POLL_OTHERS_MS, loadLog);
+  every(POLL_OTHERS_MS, loadApprovals);
 }
 
 start();
