@@ -156,6 +156,11 @@ export class ChainVerifierOptionsError extends ZtError {
   }
 }
 
+/** The verification step a code is found at (0 for codes of no step), to order one entry's findings. */
+export function verificationStep(code: string): number {
+  return (STEP as Partial<Record<string, number>>)[code] ?? 0;
+}
+
 /** Step of each code, to order the findings of one entry as the steps run. */
 const STEP: Record<VerificationCode, number> = {
   EMPTY_LOG: 0,

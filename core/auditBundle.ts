@@ -5,6 +5,7 @@ import {
   type DeferredSignatureCheck,
   type VERIFICATION_CODES,
   type VerificationFinding,
+  verificationStep,
 } from './ChainVerifier.js';
 import { type Checkpoint, laneOfOrigin, logOriginOf, verifyCheckpoint } from './checkpoint.js';
 import { compareLanes, isEpochBody, type ParsedEpochNote, verifyEpoch } from './epoch.js';
@@ -1000,7 +1001,7 @@ export class AuditVerifier {
           continue;
         }
         if (f.line === 0) this.#finding(f.code, name, f.seq, 0, f.message, 0);
-        else perRecord.push({ ...f, lane: name, step: stepOf(f.code) });
+        else perRecord.push({ ...f, lane: name, step: verificationStep(f.code) });
       }
     }
     perRecord.push(...this.#findings.filter((f) => f.line > 0));
@@ -1133,28 +1134,6 @@ function parseNoteBody(note: string): string {
 function chainOf(value: unknown): string | null {
   const chain = isObject(value) ? value['chain'] : undefined;
   return typeof chain === 'string' && LANE_NAME_PATTERN.test(chain) ? chain : null;
-}
-
-const STEPS: Partial<Record<AuditCode, number>> = {
-  PARSE_ERROR: 1,
-  SCHEMA_INVALID: 1,
-  NOT_CANONICAL: 1,
-  HASH_MISMATCH: 2,
-  CHAIN_NAME_MISMATCH: 3,
-  SEQ_GAP: 3,
-  SEQ_DUPLICATE: 3,
-  SEQ_OUT_OF_ORDER: 3,
-  LINK_BROKEN: 4,
-  UNKNOWN_SIGNING_KEY: 5,
-  KEY_ID_MISMATCH: 5,
-  SESSION_KEY_OUTSIDE_WINDOW: 5,
-  SIGNATURE_INVALID: 5,
-  CERTIFICATE_NOT_ROOT_SIGNED: 6,
-  CERTIFICATE_INVALID: 6,
-};
-
-function stepOf(code: AuditCode): number {
-  return STEPS[code] ?? 0;
 }
 
 /** The files of an audit bundle (`zt audit export --bundle DIR`). */
