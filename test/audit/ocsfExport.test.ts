@@ -5,11 +5,10 @@ import AjvModule, { type ValidateFunction } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { streamAudit } from '../../audit/exportAudit.js';
 import { OcsfMappingError, toOcsfEvent } from '../../audit/ocsf.js';
-import { runZt } from '../../bin/cli/runZt.js';
 import type { AuditRecord } from '../../core/records.js';
 import type { GatewayClient } from '../../sdk/GatewayClient.js';
 import type { AwsCredentials } from '../../sdk/signer.js';
-import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
+import { startTestEmulator, type TestEmulator, ztAsAdmin } from '../helpers/emulator.js';
 import { send } from '../helpers/http.js';
 import { honestLaneLog } from '../helpers/laneLog.js';
 
@@ -100,28 +99,7 @@ describe('when a log made by the emulator is exported as OCSF', () => {
   let events: OcsfEvent[];
   let stdoutEvents: string;
 
-  const zt = async (argv: string[]) => {
-    let stdout = '';
-    let stderr = '';
-    const code = await runZt(
-      [
-        ...argv,
-        '--endpoint',
-        emulator.url,
-        '--credentials-file',
-        emulator.credentialsFile,
-        '--profile',
-        emulator.adminProfile,
-      ],
-      {
-        stdout: { write: (s: string) => (stdout += s) },
-        stderr: { write: (s: string) => (stderr += s) },
-        env: {},
-        cwd: emulator.dataDir,
-      },
-    );
-    return { code, stdout, stderr };
-  };
+  const zt = (argv: string[]) => ztAsAdmin(emulator, argv);
 
   beforeAll(async () => {
     emulator = await startTestEmulator();

@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runZtAudit } from '../../bin/audit/runZtAudit.js';
-import { runZt } from '../../bin/cli/runZt.js';
 import type { AuditReport } from '../../core/auditBundle.js';
 import type { Checkpoint } from '../../core/checkpoint.js';
 import { parseCheckpointNote } from '../../core/checkpoint.js';
 import type { AuditRecord } from '../../core/records.js';
 import { type Emulator, startEmulator } from '../../local/emulator.js';
 import type { AwsCredentials } from '../../sdk/signer.js';
+import { ztAsAdmin } from '../helpers/emulator.js';
 import { send } from '../helpers/http.js';
 
 interface Run {
@@ -30,28 +30,7 @@ describe('when the emulator log is exported as a bundle and verified with the re
   let bundle: string;
   let rootPem: string;
 
-  const zt = async (argv: string[]): Promise<Run> => {
-    let stdout = '';
-    let stderr = '';
-    const code = await runZt(
-      [
-        ...argv,
-        '--endpoint',
-        emulator.url,
-        '--credentials-file',
-        emulator.credentialsFile,
-        '--profile',
-        emulator.adminProfile,
-      ],
-      {
-        stdout: { write: (s: string) => (stdout += s) },
-        stderr: { write: (s: string) => (stderr += s) },
-        env: {},
-        cwd: dir,
-      },
-    );
-    return { code, stdout, stderr };
-  };
+  const zt = (argv: string[]): Promise<Run> => ztAsAdmin(emulator, argv, dir);
   const ztAudit = async (argv: string[]): Promise<Run> => {
     let stdout = '';
     let stderr = '';

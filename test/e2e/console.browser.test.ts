@@ -3,10 +3,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runZt } from '../../bin/cli/runZt.js';
 import { ZeroTrustClient } from '../../sdk/index.js';
 import type { AwsCredentials } from '../../sdk/signer.js';
-import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
+import { startTestEmulator, type TestEmulator, ztAsAdmin } from '../helpers/emulator.js';
 import { send } from '../helpers/http.js';
 
 /**
@@ -81,27 +80,7 @@ describe('when the console is used in a real headless Chromium', () => {
   let agent: AwsCredentials;
   let client: ZeroTrustClient;
 
-  const zt = async (argv: string[]): Promise<{ code: number; stderr: string }> => {
-    let stderr = '';
-    const code = await runZt(
-      [
-        ...argv,
-        '--endpoint',
-        emulator.url,
-        '--credentials-file',
-        emulator.credentialsFile,
-        '--profile',
-        emulator.adminProfile,
-      ],
-      {
-        stdout: { write: () => true },
-        stderr: { write: (s: string) => (stderr += s) },
-        env: {},
-        cwd: tmpdir(),
-      },
-    );
-    return { code, stderr };
-  };
+  const zt = (argv: string[]) => ztAsAdmin(emulator, argv, tmpdir());
 
   beforeAll(async () => {
     if (SKIP || !playwright) return;

@@ -2,9 +2,8 @@ import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReplayResult } from '../../audit/replay.js';
-import { runZt } from '../../bin/cli/runZt.js';
 import type { AwsCredentials } from '../../sdk/signer.js';
-import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
+import { startTestEmulator, type TestEmulator, ztAsAdmin } from '../helpers/emulator.js';
 import { send } from '../helpers/http.js';
 
 interface Run {
@@ -18,29 +17,8 @@ const REFUNDS = (agent: string, max: number) =>
 const READS =
   'permit (principal, action == Action::"tool.read", resource) when { principal has team && principal.team == "billing" };\n';
 
-/** Runs `zt` in-process against `emulator`, as the admin, in `cwd`. */
-async function zt(emulator: TestEmulator, argv: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runZt(
-    [
-      ...argv,
-      '--endpoint',
-      emulator.url,
-      '--credentials-file',
-      emulator.credentialsFile,
-      '--profile',
-      emulator.adminProfile,
-    ],
-    {
-      stdout: { write: (s: string) => (stdout += s) },
-      stderr: { write: (s: string) => (stderr += s) },
-      env: {},
-      cwd: emulator.dataDir,
-    },
-  );
-  return { code, stdout, stderr };
-}
+/** Runs `zt` in-process against `emulator`, as the admin. */
+const zt = (emulator: TestEmulator, argv: string[]): Promise<Run> => ztAsAdmin(emulator, argv);
 
 async function register(
   emulator: TestEmulator,

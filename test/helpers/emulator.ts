@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runZt } from '../../bin/cli/runZt.js';
 import { type Emulator, type EmulatorOptions, startEmulator } from '../../local/emulator.js';
 import type { AwsCredentials } from '../../sdk/signer.js';
 
@@ -34,4 +35,39 @@ export async function startTestEmulator(options: EmulatorOptions = {}): Promise<
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** What an in-process `zt` run printed and returned. */
+export interface ZtRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `zt` in-process against `emulator` as its admin, in `cwd` (default the emulator's data dir). */
+export async function ztAsAdmin(
+  emulator: Pick<Emulator, 'url' | 'credentialsFile' | 'adminProfile' | 'dataDir'>,
+  argv: string[],
+  cwd = emulator.dataDir,
+): Promise<ZtRun> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runZt(
+    [
+      ...argv,
+      '--endpoint',
+      emulator.url,
+      '--credentials-file',
+      emulator.credentialsFile,
+      '--profile',
+      emulator.adminProfile,
+    ],
+    {
+      stdout: { write: (s: string) => (stdout += s) },
+      stderr: { write: (s: string) => (stderr += s) },
+      env: {},
+      cwd,
+    },
+  );
+  return { code, stdout, stderr };
 }
