@@ -1,8 +1,8 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BUNDLE_FILES } from '../core/auditBundle.js';
-import { compareLanes } from '../core/epoch.js';
-import { LANE_NAME_PATTERN, MAIN_LANE } from '../core/storageLayout.js';
+import { compareLanes } from '../core/log/index.js';
+import { LANE_NAME_PATTERN, MAIN_LANE } from '../core/model/index.js';
+import { BUNDLE_FILES } from '../core/verify/index.js';
 import { AuditInputError } from './auditFiles.js';
 
 /**

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { AuditRecord } from '../core/records.js';
-import { LANE_NAME_PATTERN, MAIN_LANE } from '../core/storageLayout.js';
+import type { AuditRecord } from '../core/model/index.js';
+import { LANE_NAME_PATTERN, MAIN_LANE } from '../core/model/index.js';
 import type { GatewayClient } from '../sdk/GatewayClient.js';
 import { toOcsfEvent } from './ocsf.js';
 

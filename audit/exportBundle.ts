@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BUNDLE_FILES } from '../core/auditBundle.js';
-import { compareLanes } from '../core/epoch.js';
-import { LANE_NAME_PATTERN, MAIN_LANE } from '../core/storageLayout.js';
+import { compareLanes } from '../core/log/index.js';
+import { LANE_NAME_PATTERN, MAIN_LANE } from '../core/model/index.js';
+import { BUNDLE_FILES } from '../core/verify/index.js';
 import type { GatewayClient } from '../sdk/GatewayClient.js';
 import { writeFileAtomically } from './auditFiles.js';
 import { laneFileName } from './bundle.js';

@@ -7,7 +7,7 @@ import type {
   OutcomeRecord,
   PolicyRecord,
   SchemaRecord,
-} from '../core/records.js';
+} from '../core/model/index.js';
 
 /**
  * Audit records as OCSF events (Open Cybersecurity Schema Framework, schema version {@link OCSF_VERSION}), for a

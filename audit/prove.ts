@@ -1,12 +1,13 @@
-import { checkpointsOf } from '../core/auditBundle.js';
-import { CodedError } from '../core/CodedError.js';
-import { type Checkpoint, laneOfOrigin } from '../core/checkpoint.js';
-import { isEpochBody } from '../core/epoch.js';
-import { leafHash } from '../core/merkle.js';
-import { type AuditReceipt, InclusionProofBuilder, RECEIPT_FORMAT } from '../core/receipt.js';
-import { parseAuditRecord, RecordFormatError } from '../core/recordParser.js';
-import type { KeyRecord } from '../core/records.js';
-import { MAIN_LANE, parseRecordId } from '../core/storageLayout.js';
+import { CodedError } from '../core/errors/index.js';
+import { type Checkpoint, isEpochBody, laneOfOrigin, leafHash } from '../core/log/index.js';
+import type { KeyRecord } from '../core/model/index.js';
+import { MAIN_LANE, parseAuditRecord, parseRecordId, RecordFormatError } from '../core/model/index.js';
+import {
+  type AuditReceipt,
+  checkpointsOf,
+  InclusionProofBuilder,
+  RECEIPT_FORMAT,
+} from '../core/verify/index.js';
 import { AuditInputError, AuditUsageError, readJsonFile } from './auditFiles.js';
 import { readBundleLayout } from './bundle.js';
 import { openInput, readAuditInput } from './readAuditInput.js';

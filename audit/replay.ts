@@ -1,18 +1,23 @@
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { type AuditReport, BUNDLE_FILES } from '../core/auditBundle.js';
+import {
+  type KeptRequest,
+  parseKeptRequest,
+  ReplayError,
+  type ReplayReport,
+  replayDecisions,
+} from '../core/gateway/index.js';
+import type { AuditRecord, SchemaRecord } from '../core/model/index.js';
 import {
   BUILTIN_DECLARATIONS,
   type Declarations,
   mergeDeclarations,
+  parseAuditRecord,
   parseDeclarations,
-} from '../core/declarations.js';
-import { type KeptRequest, parseKeptRequest } from '../core/keptRequests.js';
-import { type CedarPolicy, POLICY_ID_PATTERN, PolicyEngine } from '../core/PolicyEngine.js';
-import { parseAuditRecord } from '../core/recordParser.js';
-import type { AuditRecord, SchemaRecord } from '../core/records.js';
-import { ReplayError, type ReplayReport, replayDecisions } from '../core/replay.js';
+} from '../core/model/index.js';
+import { type CedarPolicy, POLICY_ID_PATTERN, PolicyEngine } from '../core/policy/index.js';
+import { type AuditReport, BUNDLE_FILES } from '../core/verify/index.js';
 import { AuditInputError } from './auditFiles.js';
 import { laneFileName, readBundleLayout } from './bundle.js';
 import { verifyAuditLog } from './verifyLog.js';
@@ -41,7 +46,7 @@ export interface ReplayResult extends ReplayReport {
 /**
  * `zt policies replay`: verifies the bundle (a private copy of it, so what is replayed is exactly what was
  * verified), refuses it unless it is valid (`BUNDLE_INVALID`, with the verifier's first finding), then replays
- * every decision against the candidate policies (core/replay.ts).
+ * every decision against the candidate policies (core/gateway/replay.ts).
  *
  * @throws ReplayError when the bundle does not verify, the request data does not match its records, a candidate
  *   policy is invalid, or the declarations are; AuditInputError when a file cannot be read.

@@ -1,15 +1,15 @@
 import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
+import type { AuditRecord } from '../core/model/index.js';
 import {
   type AuditReport,
   AuditVerifier,
   type AuditVerifierOptions,
+  ChainVerifierOptionsError,
   checkpointsOf,
   type EntryPlace,
-} from '../core/auditBundle.js';
-import { ChainVerifierOptionsError } from '../core/ChainVerifier.js';
-import type { AuditRecord } from '../core/records.js';
-import { formatVerifierState } from '../core/verify/verifierState.js';
+  formatVerifierState,
+} from '../core/verify/index.js';
 import {
   AuditInputError,
   AuditUsageError,

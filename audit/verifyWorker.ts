@@ -1,7 +1,7 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { workerData } from 'node:worker_threads';
-import { prepareLine } from '../core/ChainVerifier.js';
-import { keyIdOf, verifySignature } from '../core/signing.js';
+import { keyIdOf, verifySignature } from '../core/keys/index.js';
+import { prepareLine } from '../core/verify/index.js';
 import type { VerifyJob, VerifyKey, VerifyResult, VerifyWorkerData } from './verifyJobs.js';
 import { serveWorkerJobs } from './workerJobs.js';
 

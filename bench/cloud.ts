@@ -18,8 +18,8 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import type { Caller } from '../core/caller.js';
-import { InMemoryP256Signer } from '../core/signing.js';
+import { InMemoryP256Signer } from '../core/keys/index.js';
+import type { Caller } from '../core/model/index.js';
 import { wireGateway } from '../lambdas/wiring.js';
 import type { Design, InstanceDone, InstanceInit, InstanceMessage } from './cloud/instance.js';
 import type { StoreReplyMessage } from './cloud/RemoteKeyValueStore.js';

@@ -1,9 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { canonicalize, canonicalizeData, canonicalSha256, sha256Hex } from '../core/canonical.js';
-import { type DecisionFields, GENESIS_HASH, RECORD_SCHEMA, type UnsignedRecord } from '../core/records.js';
-import { InMemoryP256Signer, signRecord } from '../core/signing.js';
+import { InMemoryP256Signer, signRecord } from '../core/keys/index.js';
+import {
+  canonicalize,
+  canonicalizeData,
+  canonicalSha256,
+  type DecisionFields,
+  GENESIS_HASH,
+  RECORD_SCHEMA,
+  sha256Hex,
+  type UnsignedRecord,
+} from '../core/model/index.js';
 import { verifySigV4 } from '../local/SigV4Verifier.js';
 import type { AwsCredentials } from '../sdk/signer.js';
 

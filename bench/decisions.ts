@@ -22,7 +22,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { KeyValueStore } from '../core/ports.js';
+import type { KeyValueStore } from '../core/ports/index.js';
 import { GatewayClient } from '../sdk/GatewayClient.js';
 import { type AwsCredentials, signRequest } from '../sdk/signer.js';
 import { startComputeFloor } from './computeFloor.js';

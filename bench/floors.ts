@@ -1,10 +1,16 @@
 import { createHash, createPrivateKey, sign as cryptoSign, randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { canonicalize, canonicalSha256, sha256Hex } from '../core/canonical.js';
-import { PolicyEngine } from '../core/PolicyEngine.js';
-import { GENESIS_HASH, RECORD_SCHEMA, type UnsignedRecord } from '../core/records.js';
-import { InMemoryP256Signer, recordSigningPayload, signRecord } from '../core/signing.js';
+import { InMemoryP256Signer, recordSigningPayload, signRecord } from '../core/keys/index.js';
+import {
+  canonicalize,
+  canonicalSha256,
+  GENESIS_HASH,
+  RECORD_SCHEMA,
+  sha256Hex,
+  type UnsignedRecord,
+} from '../core/model/index.js';
+import { PolicyEngine } from '../core/policy/index.js';
 import { SqliteKeyValueStore } from '../local/SqliteKeyValueStore.js';
 import { measurePolicyScaling } from './policyScaling.js';
 import { type LoadSummary, quantile, runBounded, summarize, timePerOp } from './stats.js';

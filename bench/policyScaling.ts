@@ -1,6 +1,6 @@
 import { pathToFileURL } from 'node:url';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
-import { type CedarPolicy, type EvaluationRequest, PolicyEngine } from '../core/PolicyEngine.js';
+import { type CedarPolicy, type EvaluationRequest, PolicyEngine } from '../core/policy/index.js';
 
 /**
  * How policy evaluation scales with the number of stored policies: `PolicyEngine.evaluate` over 10

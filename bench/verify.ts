@@ -19,15 +19,19 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openInput, readAuditInput } from '../audit/readAuditInput.js';
 import { runZtAudit } from '../bin/audit/runZtAudit.js';
-import type { AuditReport } from '../core/auditBundle.js';
-import { ChainVerifier } from '../core/ChainVerifier.js';
-import { sha256Hex } from '../core/canonical.js';
-import { type Checkpoint, signCheckpoint } from '../core/checkpoint.js';
-import { signEpoch } from '../core/epoch.js';
-import { CompactRange, leafHash } from '../core/merkle.js';
-import { canonicalRecordParts } from '../core/recordParser.js';
-import { type AuditRecord, GENESIS_HASH, type KindFields, RECORD_SCHEMA, recordId } from '../core/records.js';
-import { InMemoryP256Signer } from '../core/signing.js';
+import { InMemoryP256Signer } from '../core/keys/index.js';
+import { type Checkpoint, CompactRange, leafHash, signCheckpoint, signEpoch } from '../core/log/index.js';
+import {
+  type AuditRecord,
+  canonicalRecordParts,
+  GENESIS_HASH,
+  type KindFields,
+  RECORD_SCHEMA,
+  recordId,
+  sha256Hex,
+} from '../core/model/index.js';
+import type { AuditReport } from '../core/verify/index.js';
+import { ChainVerifier } from '../core/verify/index.js';
 
 // 1,000,000 across 32 lanes as issue 9 asks: several minutes end to end on 2 cores (generation is untimed);
 // ZT_BENCH_RECORDS=200000 for a quick run.

@@ -2,7 +2,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { verifyChain } from '../core/ChainVerifier.js';
+import { verifyChain } from '../core/verify/index.js';
 import { startEmulator } from '../local/emulator.js';
 import { GatewayClient } from '../sdk/GatewayClient.js';
 import { ZeroTrustClient, ZeroTrustError } from '../sdk/index.js';

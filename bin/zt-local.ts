@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { parseRequestKeeping } from '../core/keptRequests.js';
+import { parseRequestKeeping } from '../core/gateway/index.js';
 import { rotateRootKey } from '../local/dataDir.js';
 import { startEmulator } from '../local/emulator.js';
 import { packageVersion } from './cli/version.js';

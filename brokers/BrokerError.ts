@@ -1,4 +1,4 @@
-import { CodedError } from '../core/CodedError.js';
+import { CodedError } from '../core/errors/index.js';
 import type { ZeroTrustErrorCode } from '../sdk/ZeroTrustClient.js';
 
 /**

@@ -1,5 +1,5 @@
-import { canonicalSha256 } from '../core/canonical.js';
-import type { DecisionRecord } from '../core/records.js';
+import type { DecisionRecord } from '../core/model/index.js';
+import { canonicalSha256 } from '../core/model/index.js';
 import type {
   DecisionRequest,
   OutcomeReport,

@@ -2,11 +2,11 @@ import { Duration, Tags } from 'aws-cdk-lib';
 import type { IRestApi } from 'aws-cdk-lib/aws-apigateway';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { arnPath, routesForRole } from '../core/routes.js';
+import { arnPath, routesForRole } from '../core/model/index.js';
 import { acknowledge, executeApiFinding } from './nag.js';
 
 /**
- * The routes an agent may call, from the route table (`core/routes.ts`): its `agent` routes (decisions, its
+ * The routes an agent may call, from the route table (`core/model/routes.ts`): its `agent` routes (decisions, its
  * allowed actions, outcome reports) and the `signed` ones (the public keys to verify answers), each path as
  * its `execute-api` ARN path (a path parameter as `*`).
  */

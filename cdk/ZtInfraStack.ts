@@ -18,10 +18,14 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
-import { checkpointPartition, heartbeatPartition, merklePartition } from '../core/Checkpointer.js';
-import { checkpointOrigin } from '../core/checkpoint.js';
-import { parseRequestKeeping } from '../core/keptRequests.js';
-import { arnPath, publicRoutes, ROUTE_TABLE, type RouteGroup, routesForRole } from '../core/routes.js';
+import { parseRequestKeeping } from '../core/gateway/index.js';
+import {
+  checkpointOrigin,
+  checkpointPartition,
+  heartbeatPartition,
+  merklePartition,
+} from '../core/log/index.js';
+import { arnPath, publicRoutes, ROUTE_TABLE, type RouteGroup, routesForRole } from '../core/model/index.js';
 import { TABLE_KEY } from '../lambdas/adapters/tableDefinition.js';
 import { AgentRole } from './AgentRole.js';
 import { acknowledge, executeApiFinding, logicalIdOf } from './nag.js';
@@ -29,7 +33,7 @@ import { acknowledge, executeApiFinding, logicalIdOf } from './nag.js';
 export type { RouteGroup };
 
 /**
- * The API's routes and the group serving each, from the route table (`core/routes.ts`), which the Lambda
+ * The API's routes and the group serving each, from the route table (`core/model/routes.ts`), which the Lambda
  * router's `ROUTE_GROUPS` also comes from.
  */
 export const ROUTES: ReadonlyArray<{ method: string; path: string; group: RouteGroup }> = ROUTE_TABLE.map(

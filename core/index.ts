@@ -5,89 +5,98 @@
  * coded errors. A plain list of re-exports: what is not listed here is internal.
  */
 
-export type {
-  AuditCode,
-  AuditFinding,
-  AuditReport,
-  AuditStatus,
-  AuditVerifierOptions,
-} from './auditBundle.js';
-export { AUDIT_CODES, AuditVerifier, BUNDLE_FILES } from './auditBundle.js';
-export type {
-  ChainVerifierOptions,
-  VerificationCode,
-  VerificationFinding,
-  VerificationReport,
-} from './ChainVerifier.js';
 export {
-  ChainVerifier,
-  ChainVerifierOptionsError,
-  VERIFICATION_CODES,
-  verifyChain,
-} from './ChainVerifier.js';
-export { CodedError, hasCode } from './CodedError.js';
-export { canonicalize, canonicalSha256, sha256Hex } from './canonical.js';
-export type { Checkpoint, CheckpointFailureCode, CheckpointVerification } from './checkpoint.js';
-export { CheckpointMalformedError, parseCheckpointNote, verifyCheckpoint } from './checkpoint.js';
-export type { ActionDeclaration, Declarations, DeclaredAttribute, DeclaredType } from './declarations.js';
-export {
-  BUILTIN_DECLARATIONS,
-  declarationFor,
-  mergeDeclarations,
-  parseDeclarations,
-} from './declarations.js';
-export {
+  CodedError,
   ConflictError,
   ForbiddenError,
+  hasCode,
   InfrastructureError,
   NotFoundError,
   ValidationError,
   ZT_ERROR_CODES,
   ZtError,
   type ZtErrorCode,
-} from './errors.js';
-export { leafHash, rootFromLeaves, verifyConsistency, verifyInclusion } from './merkle.js';
+} from './errors/index.js';
+export type { EvaluationResult, PolicyDiagnostic, PolicyEvaluator } from './gateway/index.js';
+export { computeRecordHash, InMemoryP256Signer, keyIdOf, signRecord, verifySignature } from './keys/index.js';
+export type { Checkpoint, CheckpointFailureCode, CheckpointVerification } from './log/index.js';
+export {
+  CheckpointMalformedError,
+  leafHash,
+  parseCheckpointNote,
+  rootFromLeaves,
+  verifyCheckpoint,
+  verifyConsistency,
+  verifyInclusion,
+} from './log/index.js';
+export type {
+  ActionDeclaration,
+  AgentRecord,
+  AuditRecord,
+  Decision,
+  DecisionRecord,
+  Declarations,
+  DeclaredAttribute,
+  DeclaredType,
+  KeyRecord,
+  OutcomeRecord,
+  OutcomeStatus,
+  PolicyRecord,
+  RecordFormatCode,
+  RecordKind,
+  SchemaRecord,
+  UnsignedRecord,
+} from './model/index.js';
+export {
+  BUILTIN_DECLARATIONS,
+  canonicalize,
+  canonicalRecordText,
+  canonicalSha256,
+  declarationFor,
+  GENESIS_HASH,
+  mergeDeclarations,
+  parseAuditRecord,
+  parseDeclarations,
+  RECORD_SCHEMA,
+  RecordFormatError,
+  recordId,
+  sha256Hex,
+  validateAuditRecord,
+} from './model/index.js';
 export type {
   AllowPolicyInput,
   CedarPolicy,
   CedarSchema,
   EvaluationRequest,
-  EvaluationResult,
-  PolicyDiagnostic,
   PolicyEngineOptions,
   PolicyValidation,
-} from './PolicyEngine.js';
-export { allowPolicy, DEFAULT_SCHEMA, PolicyEngine, validatePolicy } from './PolicyEngine.js';
+} from './policy/index.js';
+export { allowPolicy, DEFAULT_SCHEMA, PolicyEngine, validatePolicy } from './policy/index.js';
+export type { Clock, KeyValueStore, Signer, TransactOp, TransactResult } from './ports/index.js';
+export { MAX_TRANSACTION_OPS, systemClock } from './ports/index.js';
 export type {
-  Clock,
-  KeyValueStore,
-  PolicyEvaluator,
-  Signer,
-  TransactOp,
-  TransactResult,
-} from './ports.js';
-export { MAX_TRANSACTION_OPS, systemClock } from './ports.js';
-export type { AuditReceipt, ReceiptCode, ReceiptVerification } from './receipt.js';
-export { RECEIPT_CODES, RECEIPT_FORMAT, verifyReceipt } from './receipt.js';
-export type { RecordFormatCode } from './recordParser.js';
+  AuditCode,
+  AuditFinding,
+  AuditReceipt,
+  AuditReport,
+  AuditStatus,
+  AuditVerifierOptions,
+  ChainVerifierOptions,
+  ReceiptCode,
+  ReceiptVerification,
+  VerificationCode,
+  VerificationFinding,
+  VerificationReport,
+} from './verify/index.js';
 export {
-  canonicalRecordText,
-  parseAuditRecord,
-  RecordFormatError,
-  validateAuditRecord,
-} from './recordParser.js';
-export type {
-  AgentRecord,
-  AuditRecord,
-  Decision,
-  DecisionRecord,
-  KeyRecord,
-  OutcomeRecord,
-  OutcomeStatus,
-  PolicyRecord,
-  RecordKind,
-  SchemaRecord,
-  UnsignedRecord,
-} from './records.js';
-export { GENESIS_HASH, RECORD_SCHEMA, recordId } from './records.js';
-export { computeRecordHash, InMemoryP256Signer, keyIdOf, signRecord, verifySignature } from './signing.js';
+  AUDIT_CODES,
+  AuditVerifier,
+  BUNDLE_FILES,
+  ChainVerifier,
+  ChainVerifierOptionsError,
+  RECEIPT_CODES,
+  RECEIPT_FORMAT,
+  VERIFICATION_CODES,
+  verifyChain,
+  verifyReceipt,
+} from './verify/index.js';

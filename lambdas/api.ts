@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
-import { AuditReader } from '../core/AuditReader.js';
-import { parseRequestKeeping } from '../core/keptRequests.js';
-import { systemClock } from '../core/ports.js';
-import { ROUTE_GROUP_NAMES, type RouteGroup, routeKey, routesOfGroup } from '../core/routes.js';
+import { AuditReader, parseRequestKeeping } from '../core/gateway/index.js';
+import { ROUTE_GROUP_NAMES, type RouteGroup, routeKey, routesOfGroup } from '../core/model/index.js';
+import { systemClock } from '../core/ports/index.js';
 import { DynamoDbKeyValueStore } from './adapters/DynamoDbKeyValueStore.js';
 import { KmsSigner } from './adapters/KmsSigner.js';
 import type { ApiGatewayProxyEvent, ApiGatewayProxyResult } from './apigw.js';
@@ -16,7 +15,7 @@ import { requiredCheckpointOrigin, wireGateway } from './wiring.js';
  * Lambda entry for every API route. Configuration comes from the environment at cold start:
  * `TABLE_NAME`, `ROOT_KEY_ARN`, `ADMIN_PRINCIPAL_ARNS` (comma-separated role ARNs), `CHECKPOINT_ORIGIN`,
  * optional `START_WINDOW_MS` (how long an allow waits for `started`, default 60000), `KEEP_REQUESTS` and
- * `KEEP_REQUESTS_DAYS` (request data kept for replay, core/keptRequests.ts), `GATEWAY_PRINCIPAL_ARN`, `ROUTE_GROUP`, `SERVICE_NAME` and
+ * `KEEP_REQUESTS_DAYS` (request data kept for replay, core/gateway/keptRequests.ts), `GATEWAY_PRINCIPAL_ARN`, `ROUTE_GROUP`, `SERVICE_NAME` and
  * `METRICS_NAMESPACE`. A missing setting fails the cold start, so nothing is answered but a 503.
  *
  * In the cloud one function serves each route group (`ROUTE_GROUP`), so each gets only the permissions

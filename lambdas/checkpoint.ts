@@ -1,8 +1,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
-import type { LogCheckpoint } from '../core/Checkpointer.js';
-import { systemClock } from '../core/ports.js';
+import type { LogCheckpoint } from '../core/log/index.js';
+import { systemClock } from '../core/ports/index.js';
 import { DynamoDbKeyValueStore } from './adapters/DynamoDbKeyValueStore.js';
 import { KmsSigner } from './adapters/KmsSigner.js';
 import { type ArchiveResult, S3CheckpointArchive } from './adapters/S3CheckpointArchive.js';

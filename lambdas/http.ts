@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { AuditReader } from '../core/AuditReader.js';
 import {
   ConflictError,
   ForbiddenError,
@@ -7,13 +6,16 @@ import {
   NotFoundError,
   ValidationError,
   ZtError,
-} from '../core/errors.js';
-import { assertExactJsonText } from '../core/exactJson.js';
-import type { Caller, Gateway } from '../core/Gateway.js';
-import { normalizePrincipalArn } from '../core/principalArn.js';
-import type { DecisionRecord } from '../core/records.js';
-import { ROUTE_TABLE, type RouteName } from '../core/routes.js';
-import { parseQueryInteger } from '../core/validate.js';
+} from '../core/errors/index.js';
+import type { AuditReader, Gateway } from '../core/gateway/index.js';
+import type { Caller, DecisionRecord } from '../core/model/index.js';
+import {
+  assertExactJsonText,
+  normalizePrincipalArn,
+  parseQueryInteger,
+  ROUTE_TABLE,
+  type RouteName,
+} from '../core/model/index.js';
 import type { ApiGatewayProxyEvent, ApiGatewayProxyResult } from './apigw.js';
 
 /** Largest accepted request body. */
@@ -90,7 +92,7 @@ export function createApiHandler(
   const seqQuery = (ctx: Context, name: string) =>
     parseQueryInteger(ctx.query[name], name, { min: 0, max: Number.MAX_SAFE_INTEGER, default: 0 });
 
-  // One handler per route of the table (core/routes.ts), by name: the type makes a route without a
+  // One handler per route of the table (core/model/routes.ts), by name: the type makes a route without a
   // handler, or a handler without a route, a compile error.
   const handlers: Record<RouteName, RouteHandler> = {
     health: async () => ({ status: 200, body: { ok: true } }),

@@ -1,5 +1,5 @@
-import type { GatewayEvents } from '../core/Gateway.js';
-import type { DecisionRecord } from '../core/records.js';
+import type { GatewayEvents } from '../core/gateway/index.js';
+import type { DecisionRecord } from '../core/model/index.js';
 
 /**
  * Operational metrics as CloudWatch Embedded Metric Format (EMF) lines: one JSON object per line on

@@ -1,11 +1,10 @@
-import { Checkpointer } from '../core/Checkpointer.js';
-import { Gateway } from '../core/Gateway.js';
-import { KeyRing } from '../core/KeyRing.js';
-import type { RequestKeeping } from '../core/keptRequests.js';
-import { LaneWriter } from '../core/LaneWriter.js';
-import { PolicyEngine } from '../core/PolicyEngine.js';
-import type { Clock, CredentialIssuer, GatewayEvents, KeyValueStore, Signer } from '../core/ports.js';
-import { MAIN_LANE } from '../core/storageLayout.js';
+import type { CredentialIssuer, GatewayEvents, RequestKeeping } from '../core/gateway/index.js';
+import { Gateway } from '../core/gateway/index.js';
+import { KeyRing } from '../core/keys/index.js';
+import { Checkpointer, LaneWriter } from '../core/log/index.js';
+import { MAIN_LANE } from '../core/model/index.js';
+import { PolicyEngine } from '../core/policy/index.js';
+import type { Clock, KeyValueStore, Signer } from '../core/ports/index.js';
 
 export interface GatewayWiring {
   store: KeyValueStore;
@@ -36,7 +35,7 @@ export interface GatewayWiring {
   approvalWindowMs?: number;
   /** How long one approve verdict counts (default 15 minutes). */
   approvalTtlMs?: number;
-  /** Keep decisions' request data for replay (opt-in; core/keptRequests.ts). */
+  /** Keep decisions' request data for replay (opt-in; core/gateway/keptRequests.ts). */
   keepRequests?: RequestKeeping | null;
 }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
-import type { CredentialIssuer } from '../core/Gateway.js';
+import type { CredentialIssuer } from '../core/gateway/index.js';
 
 export const LOCAL_ACCOUNT_ID = '000000000000';
 export const ADMIN_PROFILE = 'zt-admin';

@@ -1,7 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { HttpRequest } from '@smithy/protocol-http';
 import { getCanonicalHeaders, SignatureV4 } from '@smithy/signature-v4';
-import { NodeSha256 } from '../core/NodeSha256.js';
+import { NodeSha256 } from '../core/keys/index.js';
 
 /**
  * A request as the HTTP server received it, before any routing or body parsing.

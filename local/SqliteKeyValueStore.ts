@@ -1,14 +1,8 @@
 import { chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { InfrastructureError } from '../core/errors.js';
-import {
-  checkItem,
-  checkKey,
-  checkLimit,
-  checkText,
-  checkTransaction,
-} from '../core/InMemoryKeyValueStore.js';
-import type { KeyValueStore, TransactOp, TransactResult } from '../core/ports.js';
+import { InfrastructureError } from '../core/errors/index.js';
+import type { KeyValueStore, TransactOp, TransactResult } from '../core/ports/index.js';
+import { checkItem, checkKey, checkLimit, checkText, checkTransaction } from '../core/ports/index.js';
 import { GroupCommit } from './GroupCommit.js';
 
 /** The store file's format; a file written by a newer format is refused instead of misread. */

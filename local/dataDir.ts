@@ -1,10 +1,10 @@
 import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ZtError } from '../core/errors.js';
-import { LaneWriter } from '../core/LaneWriter.js';
-import { type Clock, scanPartition, systemClock } from '../core/ports.js';
-import type { KeyRecord } from '../core/records.js';
-import { InMemoryP256Signer } from '../core/signing.js';
+import { ZtError } from '../core/errors/index.js';
+import { InMemoryP256Signer } from '../core/keys/index.js';
+import { LaneWriter } from '../core/log/index.js';
+import type { KeyRecord } from '../core/model/index.js';
+import { type Clock, scanPartition, systemClock } from '../core/ports/index.js';
 import { LOCAL_ACCOUNT_ID } from './LocalCredentialStore.js';
 import { migrateFirstReleaseStore } from './migrateDynalite.js';
 import { DataDirError, loadRootKey, writeRootKey } from './rootKey.js';

@@ -3,12 +3,12 @@ import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import express, { type Request, type Response } from 'express';
-import { AuditReader } from '../core/AuditReader.js';
-import { checkpointOrigin } from '../core/checkpoint.js';
-import { ZtError } from '../core/errors.js';
-import type { RequestKeeping } from '../core/keptRequests.js';
-import { type Clock, type KeyValueStore, systemClock } from '../core/ports.js';
-import { isPublicRoute } from '../core/routes.js';
+import { ZtError } from '../core/errors/index.js';
+import type { RequestKeeping } from '../core/gateway/index.js';
+import { AuditReader } from '../core/gateway/index.js';
+import { checkpointOrigin } from '../core/log/index.js';
+import { isPublicRoute } from '../core/model/index.js';
+import { type Clock, type KeyValueStore, systemClock } from '../core/ports/index.js';
 import type { ApiGatewayProxyEvent } from '../lambdas/apigw.js';
 import { createApiHandler, MAX_BODY_BYTES, type RequestLogLine } from '../lambdas/http.js';
 import { type GatewayParts, wireGateway } from '../lambdas/wiring.js';
@@ -62,7 +62,7 @@ export interface EmulatorOptions {
   approvalTtlMs?: number;
   /**
    * Keep decisions' request data for replay (`ZT_KEEP_REQUESTS`, `ZT_KEEP_REQUESTS_DAYS`; see
-   * core/keptRequests.ts). Default: keep nothing.
+   * core/gateway/keptRequests.ts). Default: keep nothing.
    */
   keepRequests?: RequestKeeping | null;
   /**
@@ -231,7 +231,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
     }
     let identity: LocalIdentity | null = null;
-    // As API Gateway: only a public route of the table (core/routes.ts) skips the signature check.
+    // As API Gateway: only a public route of the table (core/model/routes.ts) skips the signature check.
     const open = isPublicRoute(req.method, path);
     if (!open) {
       const result = await verifySigV4(

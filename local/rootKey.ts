@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { chmod, open, readFile, stat } from 'node:fs/promises';
-import { ZtError } from '../core/errors.js';
-import { InMemoryP256Signer } from '../core/signing.js';
+import { ZtError } from '../core/errors/index.js';
+import { InMemoryP256Signer } from '../core/keys/index.js';
 
 /** A data dir or root key that the emulator refuses to start with; `code` says which rule. */
 export class DataDirError extends ZtError {}

@@ -11,7 +11,7 @@ import {
   type JSONRPCResultResponse,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
-import { canonicalSha256 } from '../core/canonical.js';
+import { canonicalSha256 } from '../core/model/index.js';
 import { guardMcpToolCall, mcpActionName } from '../sdk/helpers.js';
 import { isZeroTrustError, type ZeroTrustClient, ZeroTrustError } from '../sdk/ZeroTrustClient.js';
 import { assertServerName } from './serverName.js';

@@ -1,10 +1,10 @@
 import {
+  ACTION_PATTERN,
   type DeclaredAttribute,
   type DeclaredType,
   MAX_TYPE_DEPTH,
   parseDeclarations,
-} from '../core/declarations.js';
-import { ACTION_PATTERN } from '../core/validate.js';
+} from '../core/model/index.js';
 import { mcpActionName } from '../sdk/helpers.js';
 import { assertServerName } from './serverName.js';
 

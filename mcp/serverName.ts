@@ -1,4 +1,4 @@
-import { CodedError } from '../core/CodedError.js';
+import { CodedError } from '../core/errors/index.js';
 /** Why the proxy refused to start. */
 export type McpProxyErrorCode = 'INVALID_SERVER_NAME' | 'INVALID_LISTEN_ADDRESS';
 

@@ -1,6 +1,6 @@
-import type { PublicKeyInfo } from '../core/KeyRing.js';
-import type { AuditRecord } from '../core/records.js';
-import { type RouteRequest, routeRequest } from '../core/routes.js';
+import type { PublicKeyInfo } from '../core/keys/index.js';
+import type { AuditRecord } from '../core/model/index.js';
+import { type RouteRequest, routeRequest } from '../core/model/index.js';
 import { type CredentialProvider, credentialProvider } from './credentials.js';
 import { GatewayError } from './errors.js';
 import { type AwsCredentials, signRequest } from './signer.js';
@@ -488,7 +488,7 @@ export class GatewayClient {
     return (await this.send(route, body, opts)).json;
   }
 
-  /** Sends a request to a route of the table (`core/routes.ts`); `opts.query` is `''` or `?...`. */
+  /** Sends a request to a route of the table (`core/model/routes.ts`); `opts.query` is `''` or `?...`. */
   private async send(
     route: RouteRequest,
     body?: unknown,

@@ -1,8 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { CodedError } from '../core/CodedError.js';
-import { canonicalSha256 } from '../core/canonical.js';
-import type { DecisionRecord, OutcomeRecord, OutcomeStatus } from '../core/records.js';
-import { keyIdOf } from '../core/signing.js';
+import { CodedError } from '../core/errors/index.js';
+import { keyIdOf } from '../core/keys/index.js';
+import type { DecisionRecord, OutcomeRecord, OutcomeStatus } from '../core/model/index.js';
+import { canonicalSha256 } from '../core/model/index.js';
 import type { CredentialProvider } from './credentials.js';
 import { GatewayError } from './errors.js';
 import { type DecideInput, GatewayClient, type RawDecision } from './GatewayClient.js';

@@ -1,5 +1,5 @@
-import { CodedError } from '../core/CodedError.js';
-import type { ZtErrorCode } from '../core/errors.js';
+import type { ZtErrorCode } from '../core/errors/index.js';
+import { CodedError } from '../core/errors/index.js';
 
 /**
  * Typed failures of the HTTP client layer. Tests and the CLI branch on `code`, never on message text.

@@ -4,9 +4,8 @@
  * brokers, in `verifyDecision.ts`; the signed HTTP layer (`GatewayClient`, `signRequest`) for admin tools.
  */
 
-export { CodedError, hasCode } from '../core/CodedError.js';
-export { ZT_ERROR_CODES, type ZtErrorCode } from '../core/errors.js';
-export type { DecisionRecord, OutcomeRecord } from '../core/records.js';
+export { CodedError, hasCode, ZT_ERROR_CODES, type ZtErrorCode } from '../core/errors/index.js';
+export type { DecisionRecord, OutcomeRecord } from '../core/model/index.js';
 export type { CredentialProvider, CredentialSource } from './credentials.js';
 export { credentialProvider, resolveCredentials } from './credentials.js';
 export type { GatewayErrorCode, GatewayErrorDetails, ServerErrorCode } from './errors.js';

@@ -1,6 +1,6 @@
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { NodeSha256 } from '../core/NodeSha256.js';
+import { NodeSha256 } from '../core/keys/index.js';
 
 /** AWS credentials, as every AWS SDK shapes them. */
 export interface AwsCredentials {

@@ -3,11 +3,9 @@ import {
   type AllowedActionsAnswer,
   actionsDigest,
   allowedAnswerPayload,
-} from '../core/allowedActions.js';
-import { NONCE_PATTERN } from '../core/recordParser.js';
-import { SIGNATURE_ALGORITHM } from '../core/records.js';
-import { verifySignature } from '../core/signing.js';
-import { ACTION_PATTERN, ID_PATTERN } from '../core/validate.js';
+} from '../core/gateway/index.js';
+import { verifySignature } from '../core/keys/index.js';
+import { ACTION_PATTERN, ID_PATTERN, NONCE_PATTERN, SIGNATURE_ALGORITHM } from '../core/model/index.js';
 import {
   DEFAULT_MAX_RECORD_AGE_MS,
   type TrustedKeySet,
@@ -26,7 +24,7 @@ import {
  *      subset of them without repeats (`RECORD_MISMATCH`)
  *   4. its `timestamp` is within `maxAgeMs` of `now` (`RECORD_STALE`)
  *   5. its signing key is a trusted root, or a session key certified by one for a window covering the
- *      `timestamp` (`UNTRUSTED_KEY`), the one key-trust rule of core/keyTrust.ts
+ *      `timestamp` (`UNTRUSTED_KEY`), the one key-trust rule of core/keys/keyTrust.ts
  *   6. the ECDSA P-256 signature over its canonical JSON without `signature` verifies (`SIGNATURE_INVALID`)
  */
 

@@ -1,9 +1,19 @@
 import type { KeyObject } from 'node:crypto';
-import { canonicalizeData, canonicalSha256, sha256Hex } from '../core/canonical.js';
-import { KeyTrust, KeyTrustError } from '../core/keyTrust.js';
-import { RecordFormatError, validateAuditRecord } from '../core/recordParser.js';
-import type { AuditRecord, DecisionRecord, OutcomeRecord, OutcomeStatus } from '../core/records.js';
-import { computeRecordHash, recordSigningPayload, verifySignature } from '../core/signing.js';
+import {
+  computeRecordHash,
+  KeyTrust,
+  KeyTrustError,
+  recordSigningPayload,
+  verifySignature,
+} from '../core/keys/index.js';
+import type { AuditRecord, DecisionRecord, OutcomeRecord, OutcomeStatus } from '../core/model/index.js';
+import {
+  canonicalizeData,
+  canonicalSha256,
+  RecordFormatError,
+  sha256Hex,
+  validateAuditRecord,
+} from '../core/model/index.js';
 
 /**
  * Verification of the gateway's answers, pure (no I/O) so that brokers and other clients can reuse it.
@@ -20,7 +30,7 @@ import { computeRecordHash, recordSigningPayload, verifySignature } from '../cor
  *   6. its `timestamp` is within `maxAgeMs` of `now`, either way (`RECORD_STALE`)
  *   7. its signing key is a trusted root key, or a session key certified by a root key for a window
  *      that covers the record's `timestamp`, `[not_before, not_after)` (`UNTRUSTED_KEY`); the rule is
- *      core/keyTrust.ts's, shared with the chain verifier, receipts and the signer
+ *      core/keys/keyTrust.ts's, shared with the chain verifier, receipts and the signer
  *   8. the ECDSA P-256 signature over `current_hash` verifies (`SIGNATURE_INVALID`)
  */
 
@@ -98,7 +108,7 @@ export type CertificateVerdict =
 
 /**
  * The keys a verifier trusts: pinned root public keys, and session keys only through their root-signed
- * `kind: key` certificate records, each for its validity window. A thin face of core/keyTrust.ts (the one
+ * `kind: key` certificate records, each for its validity window. A thin face of core/keys/keyTrust.ts (the one
  * key-trust rule) with the SDK's codes.
  *
  * INVARIANT: a key becomes trusted only as a root given to the constructor, or through a certificate

@@ -27,6 +27,25 @@ const ALLOWED: Record<string, readonly string[] | 'anything'> = {
   test: 'anything',
 };
 
+/**
+ * core/'s concern folders and which other concerns each may import, lowest first: a concern never imports
+ * one above it, so the folders form layers (errors < model < ports, policy < keys < log < verify, gateway).
+ * Inside core/ a file imports another concern's module directly; outside core/ only through a concern's
+ * `index.ts` (its public surface) or core's own `index.ts`. Every folder in core/ needs a row here.
+ */
+const CORE_CONCERNS: Record<string, readonly string[]> = {
+  errors: [],
+  model: ['errors'],
+  ports: ['errors', 'model'],
+  policy: ['errors', 'model'],
+  keys: ['errors', 'model', 'ports'],
+  log: ['errors', 'model', 'ports', 'keys'],
+  verify: ['errors', 'model', 'ports', 'keys', 'log'],
+  gateway: ['errors', 'model', 'ports', 'policy', 'keys', 'log'],
+};
+/** Folders whose files may reach core's internals (tests exercise them directly). */
+const CORE_INTERNALS_OPEN = new Set(['test']);
+
 /** Modules that do I/O or read the environment: never in core. */
 const CORE_FORBIDDEN = [
   /^@aws-sdk\//,
@@ -72,12 +91,34 @@ function importsOf(file: string): string[] {
   ].map((m) => (m[1] ?? m[2]) as string);
 }
 
+/** The break of core's rules by the import `spec` (resolving to `path`) of the file `at`, if any. */
+function coreImport(at: string, spec: string, path: string[]): string[] {
+  const from = at.split('/');
+  const concern = path.length === 3 ? (path[1] as string) : null;
+  if (from[0] === 'core') {
+    const own = from.length === 3 ? (from[1] as string) : null;
+    if (own === null || concern === null || own === concern) return [];
+    const may = CORE_CONCERNS[own] ?? [];
+    return may.includes(concern) ? [] : [`${at} -> ${spec} (core/${own}/ may not import core/${concern}/)`];
+  }
+  if (CORE_INTERNALS_OPEN.has(from[0] as string)) return [];
+  const viaIndex = path[path.length - 1] === 'index.js' && path.length <= 3;
+  return viaIndex ? [] : [`${at} -> ${spec} (outside core/, import a concern's index.js, not its modules)`];
+}
+
 /** Every break of the layout table under `tree`, as `file -> import (why)`. */
 function checkLayout(tree: string): string[] {
   const violations: string[] = [];
   const folders = readdirSync(tree).filter(
     (name) => !IGNORED.has(name) && !name.startsWith('.') && statSync(join(tree, name)).isDirectory(),
   );
+  for (const concern of readdirSync(join(tree, 'core'))) {
+    if (statSync(join(tree, 'core', concern)).isDirectory() && !(concern in CORE_CONCERNS))
+      violations.push(`core/${concern}/ has no row in the table of core's concerns`);
+  }
+  for (const file of readdirSync(join(tree, 'core')).filter((n) => n.endsWith('.ts'))) {
+    if (file !== 'index.ts') violations.push(`core/${file} is outside every concern folder`);
+  }
   for (const folder of folders) {
     const files = sources(join(tree, folder));
     const rule = ALLOWED[folder];
@@ -91,10 +132,12 @@ function checkLayout(tree: string): string[] {
         violations.push(`${at} reads process.env`);
       for (const spec of importsOf(file)) {
         if (spec.startsWith('.')) {
-          const target = relative(tree, join(file, '..', spec)).split('/')[0] as string;
+          const path = relative(tree, join(file, '..', spec)).split('/');
+          const target = path[0] as string;
           if (target.startsWith('..')) violations.push(`${at} -> ${spec} (outside the project)`);
           else if (rule !== 'anything' && !rule.includes(target))
             violations.push(`${at} -> ${spec} (${folder}/ may not import ${target}/)`);
+          else if (target === 'core') violations.push(...coreImport(at, spec, path));
         } else {
           if (folder === 'core' && CORE_FORBIDDEN.some((re) => re.test(spec)))
             violations.push(`${at} -> ${spec} (core/ does no I/O)`);
@@ -155,9 +198,30 @@ describe('when a violation is planted in a copy of the tree', () => {
   });
 
   it.each([
-    ['core/planted.ts', "import { readFileSync } from 'node:fs';\n", 'core/ does no I/O'],
-    ['core/planted.ts', "export { handler } from '../lambdas/api.js';\n", 'core/ may not import lambdas/'],
-    ['core/planted.ts', 'export const region = process.env.AWS_REGION;\n', 'reads process.env'],
+    ['core/log/planted.ts', "import { readFileSync } from 'node:fs';\n", 'core/ does no I/O'],
+    [
+      'core/log/planted.ts',
+      // (joined so this file's own scan does not read it as an import that leaves the project)
+      'export { handler } from ' + "'../../lambdas/api.js';\n",
+      'core/ may not import lambdas/',
+    ],
+    ['core/keys/planted.ts', 'export const region = process.env.AWS_REGION;\n', 'reads process.env'],
+    [
+      'core/log/planted.ts',
+      "export type { Gateway } from '../gateway/Gateway.js';\n",
+      'core/log/ may not import core/gateway/',
+    ],
+    [
+      'core/model/planted.ts',
+      "export { PolicyEngine } from '../policy/PolicyEngine.js';\n",
+      'core/model/ may not import core/policy/',
+    ],
+    [
+      'lambdas/planted.ts',
+      "import { LaneWriter } from '../core/log/LaneWriter.js';\n",
+      "import a concern's index.js, not its modules",
+    ],
+    ['core/planted.ts', 'export const x = 1;\n', 'is outside every concern folder'],
     ['sdk/planted.ts', "import { startEmulator } from '../local/index.js';\n", 'sdk/ may not import local/'],
     ['lambdas/planted.ts', "const m = await import('../bin/zt.js');\n", 'lambdas/ may not import bin/'],
     [
@@ -172,6 +236,19 @@ describe('when a violation is planted in a copy of the tree', () => {
     expect(found).toHaveLength(1);
     expect(found[0]).toContain(file);
     expect(found[0]).toContain(why);
+  });
+
+  it('an import through a concern index from outside core passes (the rule is not a blanket ban)', () => {
+    expect(plant('lambdas/planted.ts', "import { LaneWriter } from '../core/log/index.js';\n")).toEqual([]);
+  });
+
+  it('a new concern folder in core without a row is caught', () => {
+    cpSync(join(copy, 'core', 'keys'), join(copy, 'core', 'extra'), { recursive: true });
+    try {
+      expect(checkLayout(copy)).toContain("core/extra/ has no row in the table of core's concerns");
+    } finally {
+      rmSync(join(copy, 'core', 'extra'), { recursive: true });
+    }
   });
 
   it('a new folder with TypeScript and no row is caught', () => {

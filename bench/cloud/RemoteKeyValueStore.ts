@@ -1,4 +1,4 @@
-import type { KeyValueStore, TransactOp, TransactResult } from '../../core/ports.js';
+import type { KeyValueStore, TransactOp, TransactResult } from '../../core/ports/index.js';
 import type { StoreCall, StoreReply } from './SimulatedDynamoDb.js';
 
 /** Messages between a simulated instance and the process holding the table. */

@@ -1,5 +1,5 @@
-import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
-import type { TransactOp } from '../../core/ports.js';
+import type { TransactOp } from '../../core/ports/index.js';
+import { InMemoryKeyValueStore } from '../../core/ports/index.js';
 
 /**
  * DynamoDB as `npm run bench:cloud` models it: the `KeyValueStore` port's semantics (an

@@ -5,11 +5,11 @@
  * instance serves one invocation at a time, through the core use case (API Gateway has authenticated the
  * caller: the `Caller` is what the handler would build from `requestContext.identity`).
  */
-import type { Caller } from '../../core/caller.js';
-import { KeyRing } from '../../core/KeyRing.js';
-import { PolicyEngine } from '../../core/PolicyEngine.js';
-import { systemClock } from '../../core/ports.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
+
+import { InMemoryP256Signer, KeyRing } from '../../core/keys/index.js';
+import type { Caller } from '../../core/model/index.js';
+import { PolicyEngine } from '../../core/policy/index.js';
+import { systemClock } from '../../core/ports/index.js';
 import { wireGateway } from '../../lambdas/wiring.js';
 import { ChainDecisions } from './baseline/ChainDecisions.js';
 import { ChainWriter } from './baseline/ChainWriter.js';

@@ -1,6 +1,11 @@
-import { verifyChain } from '../../core/ChainVerifier.js';
-import { type KeyValueStore, scanPartition } from '../../core/ports.js';
-import { chainPartition, LANES_PARTITION, MAIN_LANE } from '../../core/storageLayout.js';
+import { MAIN_LANE } from '../../core/model/index.js';
+import {
+  chainPartition,
+  type KeyValueStore,
+  LANES_PARTITION,
+  scanPartition,
+} from '../../core/ports/index.js';
+import { verifyChain } from '../../core/verify/index.js';
 
 /** What the instances said about one request: its id, and for an answered one its decision and record. */
 export interface AnsweredRequest {

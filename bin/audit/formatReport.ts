@@ -1,5 +1,5 @@
-import { type AuditFinding, type AuditReport, formatDuration } from '../../core/auditBundle.js';
-import { MAIN_LANE } from '../../core/storageLayout.js';
+import { MAIN_LANE } from '../../core/model/index.js';
+import { type AuditFinding, type AuditReport, formatDuration } from '../../core/verify/index.js';
 
 /**
  * One human line per finding: `seq 12: LINK_BROKEN: ...` (lane `main`), `lane w-1 seq 12: ...` (another lane),

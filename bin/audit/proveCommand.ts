@@ -1,8 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { AuditInputError, AuditUsageError, loadPublicKeys, readJsonFile } from '../../audit/auditFiles.js';
 import { buildReceipt, type ProveArgs, ProveError } from '../../audit/prove.js';
-import { KeyTrustError } from '../../core/keyTrust.js';
-import { type AuditReceipt, verifyReceipt } from '../../core/receipt.js';
+import { KeyTrustError } from '../../core/keys/index.js';
+import { type AuditReceipt, verifyReceipt } from '../../core/verify/index.js';
 import type { AuditCliIo } from './verifyCommand.js';
 
 /** `zt-audit prove ID --bundle DIR [--out FILE]`: the library's `buildReceipt`, printed or written. */

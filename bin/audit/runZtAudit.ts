@@ -1,7 +1,7 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { ProveArgs } from '../../audit/prove.js';
-import { parseDuration } from '../../core/auditBundle.js';
-import { HASH_PATTERN } from '../../core/recordParser.js';
+import { HASH_PATTERN } from '../../core/model/index.js';
+import { parseDuration } from '../../core/verify/index.js';
 import { packageVersion } from '../cli/version.js';
 import { proveCommand, verifyReceiptCommand } from './proveCommand.js';
 import {

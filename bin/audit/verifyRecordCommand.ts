@@ -1,9 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { AuditInputError, AuditUsageError, loadPublicKeys, readJsonFile } from '../../audit/auditFiles.js';
 import { exitStatus } from '../../audit/verifyLog.js';
-import { AuditVerifier, type AuditVerifierOptions } from '../../core/auditBundle.js';
-import { ChainVerifierOptionsError } from '../../core/ChainVerifier.js';
-import { HASH_PATTERN } from '../../core/recordParser.js';
+import { HASH_PATTERN } from '../../core/model/index.js';
+import {
+  AuditVerifier,
+  type AuditVerifierOptions,
+  ChainVerifierOptionsError,
+} from '../../core/verify/index.js';
 import { formatReport } from './formatReport.js';
 import type { AuditCliIo } from './verifyCommand.js';
 

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MAIN_LANE } from '../../core/storageLayout.js';
+import { MAIN_LANE } from '../../core/model/index.js';
 import { type CommandContext, EXIT, UsageError } from './commands.js';
 import { cell } from './format.js';
 

@@ -1,5 +1,5 @@
 import { AuditUsageError, loadPublicKeys } from '../../audit/auditFiles.js';
-import { parseRecordId } from '../../core/storageLayout.js';
+import { parseRecordId } from '../../core/model/index.js';
 import { type DecisionRequest, ZeroTrustClient } from '../../sdk/ZeroTrustClient.js';
 import { type CommandContext, EXIT, LocalFileError, parseJsonObject, UsageError } from './commands.js';
 import { cell } from './format.js';

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { Declarations } from '../../core/declarations.js';
+import type { Declarations } from '../../core/model/index.js';
 import { type CommandContext, EXIT, LocalFileError, UsageError } from './commands.js';
 import {
   declarationsFrom,

@@ -1,6 +1,6 @@
 import { AuditInputError, AuditUsageError } from '../../audit/auditFiles.js';
 import { replayBundle } from '../../audit/replay.js';
-import { ReplayError } from '../../core/replay.js';
+import { ReplayError } from '../../core/gateway/index.js';
 import { type CommandContext, LocalFileError, UsageError } from './commands.js';
 import { cell, shortHash, table } from './format.js';
 

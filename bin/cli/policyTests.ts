@@ -1,21 +1,17 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { ZtError } from '../../core/errors/index.js';
+import type { EvaluationResult, PolicyDiagnostic } from '../../core/gateway/index.js';
 import {
   BUILTIN_DECLARATIONS,
   type Declarations,
   mergeDeclarations,
+  parseDecisionRequest,
   parseDeclarations,
-} from '../../core/declarations.js';
-import { ZtError } from '../../core/errors.js';
-import {
-  assertPolicyId,
-  type CedarPolicy,
-  type EvaluationResult,
-  type PolicyDiagnostic,
-  PolicyEngine,
-} from '../../core/PolicyEngine.js';
-import { parseDecisionRequest, parseRegisterAgentRequest } from '../../core/requests.js';
+  parseRegisterAgentRequest,
+} from '../../core/model/index.js';
+import { assertPolicyId, type CedarPolicy, PolicyEngine } from '../../core/policy/index.js';
 
 /**
  * Offline policy checks for `zt policies test` and `zt policies validate`: a folder of `*.cedar` files and a

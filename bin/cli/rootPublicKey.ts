@@ -1,8 +1,7 @@
 import { createPublicKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseP256PublicKey } from '../../core/keyTrust.js';
-import { keyIdOf } from '../../core/signing.js';
+import { keyIdOf, parseP256PublicKey } from '../../core/keys/index.js';
 import type { GatewayKey } from '../../sdk/GatewayClient.js';
 
 /** The local root key file in a data dir (DESIGN.md "Running it"). */

@@ -1,4 +1,4 @@
-import type { ApprovalRecord, AuditRecord, DecisionRecord } from '../records.js';
+import type { ApprovalRecord, AuditRecord, DecisionRecord } from '../model/records.js';
 import type { RecordPlace } from './configReferences.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { AuditRecord } from '../records.js';
+import type { AuditRecord } from '../model/records.js';
 
 /**
  * The references of decisions across lanes, resolved through configuration versions (issue 9).

@@ -1,12 +1,12 @@
-import { CodedError } from '../CodedError.js';
+import { CodedError } from '../errors/CodedError.js';
 import {
   CheckpointMalformedError,
   laneOfOrigin,
   logOriginOf,
   parseCheckpointNote,
   verifyNoteSignatures,
-} from '../checkpoint.js';
-import { parseEpochNote } from '../epoch.js';
+} from '../log/checkpoint.js';
+import { parseEpochNote } from '../log/epoch.js';
 
 /**
  * The verifier's memory (`zt-audit verify --state FILE`): the newest signed statement it accepted for one log,

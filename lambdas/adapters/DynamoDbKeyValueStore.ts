@@ -9,8 +9,8 @@ import {
   TransactWriteItemsCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { checkTransaction } from '../../core/InMemoryKeyValueStore.js';
-import type { KeyValueStore, TransactOp, TransactResult } from '../../core/ports.js';
+import type { KeyValueStore, TransactOp, TransactResult } from '../../core/ports/index.js';
+import { checkTransaction } from '../../core/ports/index.js';
 import { TABLE_ATTRIBUTES, TABLE_KEY } from './tableDefinition.js';
 
 /**

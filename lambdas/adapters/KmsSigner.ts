@@ -1,7 +1,7 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import { GetPublicKeyCommand, type KMSClient, SignCommand } from '@aws-sdk/client-kms';
-import type { Signer } from '../../core/ports.js';
-import { keyIdOf } from '../../core/signing.js';
+import { keyIdOf } from '../../core/keys/index.js';
+import type { Signer } from '../../core/ports/index.js';
 
 /**
  * The root key in KMS (`ECC_NIST_P256`, `SIGN_VERIFY`): it certifies session keys and signs

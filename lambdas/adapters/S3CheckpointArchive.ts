@@ -1,6 +1,6 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { LogCheckpoint } from '../../core/Checkpointer.js';
-import { seqKey } from '../../core/storageLayout.js';
+import type { LogCheckpoint } from '../../core/log/index.js';
+import { seqKey } from '../../core/ports/index.js';
 
 /** Where an epoch lands in the bucket: one object per epoch number, never overwritten. */
 export function epochObjectKey(epoch: number): string {

@@ -6,7 +6,7 @@ import {
   type DynamoDBClient,
   type TableDescription,
 } from '@aws-sdk/client-dynamodb';
-import { InfrastructureError } from '../../core/errors.js';
+import { InfrastructureError } from '../../core/errors/index.js';
 
 /**
  * The one table's key schema. A public contract: the CDK stack, the Terraform example and every adapter

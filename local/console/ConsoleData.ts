@@ -1,7 +1,9 @@
-import type { Checkpointer } from '../../core/Checkpointer.js';
-import type { Caller, Gateway } from '../../core/Gateway.js';
-import type { KeyValueStore } from '../../core/ports.js';
-import { chainPartition, LANE_NAME_PATTERN, MAIN_LANE, seqKey } from '../../core/storageLayout.js';
+import type { Gateway } from '../../core/gateway/index.js';
+import type { Checkpointer } from '../../core/log/index.js';
+import type { Caller } from '../../core/model/index.js';
+import { LANE_NAME_PATTERN, MAIN_LANE } from '../../core/model/index.js';
+import type { KeyValueStore } from '../../core/ports/index.js';
+import { chainPartition, seqKey } from '../../core/ports/index.js';
 
 /** One decision of the timeline: the fields a person reads, taken from the stored record. */
 export interface TimelineEntry {

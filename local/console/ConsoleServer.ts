@@ -4,7 +4,6 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Checkpointer } from '../../core/Checkpointer.js';
 import {
   ConflictError,
   ForbiddenError,
@@ -12,9 +11,11 @@ import {
   NotFoundError,
   ValidationError,
   ZtError,
-} from '../../core/errors.js';
-import type { Caller, Gateway } from '../../core/Gateway.js';
-import type { Clock, KeyValueStore } from '../../core/ports.js';
+} from '../../core/errors/index.js';
+import type { Gateway } from '../../core/gateway/index.js';
+import type { Checkpointer } from '../../core/log/index.js';
+import type { Caller } from '../../core/model/index.js';
+import type { Clock, KeyValueStore } from '../../core/ports/index.js';
 import { ConsoleData } from './ConsoleData.js';
 import {
   type ConsoleRefusal,

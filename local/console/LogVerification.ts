@@ -1,8 +1,8 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { type AuditStatus, AuditVerifier } from '../../core/auditBundle.js';
-import type { Checkpointer } from '../../core/Checkpointer.js';
-import type { Clock, KeyValueStore } from '../../core/ports.js';
-import { chainPartition, seqKey } from '../../core/storageLayout.js';
+import type { Checkpointer } from '../../core/log/index.js';
+import type { Clock, KeyValueStore } from '../../core/ports/index.js';
+import { chainPartition, seqKey } from '../../core/ports/index.js';
+import { type AuditStatus, AuditVerifier } from '../../core/verify/index.js';
 
 /** What the console shows of the newest verification run. */
 export interface VerificationView {

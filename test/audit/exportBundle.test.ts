@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BundleStateError, exportAuditBundle } from '../../audit/exportBundle.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
 import type { GatewayClient } from '../../sdk/GatewayClient.js';
 import { decision, honestLaneLog, type LaneLog, linesOf, signLog } from '../helpers/laneLog.js';
 import { NOW, run } from '../helpers/ztAudit.js';

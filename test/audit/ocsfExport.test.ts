@@ -5,7 +5,7 @@ import AjvModule, { type ValidateFunction } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { streamAudit } from '../../audit/exportAudit.js';
 import { OcsfMappingError, toOcsfEvent } from '../../audit/ocsf.js';
-import type { AuditRecord } from '../../core/records.js';
+import type { AuditRecord } from '../../core/model/records.js';
 import type { GatewayClient } from '../../sdk/GatewayClient.js';
 import type { AwsCredentials } from '../../sdk/signer.js';
 import { startTestEmulator, type TestEmulator, ztAsAdmin } from '../helpers/emulator.js';

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { type LatencyModel, SimulatedDynamoDb } from '../../bench/cloud/SimulatedDynamoDb.js';
 import { type AnsweredRequest, verifyLanes } from '../../bench/cloud/verifyLanes.js';
-import type { Caller } from '../../core/caller.js';
-import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
-import { chainPartition, seqKey } from '../../core/storageLayout.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
+import type { Caller } from '../../core/model/caller.js';
+import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
+import { chainPartition, seqKey } from '../../core/ports/storageLayout.js';
 import { wireGateway } from '../../lambdas/wiring.js';
 
 // The bench's table model and its after-run check: the figures of `npm run bench:cloud` are only as

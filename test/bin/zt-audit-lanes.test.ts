@@ -2,8 +2,8 @@ import { mkdtemp, readFile, rename, rm, unlink, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditReport } from '../../core/auditBundle.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
+import type { AuditReport } from '../../core/verify/auditBundle.js';
 import {
   buildLane,
   decision,

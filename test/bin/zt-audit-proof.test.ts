@@ -2,11 +2,11 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditReport } from '../../core/auditBundle.js';
-import { leafHash, rootFromLeaves } from '../../core/merkle.js';
-import type { AuditReceipt } from '../../core/receipt.js';
-import type { AuditRecord, KeyRecord } from '../../core/records.js';
-import { InMemoryP256Signer, signRecord } from '../../core/signing.js';
+import { InMemoryP256Signer, signRecord } from '../../core/keys/signing.js';
+import { leafHash, rootFromLeaves } from '../../core/log/merkle.js';
+import type { AuditRecord, KeyRecord } from '../../core/model/records.js';
+import type { AuditReport } from '../../core/verify/auditBundle.js';
+import type { AuditReceipt } from '../../core/verify/receipt.js';
 import { ChainBuilder, cloneRecord, type MadeChain, makeChain, toLine } from '../helpers/chainFactory.js';
 import { checkpointOver, type Run, run } from '../helpers/ztAudit.js';
 

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditRecord, KeyRecord } from '../../core/records.js';
+import type { AuditRecord, KeyRecord } from '../../core/model/records.js';
 import { type MadeChain, makeChain, toLine } from '../helpers/chainFactory.js';
 import { checkpointOver, run } from '../helpers/ztAudit.js';
 

@@ -2,9 +2,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditReport } from '../../core/auditBundle.js';
-import type { AuditRecord } from '../../core/records.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
+import type { AuditRecord } from '../../core/model/records.js';
+import type { AuditReport } from '../../core/verify/auditBundle.js';
 import { cloneRecord, type MadeChain, makeChain, toLine } from '../helpers/chainFactory.js';
 import { checkpointOver, run } from '../helpers/ztAudit.js';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runZt } from '../../bin/cli/runZt.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
 import { ZeroTrustClient } from '../../sdk/index.js';
 
 const ADMIN_KEY = 'AKIDZTADMIN0000';

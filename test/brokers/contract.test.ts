@@ -9,7 +9,7 @@ import {
   invalidSpec,
   isPlainObject,
 } from '../../brokers/contract.js';
-import { canonicalSha256, sha256Hex } from '../../core/canonical.js';
+import { canonicalSha256, sha256Hex } from '../../core/model/canonical.js';
 import { ZeroTrustError } from '../../sdk/index.js';
 import { type BrokerGateway, failure, startBrokerGateway } from './emulatorFixture.js';
 

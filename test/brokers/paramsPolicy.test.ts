@@ -3,7 +3,7 @@ import { chmod, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BWRAP_ACTION, createBwrapBroker } from '../../brokers/bwrap-local/index.js';
-import type { DecisionRecord } from '../../core/records.js';
+import type { DecisionRecord } from '../../core/model/records.js';
 import { bwrapWorkDir, hasBwrap, warnIfNoBwrap } from './bwrapSandbox.js';
 import { type BrokerGateway, failure, startBrokerGateway } from './emulatorFixture.js';
 

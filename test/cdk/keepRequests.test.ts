@@ -2,7 +2,7 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ZtInfraStack } from '../../cdk/ZtInfraStack.js';
-import { ValidationError } from '../../core/errors.js';
+import { ValidationError } from '../../core/errors/errors.js';
 
 function functionEnvs(stack: ZtInfraStack): Array<Record<string, unknown>> {
   return Object.values(Template.fromStack(stack).findResources('AWS::Lambda::Function')).map(

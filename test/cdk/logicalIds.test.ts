@@ -6,7 +6,7 @@ import { buildApp } from '../../cdk/app.js';
 
 /**
  * Every logical id of the synthesized template (resources, outputs, parameters, rules), captured before the
- * route table (core/routes.ts) replaced the stack's hand-written route lists. A logical id is a public
+ * route table (core/model/routes.ts) replaced the stack's hand-written route lists. A logical id is a public
  * contract: CloudFormation replaces a resource whose id changes (a new API method, a new policy), so a change
  * here must be deliberate: regenerate the fixture only for a change that means to replace resources. New ids
  * (a route added later) pass; an id that went missing fails.

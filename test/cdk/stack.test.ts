@@ -11,8 +11,8 @@ import {
   ROUTES,
   ZtInfraStack,
 } from '../../cdk/ZtInfraStack.js';
-import { formatCheckpointBody, signCheckpoint, verifyCheckpoint } from '../../core/checkpoint.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
+import { formatCheckpointBody, signCheckpoint, verifyCheckpoint } from '../../core/log/checkpoint.js';
 import { ROUTE_GROUPS } from '../../lambdas/api.js';
 
 type Json = Record<string, unknown>;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyChain } from '../../core/ChainVerifier.js';
+import { verifyChain } from '../../core/verify/ChainVerifier.js';
 import { CASES, type ContractCase, POLICIES } from './corpus.js';
 import { validateResponse } from './openapiValidator.js';
 import { coreTarget, emulatorTarget, handlerTarget, seed, type Target } from './targets.js';

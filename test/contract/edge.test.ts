@@ -1,8 +1,8 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { AuditReader } from '../../core/AuditReader.js';
-import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
-import { systemClock } from '../../core/ports.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
+import { AuditReader } from '../../core/gateway/AuditReader.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
+import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
+import { systemClock } from '../../core/ports/ports.js';
 import type { ApiGatewayProxyEvent, ApiGatewayProxyResult } from '../../lambdas/apigw.js';
 import { createApiHandler } from '../../lambdas/http.js';
 import { type GatewayParts, wireGateway } from '../../lambdas/wiring.js';

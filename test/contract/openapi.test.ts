@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ROUTE_TABLE } from '../../core/routes.js';
+import { ROUTE_TABLE } from '../../core/model/routes.js';
 import {
   documentedOperations,
   loadOpenApiDocument,
@@ -9,13 +9,13 @@ import {
 
 type JsonObject = Record<string, unknown>;
 
-/** DESIGN.md, "The contract": every route, in table order (the route table, core/routes.ts). */
+/** DESIGN.md, "The contract": every route, in table order (the route table, core/model/routes.ts). */
 const ROUTES: ReadonlyArray<readonly [method: string, path: string]> = ROUTE_TABLE.map(
   (r) => [r.method, r.path] as const,
 );
 
 // Real records: a root key certifies a session key (seq 1), which signs an allow (seq 2). Hashes and
-// signatures were computed with core/signing.ts; keys in canonical (RFC 8785) order, as stored.
+// signatures were computed with core/keys/signing.ts; keys in canonical (RFC 8785) order, as stored.
 const KEY_RECORD = {
   certified_key_id: 'sha256:2dea4c791c48b3aff5c7539e7b7d98d7a25fb01c3c2d82e44c2c5165a14f7df8',
   certified_public_key_pem:

@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AuditReader } from '../../core/AuditReader.js';
-import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
-import { systemClock } from '../../core/ports.js';
+import { AuditReader } from '../../core/gateway/AuditReader.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
 import {
   arnPath,
   isPublicRoute,
@@ -13,8 +12,9 @@ import {
   routeKey,
   routeRequest,
   routesForRole,
-} from '../../core/routes.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
+} from '../../core/model/routes.js';
+import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
+import { systemClock } from '../../core/ports/ports.js';
 import { createApiHandler, type RequestLogLine } from '../../lambdas/http.js';
 import { wireGateway } from '../../lambdas/wiring.js';
 import { GatewayClient } from '../../sdk/GatewayClient.js';

@@ -1,11 +1,17 @@
 import { createHash } from 'node:crypto';
-import { AuditReader } from '../../core/AuditReader.js';
-import { ConflictError, ForbiddenError, NotFoundError, ValidationError, ZtError } from '../../core/errors.js';
-import type { Caller } from '../../core/Gateway.js';
-import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
-import type { Clock, KeyValueStore } from '../../core/ports.js';
-import { systemClock } from '../../core/ports.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
+import {
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  ValidationError,
+  ZtError,
+} from '../../core/errors/errors.js';
+import { AuditReader } from '../../core/gateway/AuditReader.js';
+import type { Caller } from '../../core/gateway/Gateway.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
+import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
+import type { Clock, KeyValueStore } from '../../core/ports/ports.js';
+import { systemClock } from '../../core/ports/ports.js';
 import type { ApiGatewayProxyEvent } from '../../lambdas/apigw.js';
 import { createApiHandler } from '../../lambdas/http.js';
 import { type GatewayParts, wireGateway } from '../../lambdas/wiring.js';

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { Caller } from '../../core/Gateway.js';
-import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
-import { systemClock } from '../../core/ports.js';
-import type { AuditRecord } from '../../core/records.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
-import { LANES_PARTITION } from '../../core/storageLayout.js';
+import type { Caller } from '../../core/gateway/Gateway.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
+import type { AuditRecord } from '../../core/model/records.js';
+import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
+import { systemClock } from '../../core/ports/ports.js';
+import { LANES_PARTITION } from '../../core/ports/storageLayout.js';
 import { wireGateway } from '../../lambdas/wiring.js';
 import { verifyAllowedAnswer } from '../../sdk/verifyAllowed.js';
 import { TrustedKeySet } from '../../sdk/verifyDecision.js';

@@ -1,13 +1,13 @@
 import { createPublicKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { AuditVerifier, INCOMPLETE_CODES } from '../../core/auditBundle.js';
-import { prepareLine } from '../../core/ChainVerifier.js';
-import { canonicalSha256, sha256Hex } from '../../core/canonical.js';
-import type { Caller } from '../../core/Gateway.js';
-import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
-import { leafHash } from '../../core/merkle.js';
-import type { AuditRecord, DecisionFields, DecisionRecord } from '../../core/records.js';
-import { InMemoryP256Signer, signRecord } from '../../core/signing.js';
+import type { Caller } from '../../core/gateway/Gateway.js';
+import { InMemoryP256Signer, signRecord } from '../../core/keys/signing.js';
+import { leafHash } from '../../core/log/merkle.js';
+import { canonicalSha256, sha256Hex } from '../../core/model/canonical.js';
+import type { AuditRecord, DecisionFields, DecisionRecord } from '../../core/model/records.js';
+import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
+import { AuditVerifier, INCOMPLETE_CODES } from '../../core/verify/auditBundle.js';
+import { prepareLine } from '../../core/verify/ChainVerifier.js';
 import { wireGateway } from '../../lambdas/wiring.js';
 import { AGENT_ARN, ChainBuilder, rehashFrom, toLine } from '../helpers/chainFactory.js';
 

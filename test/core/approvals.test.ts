@@ -1,10 +1,10 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { verifyChain } from '../../core/ChainVerifier.js';
-import { canonicalSha256 } from '../../core/canonical.js';
-import type { Caller } from '../../core/Gateway.js';
-import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
-import type { ApprovalRecord, DecisionRecord } from '../../core/records.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
+import type { Caller } from '../../core/gateway/Gateway.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
+import { canonicalSha256 } from '../../core/model/canonical.js';
+import type { ApprovalRecord, DecisionRecord } from '../../core/model/records.js';
+import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
+import { verifyChain } from '../../core/verify/ChainVerifier.js';
 import { type GatewayParts, wireGateway } from '../../lambdas/wiring.js';
 
 /** Human approval as a third answer (issue 11), attacked from every side the issue names. */

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { AuditReader } from '../../core/AuditReader.js';
-import { Checkpointer } from '../../core/Checkpointer.js';
-import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
-import { LaneWriter } from '../../core/LaneWriter.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
-import { LANES_PARTITION } from '../../core/storageLayout.js';
+import { AuditReader } from '../../core/gateway/AuditReader.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
+import { Checkpointer } from '../../core/log/Checkpointer.js';
+import { LaneWriter } from '../../core/log/LaneWriter.js';
+import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
+import { LANES_PARTITION } from '../../core/ports/storageLayout.js';
 import { createApiHandler } from '../../lambdas/http.js';
 import { wireGateway } from '../../lambdas/wiring.js';
 import { staticSigner } from '../helpers/lanes.js';

@@ -51,7 +51,7 @@ function run(
 }
 
 describe('when Cedar is called from optimized code and full GCs come between decisions (Node 20 V8)', () => {
-  // Before the fix in core/cedar.ts, Node 20.20.2 aborted here at the first GC after `evaluate` was
+  // Before the fix in core/policy/cedar.ts, Node 20.20.2 aborted here at the first GC after `evaluate` was
   // optimized ("unreachable code" in Deoptimizer::DoComputeBuiltinContinuation, SIGTRAP).
   it('keeps the process alive through every shape of Cedar answer', async () => {
     const fixture = await bundleFixture();

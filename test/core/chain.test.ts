@@ -4,6 +4,22 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { InMemoryP256Signer, keyIdOf, recordSigningPayload } from '../../core/keys/signing.js';
+import { leafHash } from '../../core/log/merkle.js';
+import { canonicalize, sha256Hex } from '../../core/model/canonical.js';
+import {
+  BASE_RECORD_FIELDS,
+  KIND_FIELDS,
+  parseAuditRecord,
+  RecordFormatError,
+  validateAuditRecord,
+} from '../../core/model/recordParser.js';
+import {
+  type AuditRecord,
+  GENESIS_HASH,
+  type KeyRecord,
+  SIGNATURE_ALGORITHM,
+} from '../../core/model/records.js';
 import {
   ChainVerifier,
   type ChainVerifierOptions,
@@ -12,18 +28,7 @@ import {
   VERIFICATION_CODES,
   type VerificationReport,
   verifyChain,
-} from '../../core/ChainVerifier.js';
-import { canonicalize, sha256Hex } from '../../core/canonical.js';
-import { leafHash } from '../../core/merkle.js';
-import {
-  BASE_RECORD_FIELDS,
-  KIND_FIELDS,
-  parseAuditRecord,
-  RecordFormatError,
-  validateAuditRecord,
-} from '../../core/recordParser.js';
-import { type AuditRecord, GENESIS_HASH, type KeyRecord, SIGNATURE_ALGORITHM } from '../../core/records.js';
-import { InMemoryP256Signer, keyIdOf, recordSigningPayload } from '../../core/signing.js';
+} from '../../core/verify/ChainVerifier.js';
 import {
   ChainBuilder,
   cloneRecord,

@@ -3,7 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Checkpointer, checkpointPartition, merklePartition } from '../../core/Checkpointer.js';
+import { InfrastructureError } from '../../core/errors/errors.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
+import { Checkpointer, checkpointPartition, merklePartition } from '../../core/log/Checkpointer.js';
 import {
   type Checkpoint,
   CheckpointMalformedError,
@@ -12,15 +14,13 @@ import {
   parseCheckpointNote,
   signCheckpoint,
   verifyCheckpoint,
-} from '../../core/checkpoint.js';
-import { verifyEpoch } from '../../core/epoch.js';
-import { InfrastructureError } from '../../core/errors.js';
-import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
-import { LaneWriter } from '../../core/LaneWriter.js';
-import { consistencyProof, leafHash, rootFromLeaves, verifyConsistency } from '../../core/merkle.js';
-import type { Clock, Signer } from '../../core/ports.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
-import { LANES_PARTITION } from '../../core/storageLayout.js';
+} from '../../core/log/checkpoint.js';
+import { verifyEpoch } from '../../core/log/epoch.js';
+import { LaneWriter } from '../../core/log/LaneWriter.js';
+import { consistencyProof, leafHash, rootFromLeaves, verifyConsistency } from '../../core/log/merkle.js';
+import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
+import type { Clock, Signer } from '../../core/ports/ports.js';
+import { LANES_PARTITION } from '../../core/ports/storageLayout.js';
 import { CheckpointScheduler } from '../../local/CheckpointScheduler.js';
 import { staticSigner } from '../helpers/lanes.js';
 

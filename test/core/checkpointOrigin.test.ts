@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { Checkpointer } from '../../core/Checkpointer.js';
-import { checkpointOrigin, formatCheckpointBody, verifyCheckpoint } from '../../core/checkpoint.js';
-import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
-import { LaneWriter } from '../../core/LaneWriter.js';
-import type { Clock } from '../../core/ports.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
+import { Checkpointer } from '../../core/log/Checkpointer.js';
+import { checkpointOrigin, formatCheckpointBody, verifyCheckpoint } from '../../core/log/checkpoint.js';
+import { LaneWriter } from '../../core/log/LaneWriter.js';
+import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
+import type { Clock } from '../../core/ports/ports.js';
 import { staticSigner } from '../helpers/lanes.js';
 
 const rootKey = InMemoryP256Signer.generate();

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { Caller } from '../../core/Gateway.js';
-import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
-import { type KeyValueStore, systemClock, type TransactOp } from '../../core/ports.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
-import { idemPartition, P_AGENT } from '../../core/storageLayout.js';
+import type { Caller } from '../../core/gateway/Gateway.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
+import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
+import { type KeyValueStore, systemClock, type TransactOp } from '../../core/ports/ports.js';
+import { idemPartition, P_AGENT } from '../../core/ports/storageLayout.js';
 import { wireGateway } from '../../lambdas/wiring.js';
 
 /**

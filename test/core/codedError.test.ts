@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { BrokerError } from '../../brokers/BrokerError.js';
-import { CodedError, hasCode } from '../../core/CodedError.js';
+import { CodedError, hasCode } from '../../core/errors/CodedError.js';
 import {
   ConflictError,
   InfrastructureError,
   ValidationError,
   ZT_ERROR_CODES,
   ZtError,
-} from '../../core/errors.js';
-import { RecordFormatError } from '../../core/recordParser.js';
+} from '../../core/errors/errors.js';
+import { RecordFormatError } from '../../core/model/recordParser.js';
 import { McpProxyError } from '../../mcp/serverName.js';
 import { GatewayError } from '../../sdk/errors.js';
 import { ZeroTrustError } from '../../sdk/ZeroTrustClient.js';

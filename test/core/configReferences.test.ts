@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { AuditRecord } from '../../core/records.js';
+import type { AuditRecord } from '../../core/model/records.js';
 import { ConfigReferences, KEEP_PER_GROUP } from '../../core/verify/configReferences.js';
 import { agentRegister, decision, policyDelete, policyPut } from '../helpers/laneLog.js';
 

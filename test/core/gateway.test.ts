@@ -1,9 +1,9 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { Caller } from '../../core/Gateway.js';
-import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
-import { type KeyValueStore, systemClock } from '../../core/ports.js';
-import type { DecisionRecord } from '../../core/records.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
+import type { Caller } from '../../core/gateway/Gateway.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
+import type { DecisionRecord } from '../../core/model/records.js';
+import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
+import { type KeyValueStore, systemClock } from '../../core/ports/ports.js';
 import { type GatewayParts, wireGateway } from '../../lambdas/wiring.js';
 
 const admin: Caller = { principalArn: 'arn:aws:iam::111122223333:role/admin', isAdmin: true };

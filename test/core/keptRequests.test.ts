@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { AuditReader } from '../../core/AuditReader.js';
-import { Checkpointer } from '../../core/Checkpointer.js';
-import { ValidationError } from '../../core/errors.js';
-import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
-import { keepsAction, keptRequestPartition, parseRequestKeeping } from '../../core/keptRequests.js';
-import { LaneWriter } from '../../core/LaneWriter.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
-import { seqKey } from '../../core/storageLayout.js';
+import { ValidationError } from '../../core/errors/errors.js';
+import { AuditReader } from '../../core/gateway/AuditReader.js';
+import { keepsAction, keptRequestPartition, parseRequestKeeping } from '../../core/gateway/keptRequests.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
+import { Checkpointer } from '../../core/log/Checkpointer.js';
+import { LaneWriter } from '../../core/log/LaneWriter.js';
+import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
+import { seqKey } from '../../core/ports/storageLayout.js';
 import { staticSigner } from '../helpers/lanes.js';
 
 const NOW = new Date('2026-11-26T08:00:00.000Z');

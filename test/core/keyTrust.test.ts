@@ -1,19 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { verifyChain } from '../../core/ChainVerifier.js';
-import { signCheckpoint } from '../../core/checkpoint.js';
-import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
-import { KeyRing } from '../../core/KeyRing.js';
-import { KeyTrust, KeyTrustError, windowCovers } from '../../core/keyTrust.js';
-import { LaneWriter } from '../../core/LaneWriter.js';
-import { inclusionProof, leafHash, rootFromLeaves } from '../../core/merkle.js';
-import { RECEIPT_FORMAT, verifyReceipt } from '../../core/receipt.js';
-import type { DecisionRecord, KeyRecord } from '../../core/records.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
+import { KeyRing } from '../../core/keys/KeyRing.js';
+import { KeyTrust, KeyTrustError, windowCovers } from '../../core/keys/keyTrust.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
+import { signCheckpoint } from '../../core/log/checkpoint.js';
+import { LaneWriter } from '../../core/log/LaneWriter.js';
+import { inclusionProof, leafHash, rootFromLeaves } from '../../core/log/merkle.js';
+import type { DecisionRecord, KeyRecord } from '../../core/model/records.js';
+import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
+import { verifyChain } from '../../core/verify/ChainVerifier.js';
+import { RECEIPT_FORMAT, verifyReceipt } from '../../core/verify/receipt.js';
 import { TrustedKeySet, verifyDecisionRecord } from '../../sdk/verifyDecision.js';
 import { ChainBuilder } from '../helpers/chainFactory.js';
 
 /**
- * The key-trust rule is written once (core/keyTrust.ts) and every party agrees on it: the chain verifier,
+ * The key-trust rule is written once (core/keys/keyTrust.ts) and every party agrees on it: the chain verifier,
  * receipts, the SDK and the signer. The boundary that used to split them is `not_after`.
  */
 

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { verifyChain } from '../../core/ChainVerifier.js';
-import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
-import { KeyRing } from '../../core/KeyRing.js';
-import { AppendRefusedError, LaneWriter } from '../../core/LaneWriter.js';
-import type { Clock, KeyValueStore, TransactOp } from '../../core/ports.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
-import { chainPartition, LANE_STATE_SK, lanePartition } from '../../core/storageLayout.js';
+import { KeyRing } from '../../core/keys/KeyRing.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
+import { AppendRefusedError, LaneWriter } from '../../core/log/LaneWriter.js';
+import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
+import type { Clock, KeyValueStore, TransactOp } from '../../core/ports/ports.js';
+import { chainPartition, LANE_STATE_SK, lanePartition } from '../../core/ports/storageLayout.js';
+import { verifyChain } from '../../core/verify/ChainVerifier.js';
 import { staticSigner } from '../helpers/lanes.js';
 
 class FakeClock implements Clock {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BUILTIN_DECLARATIONS, mergeDeclarations, parseDeclarations } from '../../core/declarations.js';
-import { type CedarPolicy, PolicyEngine } from '../../core/PolicyEngine.js';
+import { BUILTIN_DECLARATIONS, mergeDeclarations, parseDeclarations } from '../../core/model/declarations.js';
+import { type CedarPolicy, PolicyEngine } from '../../core/policy/PolicyEngine.js';
 
 /** `PolicyEngine.mayAllow`: what `POST /actions/allowed` lists, from one (action, agent) slice. */
 

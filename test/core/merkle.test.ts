@@ -9,7 +9,7 @@ import {
   rootFromLeaves,
   verifyConsistency,
   verifyInclusion,
-} from '../../core/merkle.js';
+} from '../../core/log/merkle.js';
 
 /** The RFC 6962 definition, written out independently of the module under test. */
 function sha256(...parts: Uint8Array[]): Buffer {

@@ -1,7 +1,7 @@
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { describe, expect, it } from 'vitest';
-import { NodeSha256 } from '../../core/NodeSha256.js';
+import { NodeSha256 } from '../../core/keys/NodeSha256.js';
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 

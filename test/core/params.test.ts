@@ -1,13 +1,18 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { verifyChain } from '../../core/ChainVerifier.js';
-import { sha256Hex } from '../../core/canonical.js';
-import { checkValue, type Declarations, declarationFor, parseDeclarations } from '../../core/declarations.js';
-import type { Caller } from '../../core/Gateway.js';
-import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
-import { allowPolicy, PolicyEngine } from '../../core/PolicyEngine.js';
-import { systemClock } from '../../core/ports.js';
-import type { DecisionRecord, SchemaRecord } from '../../core/records.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
+import type { Caller } from '../../core/gateway/Gateway.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
+import { sha256Hex } from '../../core/model/canonical.js';
+import {
+  checkValue,
+  type Declarations,
+  declarationFor,
+  parseDeclarations,
+} from '../../core/model/declarations.js';
+import type { DecisionRecord, SchemaRecord } from '../../core/model/records.js';
+import { allowPolicy, PolicyEngine } from '../../core/policy/PolicyEngine.js';
+import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
+import { systemClock } from '../../core/ports/ports.js';
+import { verifyChain } from '../../core/verify/ChainVerifier.js';
 import { type GatewayParts, wireGateway } from '../../lambdas/wiring.js';
 
 const admin: Caller = { principalArn: 'arn:aws:iam::111122223333:role/admin', isAdmin: true };

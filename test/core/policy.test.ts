@@ -2,9 +2,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { describe, expect, it } from 'vitest';
-import { canonicalize, sha256Hex } from '../../core/canonical.js';
-import { ValidationError } from '../../core/errors.js';
-import type { PolicyEvaluator } from '../../core/Gateway.js';
+import { ValidationError } from '../../core/errors/errors.js';
+import type { PolicyEvaluator } from '../../core/gateway/Gateway.js';
+import { canonicalize, sha256Hex } from '../../core/model/canonical.js';
 import {
   allowPolicy,
   type CedarPolicy,
@@ -13,7 +13,7 @@ import {
   POLICY_ID_PATTERN,
   PolicyEngine,
   validatePolicy,
-} from '../../core/PolicyEngine.js';
+} from '../../core/policy/PolicyEngine.js';
 
 const infra = join(import.meta.dirname, '../../infra/cedar');
 

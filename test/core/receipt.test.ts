@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { inclusionProof, leafHash, rootFromLeaves, verifyInclusion } from '../../core/merkle.js';
-import { InclusionProofBuilder, inclusionProofRanges } from '../../core/receipt.js';
+import { inclusionProof, leafHash, rootFromLeaves, verifyInclusion } from '../../core/log/merkle.js';
+import { InclusionProofBuilder, inclusionProofRanges } from '../../core/verify/receipt.js';
 
 const leaves = (n: number) => Array.from({ length: n }, (_, i) => leafHash(`entry ${i}`));
 

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { verifyChain } from '../../core/ChainVerifier.js';
-import type { Caller } from '../../core/Gateway.js';
-import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
-import { type KeyValueStore, systemClock, type TransactOp } from '../../core/ports.js';
-import type { AuditRecord, DecisionRecord } from '../../core/records.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
-import { LANES_PARTITION } from '../../core/storageLayout.js';
+import type { Caller } from '../../core/gateway/Gateway.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
+import type { AuditRecord, DecisionRecord } from '../../core/model/records.js';
+import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
+import { type KeyValueStore, systemClock, type TransactOp } from '../../core/ports/ports.js';
+import { LANES_PARTITION } from '../../core/ports/storageLayout.js';
+import { verifyChain } from '../../core/verify/ChainVerifier.js';
 import { type GatewayParts, wireGateway } from '../../lambdas/wiring.js';
 
 /**

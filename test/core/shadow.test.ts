@@ -1,10 +1,10 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { verifyChain } from '../../core/ChainVerifier.js';
-import type { Caller } from '../../core/Gateway.js';
-import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
-import { systemClock } from '../../core/ports.js';
-import type { DecisionRecord, PolicyRecord } from '../../core/records.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
+import type { Caller } from '../../core/gateway/Gateway.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
+import type { DecisionRecord, PolicyRecord } from '../../core/model/records.js';
+import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
+import { systemClock } from '../../core/ports/ports.js';
+import { verifyChain } from '../../core/verify/ChainVerifier.js';
 import { type GatewayParts, wireGateway } from '../../lambdas/wiring.js';
 
 /** Shadow policies (issue 11): evaluated and recorded beside every decision they could apply to, never deciding. */

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localRootPublicKey } from '../../bin/cli/rootPublicKey.js';
 import { BrokerError } from '../../brokers/BrokerError.js';
 import { Broker, type BrokerBackend } from '../../brokers/contract.js';
-import { canonicalSha256 } from '../../core/canonical.js';
+import { canonicalSha256 } from '../../core/model/canonical.js';
 import { DECISION_META_KEY, McpProxySession } from '../../mcp/McpProxySession.js';
 import { runGuardedTool } from '../../sdk/frameworks/toolGuard.js';
 import { GatewayClient, ZeroTrustClient, type ZeroTrustError } from '../../sdk/index.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyChain } from '../../core/ChainVerifier.js';
-import { canonicalize } from '../../core/canonical.js';
+import { canonicalize } from '../../core/model/canonical.js';
+import { verifyChain } from '../../core/verify/ChainVerifier.js';
 import type { AwsCredentials } from '../../sdk/signer.js';
 import { validateResponse } from '../contract/openapiValidator.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyChain } from '../../core/ChainVerifier.js';
-import type { KeyValueStore, TransactOp } from '../../core/ports.js';
+import type { KeyValueStore, TransactOp } from '../../core/ports/ports.js';
+import { verifyChain } from '../../core/verify/ChainVerifier.js';
 import type { AwsCredentials } from '../../sdk/signer.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { send } from '../helpers/http.js';

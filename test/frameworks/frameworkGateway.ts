@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { expect } from 'vitest';
-import { canonicalSha256 } from '../../core/canonical.js';
-import type { AuditRecord, DecisionRecord, OutcomeRecord } from '../../core/records.js';
+import { canonicalSha256 } from '../../core/model/canonical.js';
+import type { AuditRecord, DecisionRecord, OutcomeRecord } from '../../core/model/records.js';
 import { GatewayClient, ZeroTrustClient } from '../../sdk/index.js';
 import type { AwsCredentials } from '../../sdk/signer.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';

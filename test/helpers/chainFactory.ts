@@ -1,5 +1,5 @@
-import { canonicalize, canonicalSha256, sha256Hex } from '../../core/canonical.js';
-import type { Signer } from '../../core/ports.js';
+import { computeRecordHash, InMemoryP256Signer, signRecord } from '../../core/keys/signing.js';
+import { canonicalize, canonicalSha256, sha256Hex } from '../../core/model/canonical.js';
 import {
   type AuditRecord,
   GENESIS_HASH,
@@ -9,8 +9,8 @@ import {
   type RecordKind,
   recordId,
   type UnsignedRecord,
-} from '../../core/records.js';
-import { computeRecordHash, InMemoryP256Signer, signRecord } from '../../core/signing.js';
+} from '../../core/model/records.js';
+import type { Signer } from '../../core/ports/ports.js';
 
 /**
  * Builds real signed chains for tests: real P-256 keys, real signatures, canonical lines exactly as

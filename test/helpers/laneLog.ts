@@ -1,11 +1,11 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { canonicalSha256, sha256Hex } from '../../core/canonical.js';
-import { type Checkpoint, signCheckpoint } from '../../core/checkpoint.js';
-import { type Epoch, signEpoch } from '../../core/epoch.js';
-import { leafHash, rootFromLeaves } from '../../core/merkle.js';
-import type { DecisionFields, KindFields } from '../../core/records.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
+import { type Checkpoint, signCheckpoint } from '../../core/log/checkpoint.js';
+import { type Epoch, signEpoch } from '../../core/log/epoch.js';
+import { leafHash, rootFromLeaves } from '../../core/log/merkle.js';
+import { canonicalSha256, sha256Hex } from '../../core/model/canonical.js';
+import type { DecisionFields, KindFields } from '../../core/model/records.js';
 import { ACCOUNT, ChainBuilder, DEFAULT_START } from './chainFactory.js';
 
 /**

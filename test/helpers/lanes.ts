@@ -1,6 +1,6 @@
-import type { AppendedRecord, LaneSigner, LaneWriter } from '../../core/LaneWriter.js';
-import type { Signer } from '../../core/ports.js';
-import type { KindFields } from '../../core/records.js';
+import type { AppendedRecord, LaneWriter } from '../../core/log/LaneWriter.js';
+import type { KindFields } from '../../core/model/records.js';
+import type { LaneSigner, Signer } from '../../core/ports/ports.js';
 
 /** A signer for tests that want plain records: every record signed by `signer`, no certificates. */
 export function staticSigner(signer: Signer): LaneSigner {

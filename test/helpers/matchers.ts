@@ -5,7 +5,7 @@
  * (vitest.config.ts, `setupFiles`).
  */
 import { expect } from 'vitest';
-import { CodedError } from '../../core/CodedError.js';
+import { CodedError } from '../../core/errors/CodedError.js';
 
 expect.extend({
   toHaveCode(received: unknown, code: string) {

@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import { runZtAudit } from '../../bin/audit/runZtAudit.js';
-import { type Checkpoint, signCheckpoint } from '../../core/checkpoint.js';
-import { leafHash, rootFromLeaves } from '../../core/merkle.js';
-import type { InMemoryP256Signer } from '../../core/signing.js';
+import type { InMemoryP256Signer } from '../../core/keys/signing.js';
+import { type Checkpoint, signCheckpoint } from '../../core/log/checkpoint.js';
+import { leafHash, rootFromLeaves } from '../../core/log/merkle.js';
 
 export interface Run {
   code: number;

@@ -1,10 +1,10 @@
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { LogCheckpoint } from '../../core/Checkpointer.js';
-import { verifyCheckpoint } from '../../core/checkpoint.js';
-import { verifyEpoch } from '../../core/epoch.js';
-import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
+import type { LogCheckpoint } from '../../core/log/Checkpointer.js';
+import { verifyCheckpoint } from '../../core/log/checkpoint.js';
+import { verifyEpoch } from '../../core/log/epoch.js';
+import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
 import { KmsSigner } from '../../lambdas/adapters/KmsSigner.js';
 import { epochObjectKey, S3CheckpointArchive } from '../../lambdas/adapters/S3CheckpointArchive.js';
 import { runCheckpoint } from '../../lambdas/checkpoint.js';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { AuditReader } from '../../core/AuditReader.js';
-import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
-import { systemClock } from '../../core/ports.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
+import { AuditReader } from '../../core/gateway/AuditReader.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
+import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
+import { systemClock } from '../../core/ports/ports.js';
 import { createApiHandler, type RequestLogLine } from '../../lambdas/http.js';
 import { wireGateway } from '../../lambdas/wiring.js';
 import { apiGatewayEvent, arnOf } from '../contract/targets.js';

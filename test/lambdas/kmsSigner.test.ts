@@ -1,12 +1,17 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import { GetPublicKeyCommand } from '@aws-sdk/client-kms';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { AuditReader } from '../../core/AuditReader.js';
-import { verifyCheckpoint } from '../../core/checkpoint.js';
-import { InMemoryKeyValueStore } from '../../core/InMemoryKeyValueStore.js';
-import type { Clock } from '../../core/ports.js';
-import type { AuditRecord, KeyRecord } from '../../core/records.js';
-import { computeRecordHash, keyIdOf, recordSigningPayload, verifySignature } from '../../core/signing.js';
+import { AuditReader } from '../../core/gateway/AuditReader.js';
+import {
+  computeRecordHash,
+  keyIdOf,
+  recordSigningPayload,
+  verifySignature,
+} from '../../core/keys/signing.js';
+import { verifyCheckpoint } from '../../core/log/checkpoint.js';
+import type { AuditRecord, KeyRecord } from '../../core/model/records.js';
+import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
+import type { Clock } from '../../core/ports/ports.js';
 import { KmsSigner } from '../../lambdas/adapters/KmsSigner.js';
 import type { ApiGatewayProxyEvent } from '../../lambdas/apigw.js';
 import { createApiHandler } from '../../lambdas/http.js';

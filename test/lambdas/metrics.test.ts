@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { DecisionRecord } from '../../core/records.js';
+import type { DecisionRecord } from '../../core/model/records.js';
 import { ROUTE_GROUPS, servesRoute } from '../../lambdas/api.js';
 import type { ApiGatewayProxyEvent } from '../../lambdas/apigw.js';
 import { type EmfDocument, emfDocument, METRIC_NAMES, Metrics } from '../../lambdas/metrics.js';

@@ -2,10 +2,10 @@ import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rename, rm, stat } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { verifyChain } from '../../core/ChainVerifier.js';
-import { canonicalize } from '../../core/canonical.js';
-import type { KeyValueStore, TransactOp } from '../../core/ports.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
+import { canonicalize } from '../../core/model/canonical.js';
+import type { KeyValueStore, TransactOp } from '../../core/ports/ports.js';
+import { verifyChain } from '../../core/verify/ChainVerifier.js';
 import { wireGateway } from '../../lambdas/wiring.js';
 import { DATA_DIR_FILES, openDataDir, rotateRootKey } from '../../local/dataDir.js';
 import { startEmbeddedStore } from '../../local/embeddedStore.js';

@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Checkpoint, verifyCheckpoint } from '../../core/checkpoint.js';
+import { type Checkpoint, verifyCheckpoint } from '../../core/log/checkpoint.js';
 import { type EmulatorOptions, startEmulator } from '../../local/emulator.js';
 import { loadOrCreateLogId } from '../../local/logIdentity.js';
 import { send } from '../helpers/http.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { describe, expect, it } from 'vitest';
-import { NodeSha256 } from '../../core/NodeSha256.js';
+import { NodeSha256 } from '../../core/keys/NodeSha256.js';
 import {
   type CredentialLookup,
   type IncomingSignedRequest,

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localRootPublicKey } from '../../bin/cli/rootPublicKey.js';
-import type { AuditRecord } from '../../core/records.js';
+import type { AuditRecord } from '../../core/model/records.js';
 import { GatewayClient, ZeroTrustClient, ZeroTrustError } from '../../sdk/index.js';
 import type { AwsCredentials } from '../../sdk/signer.js';
 import type { FetchLike } from '../../sdk/transport.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runZt } from '../../bin/cli/runZt.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
 import { parseListenAddress } from '../../mcp/httpProxy.js';
 
 /** `zt mcp-proxy`'s command line: what it refuses before anything starts (exit 2, one line on stderr). */

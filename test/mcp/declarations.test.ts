@@ -7,7 +7,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localRootPublicKey } from '../../bin/cli/rootPublicKey.js';
-import { parseDeclarations } from '../../core/declarations.js';
+import { parseDeclarations } from '../../core/model/declarations.js';
 import { toolDeclarations } from '../../mcp/declarations.js';
 import { GatewayClient } from '../../sdk/index.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';

@@ -4,7 +4,7 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localRootPublicKey } from '../../bin/cli/rootPublicKey.js';
-import type { AuditRecord, OutcomeRecord } from '../../core/records.js';
+import type { AuditRecord, OutcomeRecord } from '../../core/model/records.js';
 import { McpProxySession } from '../../mcp/McpProxySession.js';
 import { GatewayClient, ZeroTrustClient } from '../../sdk/index.js';
 import type { AwsCredentials } from '../../sdk/signer.js';

@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canonicalizeData, canonicalSha256, sha256Hex } from '../../core/canonical.js';
-import { InMemoryP256Signer } from '../../core/signing.js';
+import { InMemoryP256Signer } from '../../core/keys/signing.js';
+import { canonicalizeData, canonicalSha256, sha256Hex } from '../../core/model/canonical.js';
 import { ZeroTrustClient, ZeroTrustError } from '../../sdk/index.js';
 import { ChainBuilder } from '../helpers/chainFactory.js';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localRootPublicKey } from '../../bin/cli/rootPublicKey.js';
-import type { AuditRecord } from '../../core/records.js';
+import type { AuditRecord } from '../../core/model/records.js';
 import { type Emulator, startEmulator } from '../../local/emulator.js';
 import { GatewayClient, ZeroTrustClient, ZeroTrustError } from '../../sdk/index.js';
 

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { canonicalizeData, canonicalSha256, sha256Hex } from '../../core/canonical.js';
-import type { AuditRecord, DecisionFields, DecisionRecord, KeyRecord } from '../../core/records.js';
-import { InMemoryP256Signer, recordSigningPayload } from '../../core/signing.js';
+import { InMemoryP256Signer, recordSigningPayload } from '../../core/keys/signing.js';
+import { canonicalizeData, canonicalSha256, sha256Hex } from '../../core/model/canonical.js';
+import type { AuditRecord, DecisionFields, DecisionRecord, KeyRecord } from '../../core/model/records.js';
 import {
   awsActionName,
   guardMcpToolCall,

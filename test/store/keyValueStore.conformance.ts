@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { type KeyValueStore, MAX_TRANSACTION_OPS, type TransactOp } from '../../core/ports.js';
+import { type KeyValueStore, MAX_TRANSACTION_OPS, type TransactOp } from '../../core/ports/ports.js';
 
 /** A chain sequence number as the sort key: 20 digits, zero-padded, so byte order is numeric order. */
 function seq(n: number): string {

@@ -1,5 +1,5 @@
 /**
- * VENDORED BASELINE, not used by the gateway: the decision path of the single-chain design (core/Gateway.ts
+ * VENDORED BASELINE, not used by the gateway: the decision path of the single-chain design (core/gateway/Gateway.ts
  * `decide` at commit 9b826a8, before lanes), reduced to what a decision does to the table, so
  * `npm run bench:cloud` can drive it through the same harness as today's gateway:
  *
@@ -13,21 +13,21 @@
  * Records are signed by a session key certified in `main` by a `kind: key` record, as before.
  */
 import { randomUUID } from 'node:crypto';
-import { type ConfigSnapshot, Configuration, type StoredAgent } from '../../../core/Configuration.js';
-import type { Caller } from '../../../core/caller.js';
-import { canonicalizeData, canonicalSha256, sha256Hex } from '../../../core/canonical.js';
-import { BUILTIN_DECLARATIONS, mergeDeclarations } from '../../../core/declarations.js';
-import type { KeyRing } from '../../../core/KeyRing.js';
-import type { Clock, KeyValueStore, PolicyEvaluator } from '../../../core/ports.js';
-import type { AuditRecord, DecisionFields, DecisionRecord } from '../../../core/records.js';
-import { parseDecisionRequest } from '../../../core/requests.js';
+import type { PolicyEvaluator } from '../../../core/gateway/index.js';
+import { type ConfigSnapshot, Configuration, type StoredAgent } from '../../../core/gateway/index.js';
+import type { KeyRing } from '../../../core/keys/index.js';
+import type { AuditRecord, Caller, DecisionFields, DecisionRecord } from '../../../core/model/index.js';
 import {
-  idemPartition,
+  BUILTIN_DECLARATIONS,
+  canonicalizeData,
+  canonicalSha256,
   MAIN_LANE,
-  META_CONFIG_SK,
-  P_META,
-  P_PRINCIPAL,
-} from '../../../core/storageLayout.js';
+  mergeDeclarations,
+  parseDecisionRequest,
+  sha256Hex,
+} from '../../../core/model/index.js';
+import type { Clock, KeyValueStore } from '../../../core/ports/index.js';
+import { idemPartition, META_CONFIG_SK, P_META, P_PRINCIPAL } from '../../../core/ports/index.js';
 import type { ChainWriter } from './ChainWriter.js';
 
 interface IdempotencyItem {

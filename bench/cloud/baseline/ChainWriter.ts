@@ -1,20 +1,22 @@
 /**
  * VENDORED BASELINE, not used by the gateway: `core/ChainWriter.ts` as it was before lanes (commit 9b826a8,
  * deleted in e27c482 "lanes: ..."), the single-chain writer `npm run bench:cloud` compares the lanes with.
- * Only the import paths changed (and `recordId`, which moved to core/storageLayout.ts).
+ * Only the import paths changed (and `recordId`, which moved to core/ports/storageLayout.ts).
  */
-import { canonicalize } from '../../../core/canonical.js';
-import { InfrastructureError } from '../../../core/errors.js';
-import type { Clock, KeyValueStore, Signer } from '../../../core/ports.js';
+
+import { InfrastructureError } from '../../../core/errors/index.js';
+import { signRecord } from '../../../core/keys/index.js';
 import {
   type AuditRecord,
+  canonicalize,
   GENESIS_HASH,
   type KindFields,
   RECORD_SCHEMA,
+  recordId,
   type UnsignedRecord,
-} from '../../../core/records.js';
-import { signRecord } from '../../../core/signing.js';
-import { chainPartition, recordId, seqKey } from '../../../core/storageLayout.js';
+} from '../../../core/model/index.js';
+import type { Clock, KeyValueStore, Signer } from '../../../core/ports/index.js';
+import { chainPartition, seqKey } from '../../../core/ports/index.js';
 
 export interface ChainHead {
   seq: number;

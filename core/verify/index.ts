@@ -1,0 +1,38 @@
+/**
+ * core/verify: Offline verification: the streaming chain verifier, audit bundles (lanes, checkpoints, epochs, state),
+ * receipts, and the cross-record reference checks (configuration versions, approvals).
+ * What the rest of the project uses from this folder; anything not listed here is internal to it.
+ */
+
+export type {
+  AuditCode,
+  AuditFinding,
+  AuditReport,
+  AuditStatus,
+  AuditVerifierOptions,
+  EntryPlace,
+} from './auditBundle.js';
+export {
+  AUDIT_CODES,
+  AuditVerifier,
+  BUNDLE_FILES,
+  checkpointsOf,
+  formatDuration,
+  parseDuration,
+} from './auditBundle.js';
+export type {
+  ChainVerifierOptions,
+  VerificationCode,
+  VerificationFinding,
+  VerificationReport,
+} from './ChainVerifier.js';
+export {
+  ChainVerifier,
+  ChainVerifierOptionsError,
+  prepareLine,
+  VERIFICATION_CODES,
+  verifyChain,
+} from './ChainVerifier.js';
+export type { AuditReceipt, ReceiptCode, ReceiptVerification } from './receipt.js';
+export { InclusionProofBuilder, RECEIPT_CODES, RECEIPT_FORMAT, verifyReceipt } from './receipt.js';
+export { formatVerifierState } from './verifierState.js';
