@@ -131,7 +131,9 @@ async function serveEmulator(dataDir: string): Promise<void> {
   const { startEmulator } = await import('../local/emulator.js');
   const stats = { current: {} as StoreCallStats };
   const sqlite: { store: { commits: number } | null } = { store: null };
+  let conflicts = 0;
   const emulator = await startEmulator({
+    events: { appendConflict: () => conflicts++ },
     dataDir,
     port: 0,
     // One JSON line per request on stdout is `npm run local`'s default; it is not the bench's subject.
@@ -142,17 +144,16 @@ async function serveEmulator(dataDir: string): Promise<void> {
     },
   });
   let commits = sqlite.store?.commits ?? 0;
-  let conflicts = emulator.parts.writer.conflicts;
   serveStats(
     () => ({
       store: stats.current,
-      conflicts: emulator.parts.writer.conflicts - conflicts,
+      conflicts,
       ...(sqlite.store ? { commits: sqlite.store.commits - commits } : {}),
     }),
     () => {
       stats.current = {};
       commits = sqlite.store?.commits ?? 0;
-      conflicts = emulator.parts.writer.conflicts;
+      conflicts = 0;
     },
     () => emulator.close(),
   );

@@ -7,16 +7,15 @@ import { systemClock } from '../core/ports/index.js';
 import { DynamoDbKeyValueStore } from './adapters/DynamoDbKeyValueStore.js';
 import { KmsSigner } from './adapters/KmsSigner.js';
 import type { ApiGatewayProxyEvent, ApiGatewayProxyResult } from './apigw.js';
+import { readApiEnv } from './env.js';
 import { createApiHandler } from './http.js';
 import { Metrics } from './metrics.js';
-import { requiredCheckpointOrigin, wireGateway } from './wiring.js';
+import { wireGateway } from './wiring.js';
 
 /**
- * Lambda entry for every API route. Configuration comes from the environment at cold start:
- * `TABLE_NAME`, `ROOT_KEY_ARN`, `ADMIN_PRINCIPAL_ARNS` (comma-separated role ARNs), `CHECKPOINT_ORIGIN`,
- * optional `START_WINDOW_MS` (how long an allow waits for `started`, default 60000), `KEEP_REQUESTS` and
- * `KEEP_REQUESTS_DAYS` (request data kept for replay, core/gateway/keptRequests.ts), `GATEWAY_PRINCIPAL_ARN`, `ROUTE_GROUP`, `SERVICE_NAME` and
- * `METRICS_NAMESPACE`. A missing setting fails the cold start, so nothing is answered but a 503.
+ * Lambda entry for every API route. Configuration is read once at cold start (`readApiEnv`, lambdas/env.ts,
+ * which lists the variables); a missing or malformed setting fails the cold start, so nothing is answered
+ * but a 503.
  *
  * In the cloud one function serves each route group (`ROUTE_GROUP`), so each gets only the permissions
  * its routes need; API Gateway sends a group's routes to its function, and this entry refuses (404) a
@@ -44,20 +43,6 @@ export function servesRoute(group: RouteGroup | undefined, event: ApiGatewayProx
   const route = `${(event.httpMethod || '').toUpperCase()} ${event.resource}`;
   return !ALL_ROUTES.has(route) || ROUTE_GROUPS[group].includes(route);
 }
-function required(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`environment variable ${name} is required`);
-  return value;
-}
-
-function positiveInteger(name: string): number {
-  const value = Number(process.env[name]);
-  if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new Error(`environment variable ${name} must be a positive integer, got \`${process.env[name]}\``);
-  }
-  return value;
-}
-
 let ready: Promise<(event: ApiGatewayProxyEvent) => Promise<ApiGatewayProxyResult>> | null = null;
 
 /** One raw JSON line on stdout: the Lambda runtime prefixes `console` lines, which breaks JSON queries. */
@@ -65,64 +50,47 @@ function logLine(line: unknown): void {
   process.stdout.write(`${JSON.stringify(line)}\n`);
 }
 
-function routeGroup(): RouteGroup | undefined {
-  const group = process.env['ROUTE_GROUP'];
-  if (group === undefined || group === '') return undefined;
-  if (!Object.hasOwn(ROUTE_GROUPS, group)) {
-    throw new Error(`ROUTE_GROUP must be one of ${Object.keys(ROUTE_GROUPS).join(', ')}, got \`${group}\``);
-  }
-  return group as RouteGroup;
-}
-
+/**
+ * The composition root of an API function: the store and root signer from the environment, the use cases
+ * over them ({@link wireGateway}), the audit reader, and the HTTP edge. Metrics listen on the one events
+ * port (decisions, failed appends, lost lane races).
+ */
 async function init() {
-  const group = routeGroup();
-  const region = process.env['AWS_REGION'];
+  const env = readApiEnv(process.env);
   const store = new DynamoDbKeyValueStore({
-    client: new DynamoDBClient(region ? { region } : {}),
-    tableName: required('TABLE_NAME'),
+    client: new DynamoDBClient(env.region ? { region: env.region } : {}),
+    tableName: env.tableName,
   });
-  // read before anything is called: a deployment without its origin must not sign at all
-  const origin = requiredCheckpointOrigin(process.env);
-  const rootArn = required('ROOT_KEY_ARN');
-  const rootSigner = await KmsSigner.create(new KMSClient(region ? { region } : {}), rootArn);
+  const rootSigner = await KmsSigner.create(
+    new KMSClient(env.region ? { region: env.region } : {}),
+    env.rootKeyArn,
+  );
   const metrics = new Metrics({
-    service: process.env['SERVICE_NAME'] ?? 'zt-infra',
-    ...(process.env['METRICS_NAMESPACE'] ? { namespace: process.env['METRICS_NAMESPACE'] } : {}),
+    service: env.serviceName,
+    ...(env.metricsNamespace ? { namespace: env.metricsNamespace } : {}),
   });
   const parts = wireGateway({
     store,
     rootSigner,
     clock: systemClock,
-    gatewayPrincipal:
-      process.env['GATEWAY_PRINCIPAL_ARN'] ?? `lambda:${process.env['AWS_LAMBDA_FUNCTION_NAME'] ?? 'zt'}`,
-    origin,
-    rootArn,
+    gatewayPrincipal: env.gatewayPrincipal,
+    origin: env.checkpointOrigin,
+    rootArn: env.rootKeyArn,
     events: metrics.gatewayEvents(),
-    ...(process.env['START_WINDOW_MS'] ? { startWindowMs: positiveInteger('START_WINDOW_MS') } : {}),
-    keepRequests: parseRequestKeeping(process.env['KEEP_REQUESTS'], process.env['KEEP_REQUESTS_DAYS']),
+    ...(env.startWindowMs !== undefined ? { startWindowMs: env.startWindowMs } : {}),
+    keepRequests: parseRequestKeeping(env.keepRequests, env.keepRequestsDays),
   });
   const api = createApiHandler({
     gateway: parts.gateway,
     audit: new AuditReader({ store, checkpoints: parts.checkpointer, clock: systemClock }),
-    adminPrincipalArns: required('ADMIN_PRINCIPAL_ARNS')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
+    adminPrincipalArns: env.adminPrincipalArns,
     log: logLine,
     logError: (traceId, error) =>
       logLine({ level: 'error', msg: 'internal error', trace_id: traceId, error: String(error) }),
   });
-  let conflictsSeen = parts.writer.conflicts;
-  return async (event: ApiGatewayProxyEvent): Promise<ApiGatewayProxyResult> => {
-    if (!servesRoute(group, event)) return notServed(event);
-    try {
-      return await api(event);
-    } finally {
-      // the writer counts lost races cumulatively; report what this request added
-      metrics.appendConflicts(parts.writer.conflicts - conflictsSeen);
-      conflictsSeen = parts.writer.conflicts;
-    }
-  };
+  const group = env.routeGroup;
+  return async (event: ApiGatewayProxyEvent): Promise<ApiGatewayProxyResult> =>
+    servesRoute(group, event) ? api(event) : notServed(event);
 }
 
 function jsonReply(statusCode: number, traceId: string, body: unknown): ApiGatewayProxyResult {

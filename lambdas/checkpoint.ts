@@ -1,13 +1,15 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
-import type { LogCheckpoint } from '../core/log/index.js';
+import { pendingApprovalAges } from '../core/approvals/index.js';
+import { Checkpointer, type LogCheckpoint } from '../core/log/index.js';
+import { MAIN_LANE } from '../core/model/index.js';
 import { systemClock } from '../core/ports/index.js';
 import { DynamoDbKeyValueStore } from './adapters/DynamoDbKeyValueStore.js';
 import { KmsSigner } from './adapters/KmsSigner.js';
 import { type ArchiveResult, S3CheckpointArchive } from './adapters/S3CheckpointArchive.js';
+import { readCheckpointEnv } from './env.js';
 import { Metrics } from './metrics.js';
-import { requiredCheckpointOrigin, wireGateway } from './wiring.js';
 
 /**
  * Scheduled checkpoint function (EventBridge, every minute). Brings every lane to its head, signs each
@@ -16,15 +18,15 @@ import { requiredCheckpointOrigin, wireGateway } from './wiring.js';
  * says the log was checked recently even when idle), then archives the whole `GET /audit/checkpoint` body
  * to the Object Lock bucket.
  *
- * Configuration from the environment at cold start: `TABLE_NAME`, `ROOT_KEY_ARN`, `CHECKPOINT_BUCKET`,
- * `CHECKPOINT_RETENTION_DAYS`, `CHECKPOINT_ORIGIN`, optional `CHAIN`, `METRICS_NAMESPACE`, `SERVICE_NAME`.
+ * Configuration is read once at cold start (`readCheckpointEnv`, lambdas/env.ts, which lists the variables).
  * Each run also emits `ApprovalsPending` and `OldestPendingApprovalSeconds` (EMF), which the stack's
  * `ApprovalsPendingTooLongAlarm` watches. A failure throws: the invocation is reported as an error (the Lambda `Errors` metric) and counted in
  * `CheckpointFailures`; the next minute tries again.
  */
 
 export interface CheckpointRunDeps {
-  checkpointer: { checkpoint(): Promise<LogCheckpoint>; conflicts: number };
+  /** Built with the metrics as its events port, so lost state races are counted as they happen. */
+  checkpointer: { checkpoint(): Promise<LogCheckpoint> };
   archive: { put(checkpoint: LogCheckpoint): Promise<ArchiveResult> };
   metrics: Metrics;
   /** The pending approvals, measured each run for the "approvals pending too long" alarm. */
@@ -45,7 +47,6 @@ export interface CheckpointRunResult {
 
 /** One scheduled run: sign (or reuse), archive, count. */
 export async function runCheckpoint(deps: CheckpointRunDeps): Promise<CheckpointRunResult> {
-  const before = deps.checkpointer.conflicts;
   if (deps.approvals) {
     try {
       const { pending, oldestMs } = await deps.approvals.oldestPendingMs();
@@ -69,51 +70,42 @@ export async function runCheckpoint(deps: CheckpointRunDeps): Promise<Checkpoint
   } catch (error) {
     deps.metrics.checkpointFailed(error);
     throw error;
-  } finally {
-    deps.metrics.appendConflicts(deps.checkpointer.conflicts - before);
   }
-}
-
-function required(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`environment variable ${name} is required`);
-  return value;
 }
 
 let ready: Promise<CheckpointRunDeps> | null = null;
 
+/**
+ * The checkpoint function's composition root: the store, the root signer, the checkpointer, the archive
+ * and the metrics, and nothing of the decision path (no use cases, no policy engine, no Cedar wasm in its
+ * bundle; test/cdk/bundle.test.ts checks). Pending approvals are read straight from their items.
+ */
 async function init(): Promise<CheckpointRunDeps> {
-  const region = process.env['AWS_REGION'];
-  const store = new DynamoDbKeyValueStore({
-    client: new DynamoDBClient(region ? { region } : {}),
-    tableName: required('TABLE_NAME'),
+  const env = readCheckpointEnv(process.env);
+  const client = { ...(env.region ? { region: env.region } : {}) };
+  const store = new DynamoDbKeyValueStore({ client: new DynamoDBClient(client), tableName: env.tableName });
+  const rootSigner = await KmsSigner.create(new KMSClient(client), env.rootKeyArn);
+  const metrics = new Metrics({
+    service: env.serviceName,
+    ...(env.metricsNamespace ? { namespace: env.metricsNamespace } : {}),
   });
-  // read before anything is called: a deployment without its origin must not sign at all
-  const origin = requiredCheckpointOrigin(process.env);
-  const rootArn = required('ROOT_KEY_ARN');
-  const rootSigner = await KmsSigner.create(new KMSClient(region ? { region } : {}), rootArn);
-  const parts = wireGateway({
-    store,
-    rootSigner,
-    clock: systemClock,
-    gatewayPrincipal: process.env['GATEWAY_PRINCIPAL_ARN'] ?? 'lambda:checkpoint',
-    origin,
-    rootArn,
-  });
-  const retentionDays = Number(required('CHECKPOINT_RETENTION_DAYS'));
   return {
-    checkpointer: parts.checkpointer,
-    approvals: parts.gateway.approvals,
+    checkpointer: new Checkpointer({
+      store,
+      rootSigner,
+      clock: systemClock,
+      chain: MAIN_LANE,
+      origin: env.checkpointOrigin,
+      events: metrics.gatewayEvents(),
+    }),
+    approvals: { oldestPendingMs: () => pendingApprovalAges(store, systemClock) },
     log: (line) => console.log(JSON.stringify(line)),
     archive: new S3CheckpointArchive({
-      client: new S3Client(region ? { region } : {}),
-      bucket: required('CHECKPOINT_BUCKET'),
-      retentionDays,
+      client: new S3Client(client),
+      bucket: env.bucket,
+      retentionDays: env.retentionDays,
     }),
-    metrics: new Metrics({
-      service: process.env['SERVICE_NAME'] ?? 'zt-infra',
-      ...(process.env['METRICS_NAMESPACE'] ? { namespace: process.env['METRICS_NAMESPACE'] } : {}),
-    }),
+    metrics,
   };
 }
 

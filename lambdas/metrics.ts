@@ -184,6 +184,7 @@ export class Metrics {
     return {
       decision: (record) => this.decision(record),
       appendFailed: (error) => this.appendFailed(error),
+      appendConflict: () => this.appendConflicts(1),
     };
   }
 }

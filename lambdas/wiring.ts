@@ -21,7 +21,7 @@ export interface GatewayWiring {
   leaseMs?: number;
   /**
    * Checkpoint origin line, unique to this log (`checkpointOrigin` in core): the Lambda functions take it
-   * from `CHECKPOINT_ORIGIN` (`requiredCheckpointOrigin`), the emulator from its data dir's id. Default
+   * from `CHECKPOINT_ORIGIN` (`requiredCheckpointOrigin` in lambdas/env.ts), the emulator from its data dir's id. Default
    * `zt-infra/main`, for tests only.
    */
   origin?: string;
@@ -46,7 +46,11 @@ export interface GatewayParts {
   checkpointer: Checkpointer;
 }
 
-/** Builds the use cases from their ports; the Lambda entry and the emulator both call this. */
+/**
+ * Builds the use cases from their ports: the API functions' composition root (lambdas/api.ts) and the
+ * emulator's both call this. `events` reaches every part that tells one: the decision services, the lane
+ * writer and the checkpointer. The checkpoint function builds only its checkpointer (lambdas/checkpoint.ts).
+ */
 export function wireGateway(w: GatewayWiring): GatewayParts {
   const keys = new KeyRing(w.rootSigner, w.store, {
     gatewayPrincipal: w.gatewayPrincipal,
@@ -56,6 +60,7 @@ export function wireGateway(w: GatewayWiring): GatewayParts {
   const writer = new LaneWriter(w.store, w.clock, keys, {
     ...(w.lane !== undefined ? { lane: w.lane } : {}),
     ...(w.leaseMs !== undefined ? { leaseMs: w.leaseMs } : {}),
+    ...(w.events ? { events: w.events } : {}),
   });
   const gateway = new Gateway({
     store: w.store,
@@ -76,21 +81,7 @@ export function wireGateway(w: GatewayWiring): GatewayParts {
     clock: w.clock,
     chain: MAIN_LANE,
     ...(w.origin !== undefined ? { origin: w.origin } : {}),
+    ...(w.events ? { events: w.events } : {}),
   });
   return { gateway, writer, keys, checkpointer };
-}
-
-/**
- * The checkpoint origin a Lambda function was deployed with (`CHECKPOINT_ORIGIN`, set by the stack to
- * `zt-infra/<partition>/<account>/<region>/<stack>/<chain>`). Missing, it fails the cold start rather than
- * sign under the fixed `zt-infra/<chain>` every deployment would share.
- */
-export function requiredCheckpointOrigin(env: Record<string, string | undefined>): string {
-  const origin = env['CHECKPOINT_ORIGIN'];
-  if (!origin) {
-    throw new Error(
-      'environment variable CHECKPOINT_ORIGIN is required: the origin that tells this log from every other',
-    );
-  }
-  return origin;
 }

@@ -8,7 +8,13 @@ import type { RequestKeeping } from '../core/gateway/index.js';
 import { AuditReader } from '../core/gateway/index.js';
 import { checkpointOrigin } from '../core/log/index.js';
 import { isPublicRoute } from '../core/model/index.js';
-import { type Clock, type KeyValueStore, systemClock } from '../core/ports/index.js';
+import {
+  type Clock,
+  emitEvent,
+  type GatewayEvents,
+  type KeyValueStore,
+  systemClock,
+} from '../core/ports/index.js';
 import type { ApiGatewayProxyEvent } from '../lambdas/apigw.js';
 import { createApiHandler, MAX_BODY_BYTES, type RequestLogLine } from '../lambdas/http.js';
 import { type GatewayParts, wireGateway } from '../lambdas/wiring.js';
@@ -37,6 +43,11 @@ export interface EmulatorOptions {
    */
   publicHosts?: readonly string[];
   region?: string;
+  /**
+   * Listens on the gateway's events port (decisions, appended records, failed appends, lost lane races),
+   * beside the emulator's own checkpoint scheduler.
+   */
+  events?: GatewayEvents;
   /** Start from an empty data dir. */
   reset?: boolean;
   /** Keep the store in memory instead of on disk (tests): no store file, no data dir lock. */
@@ -144,10 +155,21 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const logId = options.inMemory ? newLogId() : await loadOrCreateLogId(join(dataDir, 'log-id'));
   const store = options.wrapStore ? options.wrapStore(data.store) : data.store;
 
+  // The one events port: the checkpoint scheduler counts appended records; the caller's listener hears all.
+  let scheduler: CheckpointScheduler | null = null;
+  const listener = options.events;
+  const events: GatewayEvents = {
+    ...listener,
+    appended: (record) => {
+      scheduler?.notifyAppended(record);
+      emitEvent(listener, 'appended', record);
+    },
+  };
   const parts = wireGateway({
     store,
     rootSigner,
     clock,
+    events,
     gatewayPrincipal: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/zt-emulator`,
     // One process per data dir (its lock), so it holds `main` whatever an earlier run's lease says.
     lane: 'main',
@@ -159,17 +181,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     ...(options.approvalTtlMs !== undefined ? { approvalTtlMs: options.approvalTtlMs } : {}),
     ...(options.keepRequests ? { keepRequests: options.keepRequests } : {}),
   });
-  let scheduler: CheckpointScheduler | null = null;
   if (options.checkpoints !== false) {
     scheduler = new CheckpointScheduler(parts.checkpointer, {
       everyRecords: options.checkpoints?.everyRecords ?? 100,
       everyMs: options.checkpoints?.everyMs ?? 60_000,
       onError: (error: unknown) => log({ level: 'error', msg: 'checkpoint failed', error: String(error) }),
     });
-  }
-  if (scheduler) {
-    const s = scheduler;
-    parts.writer.onAppended = (record) => s.notifyAppended(record);
   }
   const handler = createApiHandler({
     gateway: parts.gateway,

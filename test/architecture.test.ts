@@ -29,7 +29,7 @@ const ALLOWED: Record<string, readonly string[] | 'anything'> = {
 
 /**
  * core/'s concern folders and which other concerns each may import, lowest first: a concern never imports
- * one above it, so the folders form layers (errors < model < ports, policy < keys < log < verify, gateway).
+ * one above it, so the folders form layers (errors < model < ports, policy < approvals, keys < log < verify, gateway).
  * Inside core/ a file imports another concern's module directly; outside core/ only through a concern's
  * `index.ts` (its public surface) or core's own `index.ts`. Every folder in core/ needs a row here.
  */
@@ -38,10 +38,11 @@ const CORE_CONCERNS: Record<string, readonly string[]> = {
   model: ['errors'],
   ports: ['errors', 'model'],
   policy: ['errors', 'model'],
+  approvals: ['errors', 'model', 'ports'],
   keys: ['errors', 'model', 'ports'],
   log: ['errors', 'model', 'ports', 'keys'],
   verify: ['errors', 'model', 'ports', 'keys', 'log'],
-  gateway: ['errors', 'model', 'ports', 'policy', 'keys', 'log'],
+  gateway: ['errors', 'model', 'ports', 'policy', 'approvals', 'keys', 'log'],
 };
 /** Folders whose files may reach core's internals (tests exercise them directly). */
 const CORE_INTERNALS_OPEN = new Set(['test']);
@@ -130,6 +131,13 @@ function checkLayout(tree: string): string[] {
       const at = relative(tree, file);
       if (folder === 'core' && /process\.env/.test(readFileSync(file, 'utf8')))
         violations.push(`${at} reads process.env`);
+      // the Lambda functions read their environment once, in one place (lambdas/env.ts), at cold start
+      if (
+        folder === 'lambdas' &&
+        at !== 'lambdas/env.ts' &&
+        /process\.env\[/.test(readFileSync(file, 'utf8'))
+      )
+        violations.push(`${at} reads process.env outside lambdas/env.ts`);
       for (const spec of importsOf(file)) {
         if (spec.startsWith('.')) {
           const path = relative(tree, join(file, '..', spec)).split('/');
@@ -222,6 +230,11 @@ describe('when a violation is planted in a copy of the tree', () => {
       "import a concern's index.js, not its modules",
     ],
     ['core/planted.ts', 'export const x = 1;\n', 'is outside every concern folder'],
+    [
+      'lambdas/planted.ts',
+      "export const table = process.env['TABLE_NAME'];\n",
+      'reads process.env outside lambdas/env.ts',
+    ],
     ['sdk/planted.ts', "import { startEmulator } from '../local/index.js';\n", 'sdk/ may not import local/'],
     ['lambdas/planted.ts', "const m = await import('../bin/zt.js');\n", 'lambdas/ may not import bin/'],
     [

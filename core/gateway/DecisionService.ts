@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { type PendingApproval, readApprovalState } from '../approvals/approvalItems.js';
 import { ConflictError, InfrastructureError, NotFoundError } from '../errors/errors.js';
 import { AppendRefusedError, type LaneWriter } from '../log/LaneWriter.js';
 import type { Caller } from '../model/caller.js';
@@ -14,7 +15,7 @@ import {
 import { DEFAULT_APPROVAL_WINDOW_MS } from '../policy/approval.js';
 import type { Clock, GatewayEvents, KeyValueStore, PolicyEvaluator, TransactOp } from '../ports/ports.js';
 import { approvalPartition, idemPartition, P_APPROVALS, seqKey } from '../ports/storageLayout.js';
-import { evaluateAgain, type PendingApproval, readApprovalState } from './ApprovalService.js';
+import { evaluateAgain } from './ApprovalService.js';
 import type { Configuration } from './Configuration.js';
 import { type KeptRequest, keepsAction, keptRequestPartition, type RequestKeeping } from './keptRequests.js';
 import { PRE_POLICY_DENIAL } from './replay.js';

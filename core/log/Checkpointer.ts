@@ -1,6 +1,12 @@
 import { InfrastructureError } from '../errors/errors.js';
 import { LANE_NAME_PATTERN, MAIN_LANE } from '../model/records.js';
-import type { Clock, KeyValueStore, Signer } from '../ports/ports.js';
+import {
+  type Clock,
+  emitEvent,
+  type GatewayEvents,
+  type KeyValueStore,
+  type Signer,
+} from '../ports/ports.js';
 import {
   chainPartition,
   checkpointPartition,
@@ -34,6 +40,8 @@ export interface CheckpointerDeps {
   /** The root key: checkpoints and epochs are signed by it, never by a session key. */
   rootSigner: Signer;
   clock: Clock;
+  /** Told of each lost state or epoch race (`appendConflict`), which is then retried. */
+  events?: GatewayEvents;
   /** The lane whose checkpoint is the top level of {@link LogCheckpoint}, and of `list`/`latest`; default `main`. */
   chain?: string;
   /**
@@ -158,8 +166,6 @@ export class Checkpointer {
   readonly logOrigin: string;
   readonly #refreshMs: number;
   #tail: Promise<unknown> = Promise.resolve();
-  /** Lost state races since start, a contention figure. */
-  conflicts = 0;
 
   constructor(private readonly deps: CheckpointerDeps) {
     this.chain = deps.chain ?? MAIN_LANE;
@@ -307,7 +313,7 @@ export class Checkpointer {
       }
       if (written) return this.#body(epoch, heads);
       // Another process signed this epoch number first: start again after it.
-      this.conflicts++;
+      emitEvent(this.deps.events, 'appendConflict');
     }
     throw new InfrastructureError(
       'CHECKPOINT_CONTENTION',
@@ -478,7 +484,7 @@ export class Checkpointer {
         }
         if (atHead) return range;
       }
-      if (lost) this.conflicts++;
+      if (lost) emitEvent(this.deps.events, 'appendConflict');
     }
     throw new InfrastructureError(
       'CHECKPOINT_CONTENTION',

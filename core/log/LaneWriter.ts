@@ -13,13 +13,14 @@ import {
 } from '../model/records.js';
 import type {
   Clock,
+  GatewayEvents,
   KeyValueStore,
   LaneCertificate,
   LaneSigner,
   Signer,
   TransactOp,
 } from '../ports/ports.js';
-import { MAX_TRANSACTION_OPS } from '../ports/ports.js';
+import { emitEvent, MAX_TRANSACTION_OPS } from '../ports/ports.js';
 import {
   chainPartition,
   LANE_STATE_SK,
@@ -100,6 +101,8 @@ export interface LaneWriterOptions {
   leaseMs?: number;
   /** Most records in one transaction (default 24, leaving room for extra writes within 100 ops). */
   maxBatch?: number;
+  /** Told of each committed record (`appended`) and each rebuilt batch (`appendConflict`). */
+  events?: GatewayEvents;
 }
 
 interface Held {
@@ -140,10 +143,6 @@ export class LaneWriter {
   #held: Held | null = null;
   #queue: Pending[] = [];
   #draining = false;
-  /** Rebuilt batches since start (a fence moved, a lane was lost): a contention figure for metrics. */
-  conflicts = 0;
-  /** Called after each durable append (checkpoint scheduling, metrics). Must not throw. */
-  onAppended: ((record: AuditRecord) => void) | null = null;
 
   constructor(
     private readonly store: KeyValueStore,
@@ -365,7 +364,7 @@ export class LaneWriter {
         if (existing === first.text) {
           result = { ok: true };
         } else if (existing === null) {
-          this.conflicts++;
+          emitEvent(this.options.events, 'appendConflict');
           if (attempt >= 3) {
             this.#held = null;
             const error = new InfrastructureError('STORE_UNAVAILABLE', 'could not write the audit record', {
@@ -398,14 +397,14 @@ export class LaneWriter {
         };
         if (certificate && certified) certificate.landed(certified.record, certified.text);
         for (const b of built) {
-          this.onAppended?.(b.record);
+          emitEvent(this.options.events, 'appended', b.record);
           b.pending?.resolve({ record: b.record, text: b.text });
         }
         for (const p of waiters) p.resolve(undefined as unknown as AppendedRecord);
         return;
       }
 
-      this.conflicts++;
+      emitEvent(this.options.events, 'appendConflict');
       const failed = result.failed;
       if (failed === stateIndex || built.some((b) => b.first === failed)) {
         // The state moved (a fence, a takeover) or a slot was taken (another holder wrote): re-read it.

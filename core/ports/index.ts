@@ -26,7 +26,7 @@ export type {
   TransactOp,
   TransactResult,
 } from './ports.js';
-export { MAX_TRANSACTION_OPS, scanPartition, systemClock } from './ports.js';
+export { emitEvent, MAX_TRANSACTION_OPS, scanPartition, systemClock } from './ports.js';
 export type { LaneState } from './storageLayout.js';
 export {
   approvalPartition,

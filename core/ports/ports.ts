@@ -155,10 +155,39 @@ export interface CredentialIssuer {
   revoke(agentId: string): Promise<void>;
 }
 
-/** Sink for operational events (metrics, alarms); the default does nothing. */
+/**
+ * The one events port: what happens in the gateway and its log, told as it happens, to whoever composed
+ * the process (Lambda metrics, the emulator's checkpoint scheduler and console, benchmarks). Every member
+ * is optional and the default listens to nothing. A listener must not throw; if one does, the error is
+ * dropped ({@link emitEvent}), since an event is told after the fact it reports on and cannot undo it.
+ */
 export interface GatewayEvents {
+  /** A decision was recorded (after its append committed). */
   decision?(record: DecisionRecord): void;
+  /** A decision or outcome was answered 5xx because its append failed for good: nothing was recorded. */
   appendFailed?(error: ZtError): void;
+  /** A record committed to its lane (certificates and admin records too), in lane order. */
+  appended?(record: AuditRecord): void;
+  /**
+   * A lost race on the log, retried: a lane writer rebuilt a batch (a fence moved, a slot or the lane was
+   * taken) or a checkpointer lost a state or epoch write to another process. A contention figure.
+   */
+  appendConflict?(): void;
+}
+
+/** Tells `events` one event; a listener that throws is ignored (see {@link GatewayEvents}). */
+export function emitEvent<K extends keyof GatewayEvents>(
+  events: GatewayEvents | undefined,
+  name: K,
+  ...args: Parameters<NonNullable<GatewayEvents[K]>>
+): void {
+  const listener = events?.[name] as ((...a: unknown[]) => void) | undefined;
+  if (!listener) return;
+  try {
+    listener.apply(events, args);
+  } catch {
+    // an event reports what already happened; a failing listener must not turn it into a failure
+  }
 }
 
 /** What the writer needs from the key ring: a certificate in each lane, then the key to sign with. */

@@ -20,7 +20,7 @@ import { LaneWriter } from '../../core/log/LaneWriter.js';
 import { consistencyProof, leafHash, rootFromLeaves, verifyConsistency } from '../../core/log/merkle.js';
 import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
 import type { Clock, Signer } from '../../core/ports/ports.js';
-import { LANES_PARTITION } from '../../core/ports/storageLayout.js';
+import { EPOCH_PARTITION, LANES_PARTITION } from '../../core/ports/storageLayout.js';
 import { CheckpointScheduler } from '../../local/CheckpointScheduler.js';
 import { staticSigner } from '../helpers/lanes.js';
 
@@ -517,6 +517,32 @@ describe('when checkpointing an audit log', () => {
       expect(Date.parse(after.time)).toBeGreaterThan(Date.parse(before.time));
       expect(after.lanes[0]!.size).toBeGreaterThanOrEqual(before.lanes[0]!.size);
     }
+  });
+
+  it('tells the events port of a lost epoch race, then signs the next epoch number', async () => {
+    let refused = 0;
+    let conflicts = 0;
+    // the store says another process wrote this epoch number first (once), as a lost putIfAbsent does
+    const racing = new Proxy(store, {
+      get(target, prop) {
+        if (prop === 'putIfAbsent') {
+          return async (pk: string, sk: string, data: string) => {
+            if (pk === EPOCH_PARTITION && refused === 0) {
+              refused++;
+              return false;
+            }
+            return target.putIfAbsent(pk, sk, data);
+          };
+        }
+        const value = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const events = { appendConflict: () => conflicts++ };
+    const cp = await new Checkpointer({ store: racing, rootSigner: rootKey, clock, events }).checkpoint();
+    expect(refused).toBe(1);
+    expect(conflicts).toBe(1);
+    expect(verifyEpoch(cp.epoch, [rootKey.publicKeyPem]).ok).toBe(true);
   });
 
   it('checkpoints an empty log as the empty-tree root', async () => {

@@ -79,6 +79,14 @@ describe('when the handlers emit metrics', () => {
     expect(docs()[2]?.['AppendConflicts']).toBe(3);
   });
 
+  it('counts each lost race told on the events port as one AppendConflicts', () => {
+    const { metrics, docs } = capture();
+    const events = metrics.gatewayEvents();
+    events.appendConflict?.();
+    events.appendConflict?.();
+    expect(docs().map((d) => d['AppendConflicts'])).toEqual([1, 1]);
+  });
+
   it('never throws when the sink does', () => {
     const metrics = new Metrics({
       service: 'S',
