@@ -4,7 +4,7 @@ import type { RecordKind } from './records.js';
 /**
  * The `zt.audit.v1` record format as data (DESIGN.md "Audit record"): the error a malformed stored record
  * raises, the fields of each kind (required and optional), and the patterns their values match. The reader
- * that applies them is recordParser.ts; the canonical text, canonicalRecord.ts.
+ * that applies them is recordParser.ts (with recordFieldReaders.ts); the canonical text, canonicalRecord.ts.
  */
 
 export type RecordFormatCode = 'PARSE_ERROR' | 'SCHEMA_INVALID' | 'NOT_CANONICAL';

@@ -1,6 +1,7 @@
 /**
- * core/policy: Cedar policy: the engine (validation, the allow-shorthand compiler, evaluation with its cache), the
- * schema and params declarations it is checked against, and the `@approval` annotation.
+ * core/policy: Cedar policy: validation before a policy is stored, the allow-shorthand compiler, the engine that
+ * evaluates (with its caches), the schema and params declarations policies are checked against, and the
+ * `@approval` annotation.
  * What the rest of the project uses from this folder; anything not listed here is internal to it.
  */
 
