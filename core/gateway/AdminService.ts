@@ -15,7 +15,7 @@ import {
   parsePutSchemaRequest,
   parseRegisterAgentRequest,
 } from '../model/requests.js';
-import { assertPolicyId } from '../policy/PolicyEngine.js';
+import { assertPolicyId } from '../policy/storedPolicy.js';
 import type {
   Clock,
   CredentialIssuer,

@@ -1,6 +1,6 @@
 import { ValidationError } from '../errors/errors.js';
 import { canonicalize, canonicalSha256 } from '../model/canonical.js';
-import { NONCE_PATTERN } from '../model/recordParser.js';
+import { NONCE_PATTERN } from '../model/recordFormat.js';
 import type { SIGNATURE_ALGORITHM } from '../model/records.js';
 import { ACTION_PATTERN, ID_PATTERN, readObject, requireString } from '../model/validate.js';
 

@@ -2,7 +2,8 @@ import { ZtError } from '../errors/errors.js';
 import { canonicalize, sha256Hex } from '../model/canonical.js';
 import type { Declarations } from '../model/declarations.js';
 import type { AuditRecord, Decision, DecisionRecord } from '../model/records.js';
-import type { CedarPolicy, PolicyEngine } from '../policy/PolicyEngine.js';
+import type { PolicyEngine } from '../policy/PolicyEngine.js';
+import type { CedarPolicy } from '../policy/storedPolicy.js';
 import { checkKeptRequest, type KeptRequest } from './keptRequests.js';
 
 /**

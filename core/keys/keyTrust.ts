@@ -1,7 +1,9 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { ZtError } from '../errors/errors.js';
 import { sha256Hex } from '../model/canonical.js';
-import { canonicalRecordParts, RecordFormatError, validateAuditRecord } from '../model/recordParser.js';
+import { canonicalRecordParts } from '../model/canonicalRecord.js';
+import { RecordFormatError } from '../model/recordFormat.js';
+import { validateAuditRecord } from '../model/recordParser.js';
 import type { AuditRecord, KeyRecord } from '../model/records.js';
 import { keyIdOf, verifySignature } from './signing.js';
 

@@ -7,6 +7,7 @@
 export type { Caller } from './caller.js';
 export { requireAdmin, requireApprover } from './caller.js';
 export { canonicalize, canonicalizeData, canonicalSha256, sha256Hex } from './canonical.js';
+export { canonicalRecordParts, canonicalRecordText } from './canonicalRecord.js';
 export type { ActionDeclaration, Declarations, DeclaredAttribute, DeclaredType } from './declarations.js';
 export {
   BUILTIN_DECLARATIONS,
@@ -18,17 +19,10 @@ export {
 } from './declarations.js';
 export { assertExactJsonText } from './exactJson.js';
 export { normalizePrincipalArn } from './principalArn.js';
-export type { InspectedRecord, RecordFormatCode } from './recordParser.js';
-export {
-  canonicalRecordParts,
-  canonicalRecordText,
-  HASH_PATTERN,
-  inspectAuditRecord,
-  NONCE_PATTERN,
-  parseAuditRecord,
-  RecordFormatError,
-  validateAuditRecord,
-} from './recordParser.js';
+export type { RecordFormatCode } from './recordFormat.js';
+export { HASH_PATTERN, NONCE_PATTERN, RecordFormatError } from './recordFormat.js';
+export type { InspectedRecord } from './recordParser.js';
+export { inspectAuditRecord, parseAuditRecord, validateAuditRecord } from './recordParser.js';
 export type {
   AgentRecord,
   ApprovalRecord,

@@ -1,4 +1,30 @@
-import { ZtError } from '../errors/errors.js';
+import { type CanonicalRecordTexts, canonicalRecordParts } from './canonicalRecord.js';
+import {
+  exactFields,
+  hash,
+  integer,
+  invalid,
+  isObject,
+  keyId,
+  nonEmpty,
+  nullableInteger,
+  nullableStr,
+  type Obj,
+  oneOf,
+  str,
+  stringArray,
+  timestamp,
+} from './recordFieldReaders.js';
+import {
+  CHAIN_NAME_PATTERN,
+  HASH_PATTERN,
+  NONCE_PATTERN,
+  OPTIONAL_KIND_FIELDS,
+  RECORD_KINDS,
+  RecordFormatError,
+  recordFieldsOf,
+  SIGNATURE_FIELDS,
+} from './recordFormat.js';
 import {
   type AuditRecord,
   RECORD_SCHEMA,
@@ -14,233 +40,14 @@ import {
  * (none missing, none extra), each of the right type, and when its text is its own RFC 8785 canonical
  * form. The checks run in a fixed order: JSON syntax (`PARSE_ERROR`), shape and types
  * (`SCHEMA_INVALID`), canonical text (`NOT_CANONICAL`); the first failure wins.
+ *
+ * The format's fields and patterns are in recordFormat.ts, the readers of one field in
+ * recordFieldReaders.ts, the canonical text in canonicalRecord.ts; this file holds the rules per kind and
+ * the order of the checks.
  */
 
-export type RecordFormatCode = 'PARSE_ERROR' | 'SCHEMA_INVALID' | 'NOT_CANONICAL';
-
-/** A stored record that is not a well-formed `zt.audit.v1` record. `code` is stable; the message names the field. */
-export class RecordFormatError extends ZtError {
-  declare readonly code: RecordFormatCode;
-  constructor(
-    code: RecordFormatCode,
-    message: string,
-    /** JSON path of the offending field (`$.kms_signature.key_id`), `$` for the whole record. */
-    readonly path = '$',
-  ) {
-    super(code, message, { path });
-  }
-}
-
-/** Fields every record has, in no particular order (canonical order is the sorted one). */
-export const BASE_RECORD_FIELDS = [
-  'schema',
-  'chain',
-  'seq',
-  'id',
-  'kind',
-  'timestamp',
-  'principal_arn',
-  'signing_key_id',
-  'previous_hash',
-  'current_hash',
-  'kms_signature',
-] as const;
-
-/** Fields of `kms_signature`. */
-export const SIGNATURE_FIELDS = ['algorithm', 'key_id', 'signature'] as const;
-
-/** Fields each kind adds to the base fields (`kind` itself is a base field). */
-export const KIND_FIELDS = {
-  decision: [
-    'request_id',
-    'actor',
-    'action',
-    'resource',
-    'context_sha256',
-    'params_sha256',
-    'decision',
-    'reason',
-    'policy_ids',
-    'policy_set_sha256',
-    'errors',
-  ],
-  outcome: ['decision_id', 'status', 'exit_code', 'output_sha256'],
-  policy: ['policy_id', 'change', 'cedar', 'policy_sha256'],
-  agent: ['agent_id', 'change', 'bound_principal_arn'],
-  key: ['certified_key_id', 'certified_public_key_pem', 'not_before', 'not_after'],
-  schema: ['declarations', 'schema_sha256'],
-  approval: ['decision_id', 'verdict', 'params_sha256', 'expires_at'],
-} as const satisfies Record<RecordKind, readonly string[]>;
-
-export const RECORD_KINDS = Object.keys(KIND_FIELDS) as RecordKind[];
-
-/**
- * Fields a record of a kind may carry or leave out: added to the format after records without them were
- * written, which must keep verifying. Present, they are hashed and signed like any other field.
- */
-export const OPTIONAL_KIND_FIELDS = {
-  decision: [
-    'config_version',
-    'shadow',
-    'approvals_required',
-    'approval_expires_at',
-    'approval_id',
-    'approvals',
-  ],
-  outcome: ['nonce'],
-  policy: ['config_version', 'mode'],
-  agent: ['config_version'],
-  key: [],
-  schema: ['config_version'],
-  approval: [],
-} as const satisfies Record<RecordKind, readonly string[]>;
-
-/** An outcome's client nonce: 16-128 URL-safe base64 characters (letters, digits, `-`, `_`). */
-export const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,128}$/;
-
-/** Every required field of a record of `kind`, base fields first. */
-export function recordFieldsOf(kind: RecordKind): readonly string[] {
-  return [...BASE_RECORD_FIELDS, ...KIND_FIELDS[kind]];
-}
-
-/** With the `u` flag only an unpaired surrogate matches. */
-const LONE_SURROGATE = /\p{Surrogate}/u;
-
-/** Lower-case hex SHA-256. */
-export const HASH_PATTERN = /^[0-9a-f]{64}$/;
-/** A key id: `sha256:` + lower-case hex SHA-256 of the SPKI DER. */
-export const KEY_ID_PATTERN = /^sha256:[0-9a-f]{64}$/;
-/** ISO 8601 UTC with milliseconds, as `Date.prototype.toISOString` writes it. */
-export const TIMESTAMP_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-/** A chain name: what may appear before `-<seq>` in a record id. */
-export const CHAIN_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Standard base64 with padding (a DER ECDSA P-256 signature is 70-72 bytes). */
 const BASE64_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-/** Sanity bound on free-text fields (a Cedar policy is the largest thing a record carries). */
-const MAX_TEXT = 256 * 1024;
-
-type Obj = Record<string, unknown>;
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return value.length > 40 ? 'a long string' : `\`${value}\``;
-  if (typeof value === 'number')
-    return Number.isInteger(value) ? `the integer ${value}` : `the number ${value}`;
-  return `a ${typeof value}`;
-}
-
-function invalid(path: string, expected: string, value: unknown): RecordFormatError {
-  return new RecordFormatError(
-    'SCHEMA_INVALID',
-    `\`${path}\` must be ${expected}, got ${describe(value)}`,
-    path,
-  );
-}
-
-function isObject(value: unknown): value is Obj {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
-function exactFields(
-  obj: Obj,
-  fields: readonly string[],
-  path: string,
-  optional: readonly string[] = [],
-): void {
-  const missing = fields.filter((f) => !Object.hasOwn(obj, f));
-  if (missing.length > 0) {
-    const where = `${path}.${missing[0]}`;
-    throw new RecordFormatError(
-      'SCHEMA_INVALID',
-      `missing field${missing.length > 1 ? 's' : ''} ${missing.map((f) => `\`${f}\``).join(', ')} in \`${path}\``,
-      where,
-    );
-  }
-  const extra = Object.keys(obj).filter((k) => !fields.includes(k) && !optional.includes(k));
-  if (extra.length > 0) {
-    throw new RecordFormatError(
-      'SCHEMA_INVALID',
-      `unknown field${extra.length > 1 ? 's' : ''} ${extra.map((f) => `\`${f}\``).join(', ')} in \`${path}\`; allowed: ${[...fields, ...optional].join(', ')}`,
-      `${path}.${extra[0]}`,
-    );
-  }
-}
-
-function str(obj: Obj, field: string, path: string, pattern?: RegExp, hint?: string): string {
-  const value = obj[field];
-  const at = `${path}.${field}`;
-  if (typeof value !== 'string') throw invalid(at, hint ?? 'a string', value);
-  if (value.length > MAX_TEXT) throw invalid(at, `at most ${MAX_TEXT} characters`, value);
-  if (pattern && !pattern.test(value))
-    throw invalid(at, hint ?? `a string matching ${pattern.source}`, value);
-  return value;
-}
-
-function nonEmpty(obj: Obj, field: string, path: string): string {
-  const value = str(obj, field, path);
-  if (value.length === 0) throw invalid(`${path}.${field}`, 'a non-empty string', value);
-  return value;
-}
-
-function nullableStr(obj: Obj, field: string, path: string, pattern?: RegExp, hint?: string): string | null {
-  if (obj[field] === null) return null;
-  return str(obj, field, path, pattern, hint ? `${hint} or null` : undefined);
-}
-
-function hash(obj: Obj, field: string, path: string): string {
-  return str(obj, field, path, HASH_PATTERN, '64 lower-case hex digits');
-}
-
-function keyId(obj: Obj, field: string, path: string): string {
-  return str(obj, field, path, KEY_ID_PATTERN, '`sha256:` and 64 lower-case hex digits');
-}
-
-function timestamp(obj: Obj, field: string, path: string): string {
-  const value = str(obj, field, path, TIMESTAMP_PATTERN, 'an ISO 8601 UTC timestamp with milliseconds');
-  const date = new Date(value);
-  // The pattern admits `2026-02-30T25:00:00.000Z`; a real instant prints back to the same text.
-  if (Number.isNaN(date.getTime()) || date.toISOString() !== value) {
-    throw invalid(`${path}.${field}`, 'a real ISO 8601 UTC instant', value);
-  }
-  return value;
-}
-
-function oneOf<T extends string>(obj: Obj, field: string, path: string, allowed: readonly T[]): T {
-  const value = obj[field];
-  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-    throw invalid(`${path}.${field}`, `one of ${allowed.map((a) => `\`${a}\``).join(', ')}`, value);
-  }
-  return value as T;
-}
-
-function integer(obj: Obj, field: string, path: string, min: number): number {
-  const value = obj[field];
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw invalid(`${path}.${field}`, `an integer >= ${min}`, value);
-  }
-  return value;
-}
-
-function nullableInteger(obj: Obj, field: string, path: string): number | null {
-  const value = obj[field];
-  if (value === null) return null;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
-    throw invalid(`${path}.${field}`, 'an integer or null', value);
-  }
-  return value;
-}
-
-function stringArray(obj: Obj, field: string, path: string): string[] {
-  const value = obj[field];
-  const at = `${path}.${field}`;
-  if (!Array.isArray(value)) throw invalid(at, 'an array of strings', value);
-  value.forEach((item, i) => {
-    if (typeof item !== 'string') throw invalid(`${at}[${i}]`, 'a string', item);
-  });
-  return value as string[];
-}
 
 function checkKindFields(r: Obj, kind: RecordKind): void {
   const $ = '$';
@@ -472,87 +279,4 @@ export function parseAuditRecord(text: string): AuditRecord {
   const { record, error } = inspectAuditRecord(text);
   if (error) throw error;
   return record;
-}
-
-/**
- * Sorted member prefixes (`"name":`) of each kind, optional fields included (skipped when absent): RFC 8785
- * orders members by UTF-16 code units.
- */
-const SORTED_MEMBERS = Object.fromEntries(
-  RECORD_KINDS.map((kind) => {
-    const optional: readonly string[] = OPTIONAL_KIND_FIELDS[kind];
-    return [
-      kind,
-      [...recordFieldsOf(kind), ...optional]
-        .sort()
-        .map((name) => ({ name, prefix: `${JSON.stringify(name)}:`, optional: optional.includes(name) })),
-    ];
-  }),
-) as Record<RecordKind, Array<{ name: string; prefix: string; optional: boolean }>>;
-
-const SIGNATURE_MEMBERS = [...SIGNATURE_FIELDS].sort();
-/** A decision's `shadow` object: ASCII names, sorted. */
-const SHADOW_MEMBERS = ['decision', 'policy_ids', 'reason'];
-
-/** The stored text and the signed payload of a record (the payload omits `current_hash` and `kms_signature`). */
-export interface CanonicalRecordTexts {
-  text: string;
-  payload: string;
-}
-
-/**
- * RFC 8785 canonical text of a schema-valid record and of its signing payload, in one pass.
- *
- * Equal to `canonicalize(record)` for every record {@link validateAuditRecord} accepts, about five times
- * faster (the verifier's hot path): member names are the fixed ASCII names of the kind, sorted once;
- * values are strings, safe integers, null, string arrays and the `kms_signature` and `shadow` objects
- * (their members written in sorted order), whose RFC 8785 form is exactly what `JSON.stringify` writes. The one difference, a lone surrogate (JSON.stringify
- * escapes it, RFC 8785 has no form for it), is refused with `SCHEMA_INVALID`.
- * Pass only validated records.
- */
-export function canonicalRecordParts(record: AuditRecord): CanonicalRecordTexts {
-  const r = record as unknown as Record<string, unknown>;
-  let text = '{';
-  let payload = '{';
-  for (const { name, prefix, optional } of SORTED_MEMBERS[record.kind]) {
-    if (optional && !Object.hasOwn(r, name)) continue;
-    const value = r[name];
-    let encoded: string;
-    if (name === 'kms_signature') {
-      const sig = value as Record<string, unknown>;
-      encoded = `{${SIGNATURE_MEMBERS.map((k) => `"${k}":${JSON.stringify(sig[k])}`).join(',')}}`;
-    } else if (name === 'shadow') {
-      const shadow = value as Record<string, unknown>;
-      encoded = `{${SHADOW_MEMBERS.map((k) => `"${k}":${JSON.stringify(shadow[k])}`).join(',')}}`;
-    } else {
-      encoded = JSON.stringify(value);
-    }
-    const member = `${prefix}${encoded}`;
-    text += text.length > 1 ? `,${member}` : member;
-    if (name !== 'current_hash' && name !== 'kms_signature') {
-      payload += payload.length > 1 ? `,${member}` : member;
-    }
-  }
-  text += '}';
-  payload += '}';
-  // JSON.stringify writes a lone surrogate as \udXXX; a real character never needs that escape.
-  if (text.includes('\\ud') && hasLoneSurrogate(r)) {
-    throw new RecordFormatError(
-      'SCHEMA_INVALID',
-      'record holds a lone surrogate, which has no canonical form',
-    );
-  }
-  return { text, payload };
-}
-
-function hasLoneSurrogate(value: unknown): boolean {
-  if (typeof value === 'string') return LONE_SURROGATE.test(value);
-  if (Array.isArray(value)) return value.some(hasLoneSurrogate);
-  if (value !== null && typeof value === 'object') return Object.values(value).some(hasLoneSurrogate);
-  return false;
-}
-
-/** RFC 8785 canonical text of a schema-valid record (see {@link canonicalRecordParts}). */
-export function canonicalRecordText(record: AuditRecord): string {
-  return canonicalRecordParts(record).text;
 }

@@ -2,7 +2,7 @@ import { ValidationError } from '../errors/errors.js';
 import { sha256Hex } from './canonical.js';
 import { type Declarations, parseDeclarations } from './declarations.js';
 import { normalizePrincipalArn } from './principalArn.js';
-import { NONCE_PATTERN } from './recordParser.js';
+import { NONCE_PATTERN } from './recordFormat.js';
 import type { OutcomeStatus } from './records.js';
 import {
   ACTION_PATTERN,

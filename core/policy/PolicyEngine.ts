@@ -1,4 +1,3 @@
-import { ValidationError } from '../errors/errors.js';
 import { canonicalize, sha256Hex } from '../model/canonical.js';
 import {
   BUILTIN_DECLARATIONS,
@@ -7,30 +6,33 @@ import {
   type DeclaredAttribute,
   declarationFor,
 } from '../model/declarations.js';
-import { ACTION_PATTERN, ID_PATTERN } from '../model/validate.js';
+import { type AllowPolicyInput, allowPolicy } from './allowPolicy.js';
 import { approvalAnnotation } from './approval.js';
 import {
-  actionsNamed,
   type CedarSchema,
   cedar,
   commonContextOf,
   DEFAULT_SCHEMA,
-  type PolicyDiagnostic,
   parseStatements,
   type StatementScope,
-  schemaWithActions,
   scopeOf,
   toCedarRecord,
   toDiagnostics,
 } from './cedar.js';
+import { LruCache } from './lru.js';
+import type { CedarPolicy } from './storedPolicy.js';
+import { type PolicyValidation, validatePolicy } from './validatePolicy.js';
 
-export { type CedarSchema, DEFAULT_SCHEMA, type PolicyDiagnostic } from './cedar.js';
-
-/** A stored policy as the engine sees it: its id and its Cedar text (one or more statements). */
-export interface CedarPolicy {
-  policyId: string;
-  cedar: string;
-}
+/**
+ * The evaluator: decides a request against the stored policy set (`evaluate`) and says which stored
+ * policies can apply to an (action, agent) (`applicablePolicyIds`, `mayAllow`).
+ *
+ * The largest file of core/policy/, for one job: evaluating fast. The set index (each stored text parsed
+ * once, its statements filed by action and principal scope), the slices per (action, agent) and the Cedar
+ * slots they are kept in are private state of the one class, there only to make `evaluate` fast, so they
+ * stay with it. The checks before a policy is stored are in validatePolicy.ts, the allow shorthand in
+ * allowPolicy.ts, the LRU behind its caches in lru.ts.
+ */
 
 /**
  * One decision request. Cedar sees principal `Agent::"<agentId>"` (with `agentAttributes` as its
@@ -65,275 +67,6 @@ export interface EvaluationResult {
   /** On `approval_required`: how many distinct approvers the determining permits ask for (the largest). */
   approvals_required?: number;
 }
-
-export type PolicyValidation =
-  | { ok: true; statements: number; sha256: string; warnings: PolicyDiagnostic[] }
-  | { ok: false; diagnostics: PolicyDiagnostic[] };
-
-/** `POST /policies/allow`: the narrow-policy shorthand. */
-export interface AllowPolicyInput {
-  action: string;
-  agentId?: string;
-  resource?: string;
-  reason?: string;
-  /** Exact values the request's params must carry: each becomes `context.params.<name> == <value>`. */
-  params?: Record<string, unknown>;
-}
-
-export const POLICY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const MAX_RESOURCE = 1024;
-const MAX_REASON = 512;
-
-/** Throws a `ValidationError` unless `policyId` matches {@link POLICY_ID_PATTERN}. */
-export function assertPolicyId(policyId: unknown): asserts policyId is string {
-  if (typeof policyId !== 'string' || !POLICY_ID_PATTERN.test(policyId)) {
-    const shown = typeof policyId === 'string' ? `\`${policyId.slice(0, 140)}\`` : `a ${typeof policyId}`;
-    throw new ValidationError(
-      `policy id must be 1-128 letters, digits, \`.\`, \`_\` or \`-\`, starting with a letter or digit, got ${shown}`,
-    );
-  }
-}
-
-const at1 = (message: string): PolicyDiagnostic[] => [{ message, line: 1, column: 1 }];
-
-/**
- * Checks policy text before it is stored: it must parse, hold at least one static `permit`/`forbid`
- * (no templates), and validate (strict mode) against `schema` with every action the text names
- * declared for principal `Agent`, resource `Resource` and the schema's `Context`, plus, for an action
- * with a declaration, its declared context attributes and `context.params`. So a wrong entity
- * type (`principal == User::"x"`), an undeclared or unguarded attribute (`principal.team` without
- * `principal has team`), a param the action does not declare or a type error is refused; an unknown
- * action name is not.
- *
- * @throws ValidationError when `policyId` does not match {@link POLICY_ID_PATTERN}.
- * @returns diagnostics with 1-based line and column (characters) into `cedarText`.
- */
-export function validatePolicy(
-  policyId: string,
-  cedarText: string,
-  schema: CedarSchema = DEFAULT_SCHEMA,
-  declarations: Declarations = BUILTIN_DECLARATIONS,
-): PolicyValidation {
-  assertPolicyId(policyId);
-  if (typeof cedarText !== 'string') return { ok: false, diagnostics: at1('policy text must be a string') };
-  if (LONE_SURROGATE.test(cedarText)) {
-    return { ok: false, diagnostics: at1('policy text is not valid Unicode (it has a lone surrogate)') };
-  }
-  const empty = 'policy text is empty; expected one or more `permit` or `forbid` statements';
-  if (cedarText.trim() === '') return { ok: false, diagnostics: at1(empty) };
-  const parts = cedar.policySetTextToParts(cedarText);
-  if (parts.type === 'failure') return { ok: false, diagnostics: toDiagnostics(cedarText, parts.errors) };
-  if (parts.policy_templates.length > 0) {
-    const slot = /\?(?:principal|resource)\b/.exec(cedarText);
-    const where = slot ? lineColumnOfIndex(cedarText, slot.index) : { line: 1, column: 1 };
-    const message = `templates are not supported: replace \`${slot?.[0] ?? '?principal'}\` with an entity such as \`Agent::"my-agent"\``;
-    return { ok: false, diagnostics: [{ message, ...where }] };
-  }
-  if (parts.policies.length === 0) return { ok: false, diagnostics: at1(empty) };
-  const actions = new Set<string>();
-  for (const statement of parts.policies) {
-    const json = cedar.policyToJson(statement);
-    if (json.type === 'failure') return { ok: false, diagnostics: toDiagnostics(cedarText, json.errors) };
-    const approval = approvalAnnotation(json.json.annotations, json.json.effect);
-    if (!approval.ok) {
-      const at = /@approval\b/.exec(cedarText);
-      return {
-        ok: false,
-        diagnostics: [
-          {
-            message: approval.error,
-            ...(at ? lineColumnOfIndex(cedarText, at.index) : { line: 1, column: 1 }),
-          },
-        ],
-      };
-    }
-    actionsNamed(json.json, actions);
-  }
-  const answer = cedar.validate({
-    schema: schemaWithActions(schema, actions, declarations),
-    policies: { staticPolicies: cedarText },
-    validationSettings: { mode: 'strict' },
-  });
-  if (answer.type === 'failure') return { ok: false, diagnostics: toDiagnostics(cedarText, answer.errors) };
-  // A statement the validator proves can never match is refused, not merely warned about: it is
-  // almost always an attribute the schema does not declare (`context has foo` is false for every
-  // valid request), and an impossible `forbid` would protect nothing while looking like it does.
-  // (Only when there is no real error: an error explains itself, the warning would only add noise.)
-  if (answer.validationErrors.length > 0) {
-    return {
-      ok: false,
-      diagnostics: toDiagnostics(
-        cedarText,
-        answer.validationErrors.map((e) => e.error),
-      ),
-    };
-  }
-  const impossible = answer.validationWarnings.filter((w) => IMPOSSIBLE.test(w.error.message));
-  if (impossible.length > 0) {
-    const help =
-      'look for an attribute the schema does not declare: `context has x` is false for all of them';
-    return {
-      ok: false,
-      diagnostics: toDiagnostics(
-        cedarText,
-        impossible.map((w) => ({ ...w.error, help })),
-      ),
-    };
-  }
-  return {
-    ok: true,
-    statements: parts.policies.length,
-    sha256: sha256Hex(cedarText),
-    warnings: toDiagnostics(
-      cedarText,
-      answer.validationWarnings.filter((w) => !impossible.includes(w)).map((w) => w.error),
-    ),
-  };
-}
-
-const IMPOSSIBLE = /policy is impossible|unable to find an applicable action/;
-
-function lineColumnOfIndex(text: string, index: number): { line: number; column: number } {
-  const before = text.slice(0, index);
-  const lines = before.split('\n');
-  return { line: lines.length, column: [...(lines.at(-1) ?? '')].length + 1 };
-}
-
-/** A Cedar string literal: quotes, backslashes and control or line-separator characters escaped. */
-export function cedarString(value: string): string {
-  let out = '"';
-  for (const ch of value) {
-    const cp = ch.codePointAt(0) as number;
-    if (ch === '"' || ch === '\\') out += `\\${ch}`;
-    else if (ch === '\n') out += '\\n';
-    else if (ch === '\r') out += '\\r';
-    else if (ch === '\t') out += '\\t';
-    else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp === 0x2028 || cp === 0x2029) {
-      out += `\\u{${cp.toString(16)}}`;
-    } else out += ch;
-  }
-  return `${out}"`;
-}
-
-function readOptional(input: Record<string, unknown>, field: string, max: number): string | undefined {
-  const value = input[field];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string')
-    throw new ValidationError(`\`${field}\` must be a string, got a ${typeof value}`);
-  if (value.length > max) throw new ValidationError(`\`${field}\` must be at most ${max} characters`);
-  if (LONE_SURROGATE.test(value)) throw new ValidationError(`\`${field}\` is not valid Unicode`);
-  return value;
-}
-
-/**
- * The narrow-policy shorthand of `POST /policies/allow`: one `permit` for exactly `action`, and for
- * exactly `agentId` / `resource` when given (any agent / any resource otherwise), with the reason as
- * a `@reason("...")` annotation. The id is `allow-<action>[-<agentId>]`, sanitized to
- * {@link POLICY_ID_PATTERN} and cut to fit, then `-` and 12 hex digits of the SHA-256 of
- * `{action, agentId, resource}`: the readable part alone is ambiguous (`a-b` + no agent vs `a` +
- * agent `b`), the suffix makes distinct grants distinct ids, and the same grant the same id (a
- * repeat with a new reason replaces it).
- *
- * @throws ValidationError on a malformed action, agent id, resource or reason.
- */
-export function allowPolicy(input: AllowPolicyInput): CedarPolicy {
-  if (input === null || typeof input !== 'object') throw new ValidationError('input must be an object');
-  const fields = input as unknown as Record<string, unknown>;
-  const action = fields['action'];
-  if (typeof action !== 'string' || !ACTION_PATTERN.test(action)) {
-    throw new ValidationError(
-      `\`action\` must be an action id like \`aws.ec2.terminate_instances\` (1-200 letters, digits, \`.\`, \`_\`, \`:\`, \`/\` or \`-\`, starting with a letter or digit), got ${describe(action)}`,
-    );
-  }
-  const agentId = fields['agentId'];
-  if (agentId !== undefined && (typeof agentId !== 'string' || !ID_PATTERN.test(agentId))) {
-    throw new ValidationError(
-      `\`agentId\` must be 1-64 letters, digits, \`.\`, \`_\` or \`-\`, starting with a letter or digit, got ${describe(agentId)}`,
-    );
-  }
-  const resource = readOptional(fields, 'resource', MAX_RESOURCE);
-  const reason = readOptional(fields, 'reason', MAX_REASON);
-  const params = fields['params'];
-  if (params !== undefined && (params === null || typeof params !== 'object' || Array.isArray(params))) {
-    throw new ValidationError(`\`params\` must be an object of exact values, got ${describe(params)}`);
-  }
-  const conditions =
-    params === undefined
-      ? []
-      : Object.entries(params as Record<string, unknown>).map(([name, value]) => {
-          const at = paramPath(name);
-          return `context.params has ${cedarString(name)} && ${at} == ${cedarLiteral(value, `params.${name}`)}`;
-        });
-
-  const digest = sha256Hex(
-    canonicalize({
-      action,
-      agentId: agentId ?? null,
-      resource: resource ?? null,
-      // absent from the hash when not given, so ids of allows made before params existed do not change
-      ...(params === undefined ? {} : { params }),
-    }),
-  ).slice(0, 12);
-  const readable = `allow-${action}${agentId === undefined ? '' : `-${agentId}`}`
-    .replace(/[^A-Za-z0-9._-]/g, '-')
-    .slice(0, 128 - 1 - digest.length);
-  const policyId = `${readable}-${digest}`;
-
-  const lines: string[] = [];
-  if (reason !== undefined) lines.push(`@reason(${cedarString(reason)})`);
-  lines.push(
-    'permit (',
-    `  principal${agentId === undefined ? '' : ` == Agent::${cedarString(agentId)}`},`,
-    `  action == Action::${cedarString(action)},`,
-    `  resource${resource === undefined ? '' : ` == Resource::${cedarString(resource)}`}`,
-    conditions.length === 0 ? ');' : ')',
-  );
-  if (conditions.length > 0) lines.push(`when {\n  ${conditions.join(' &&\n  ')}\n};`);
-  return { policyId, cedar: `${lines.join('\n')}\n` };
-}
-
-/** `context.params.name`, or `context.params["name"]` when the name is not an identifier. */
-function paramPath(name: string): string {
-  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name)
-    ? `context.params.${name}`
-    : `context.params[${cedarString(name)}]`;
-}
-
-/**
- * A JSON value as a Cedar literal: strings, safe integers, booleans, arrays as sets, objects as
- * records. Null and non-integers have no Cedar form and are refused.
- */
-function cedarLiteral(value: unknown, path: string, depth = 0): string {
-  if (depth > 8) throw new ValidationError(`\`${path}\` is nested deeper than 8 levels`);
-  if (typeof value === 'string') {
-    if (LONE_SURROGATE.test(value)) throw new ValidationError(`\`${path}\` is not valid Unicode`);
-    return cedarString(value);
-  }
-  if (typeof value === 'boolean') return String(value);
-  if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value)) {
-      throw new ValidationError(`\`${path}\` must be an integer (Cedar has no other numbers), got ${value}`);
-    }
-    return String(value);
-  }
-  if (Array.isArray(value))
-    return `[${value.map((v, i) => cedarLiteral(v, `${path}[${i}]`, depth + 1)).join(', ')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value).map(
-      ([k, v]) => `${cedarString(k)}: ${cedarLiteral(v, `${path}.${k}`, depth + 1)}`,
-    );
-    return `{${entries.join(', ')}}`;
-  }
-  throw new ValidationError(`\`${path}\` is ${describe(value)}, which has no Cedar form`);
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return value.length > 60 ? 'a long string' : `\`${value}\``;
-  return value === null ? 'null' : `a ${typeof value}`;
-}
-
-// ---------------------------------------------------------------- evaluation
 
 /** Counters for tests and metrics: how often the expensive steps ran. */
 export interface PolicyEngineStats {
@@ -402,34 +135,6 @@ interface IndexedSet {
   errors: string[];
   erroredPolicyIds: string[];
   slices: LruCache<string, Slice>;
-}
-
-/** A tiny LRU over `Map` insertion order. */
-class LruCache<K, V> {
-  readonly #map = new Map<K, V>();
-  constructor(
-    private readonly capacity: number,
-    private readonly onEvict?: (key: K, value: V) => void,
-  ) {}
-
-  get(key: K): V | undefined {
-    const value = this.#map.get(key);
-    if (value !== undefined) {
-      this.#map.delete(key);
-      this.#map.set(key, value);
-    }
-    return value;
-  }
-
-  set(key: K, value: V): void {
-    this.#map.delete(key);
-    this.#map.set(key, value);
-    while (this.#map.size > this.capacity) {
-      const oldest = this.#map.entries().next().value as [K, V];
-      this.#map.delete(oldest[0]);
-      this.onEvict?.(oldest[0], oldest[1]);
-    }
-  }
 }
 
 let engineCount = 0;

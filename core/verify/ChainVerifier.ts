@@ -3,14 +3,9 @@ import { ZtError } from '../errors/errors.js';
 import { certifiedKeyOf, KeyTrust, KeyTrustError, short, type TrustedKey } from '../keys/keyTrust.js';
 import { verifySignature } from '../keys/signing.js';
 import { sha256Hex } from '../model/canonical.js';
-import {
-  canonicalRecordParts,
-  HASH_PATTERN,
-  type InspectedRecord,
-  inspectAuditRecord,
-  RecordFormatError,
-  validateAuditRecord,
-} from '../model/recordParser.js';
+import { canonicalRecordParts } from '../model/canonicalRecord.js';
+import { HASH_PATTERN, RecordFormatError } from '../model/recordFormat.js';
+import { type InspectedRecord, inspectAuditRecord, validateAuditRecord } from '../model/recordParser.js';
 import { type AuditRecord, GENESIS_HASH, type KeyRecord, type RecordKind } from '../model/records.js';
 
 /**

@@ -3,7 +3,9 @@ import { verifySignature } from '../keys/signing.js';
 import { type Checkpoint, laneOfOrigin, verifyCheckpoint } from '../log/checkpoint.js';
 import { CompactRange, HASH_SIZE, leafHash, verifyInclusion } from '../log/merkle.js';
 import { sha256Hex } from '../model/canonical.js';
-import { canonicalRecordParts, RecordFormatError, validateAuditRecord } from '../model/recordParser.js';
+import { canonicalRecordParts } from '../model/canonicalRecord.js';
+import { RecordFormatError } from '../model/recordFormat.js';
+import { validateAuditRecord } from '../model/recordParser.js';
 import type { AuditRecord, KeyRecord } from '../model/records.js';
 
 /**

@@ -7,13 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { InMemoryP256Signer, keyIdOf, recordSigningPayload } from '../../core/keys/signing.js';
 import { leafHash } from '../../core/log/merkle.js';
 import { canonicalize, sha256Hex } from '../../core/model/canonical.js';
-import {
-  BASE_RECORD_FIELDS,
-  KIND_FIELDS,
-  parseAuditRecord,
-  RecordFormatError,
-  validateAuditRecord,
-} from '../../core/model/recordParser.js';
+import { BASE_RECORD_FIELDS, KIND_FIELDS, RecordFormatError } from '../../core/model/recordFormat.js';
+import { parseAuditRecord, validateAuditRecord } from '../../core/model/recordParser.js';
 import {
   type AuditRecord,
   GENESIS_HASH,

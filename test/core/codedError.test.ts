@@ -8,7 +8,7 @@ import {
   ZT_ERROR_CODES,
   ZtError,
 } from '../../core/errors/errors.js';
-import { RecordFormatError } from '../../core/model/recordParser.js';
+import { RecordFormatError } from '../../core/model/recordFormat.js';
 import { McpProxyError } from '../../mcp/serverName.js';
 import { GatewayError } from '../../sdk/errors.js';
 import { ZeroTrustError } from '../../sdk/ZeroTrustClient.js';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BUILTIN_DECLARATIONS, mergeDeclarations, parseDeclarations } from '../../core/model/declarations.js';
-import { type CedarPolicy, PolicyEngine } from '../../core/policy/PolicyEngine.js';
+import { PolicyEngine } from '../../core/policy/PolicyEngine.js';
+import type { CedarPolicy } from '../../core/policy/storedPolicy.js';
 
 /** `PolicyEngine.mayAllow`: what `POST /actions/allowed` lists, from one (action, agent) slice. */
 

@@ -9,7 +9,8 @@ import {
   parseDeclarations,
 } from '../../core/model/declarations.js';
 import type { DecisionRecord, SchemaRecord } from '../../core/model/records.js';
-import { allowPolicy, PolicyEngine } from '../../core/policy/PolicyEngine.js';
+import { allowPolicy } from '../../core/policy/allowPolicy.js';
+import { PolicyEngine } from '../../core/policy/PolicyEngine.js';
 import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
 import { systemClock } from '../../core/ports/ports.js';
 import { verifyChain } from '../../core/verify/ChainVerifier.js';

@@ -5,15 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../core/errors/errors.js';
 import type { PolicyEvaluator } from '../../core/gateway/Gateway.js';
 import { canonicalize, sha256Hex } from '../../core/model/canonical.js';
-import {
-  allowPolicy,
-  type CedarPolicy,
-  DEFAULT_SCHEMA,
-  type EvaluationRequest,
-  POLICY_ID_PATTERN,
-  PolicyEngine,
-  validatePolicy,
-} from '../../core/policy/PolicyEngine.js';
+import { allowPolicy } from '../../core/policy/allowPolicy.js';
+import { DEFAULT_SCHEMA } from '../../core/policy/cedar.js';
+import { type EvaluationRequest, PolicyEngine } from '../../core/policy/PolicyEngine.js';
+import { type CedarPolicy, POLICY_ID_PATTERN } from '../../core/policy/storedPolicy.js';
+import { validatePolicy } from '../../core/policy/validatePolicy.js';
 
 const infra = join(import.meta.dirname, '../../infra/cedar');
 
