@@ -10,7 +10,6 @@ import { AppendRefusedError, type LaneWriter } from '../log/LaneWriter.js';
 import { type Caller, requireApprover } from '../model/caller.js';
 import type { ApprovalRecord, DecisionRecord } from '../model/records.js';
 import { parseApprovalVoteRequest } from '../model/requests.js';
-import type { JsonObject } from '../model/validate.js';
 import { DEFAULT_APPROVAL_TTL_MS } from '../policy/approval.js';
 import type { Clock, EvaluationResult, KeyValueStore, PolicyEvaluator, TransactOp } from '../ports/ports.js';
 import { approvalPartition, P_APPROVALS } from '../ports/storageLayout.js';
