@@ -1,7 +1,4 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -11,8 +8,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -24,8 +20,24 @@ import { parseRequestKeeping } from '../core/keptRequests.js';
 import { arnPath, publicRoutes, ROUTE_TABLE, type RouteGroup, routesForRole } from '../core/routes.js';
 import { TABLE_KEY } from '../lambdas/adapters/tableDefinition.js';
 import { AgentRole } from './AgentRole.js';
+import {
+  FunctionDefaults,
+  type MadeFunction,
+  projectRoot,
+  type ReservedConcurrency,
+  reservedConcurrencyOf,
+} from './constructs/FunctionDefaults.js';
 import { acknowledge, executeApiFinding, logicalIdOf } from './nag.js';
 
+export {
+  bundlingOptions,
+  CEDAR_WASM,
+  DEFAULT_RESERVED_CONCURRENCY,
+  ESM_BANNER,
+  projectRoot,
+  type ReservedConcurrency,
+  reservedConcurrencyOf,
+} from './constructs/FunctionDefaults.js';
 export type { RouteGroup };
 
 /**
@@ -114,27 +126,6 @@ export interface ZtInfraStackProps extends StackProps {
 
 const STAGE = 'v1';
 
-/** The functions whose concurrency is reserved: one per route group, and the checkpoint function. */
-export interface ReservedConcurrency {
-  decisions: number;
-  admin: number;
-  audit: number;
-  checkpoint: number;
-}
-
-/**
- * Reserved concurrency by default. Decisions: 32 instances, the largest fleet `npm run bench:cloud`
- * measured scaling linearly (one lane each, no contention, nothing lost); more is a setting, not a redesign
- * (no key of the table is shared by every decision). Admin: 2 (changes are serialised by the configuration
- * version anyway). Audit: 2. Checkpoint: 1, so two scheduled runs never overlap.
- */
-export const DEFAULT_RESERVED_CONCURRENCY: Readonly<ReservedConcurrency> = Object.freeze({
-  decisions: 32,
-  admin: 2,
-  audit: 2,
-  checkpoint: 1,
-});
-
 /**
  * Stage throttling by default, from the measured capacity of the default decisions fleet: 32 instances at
  * the ~60 decisions/s one instance sustains against DynamoDB (`npm run bench:cloud`, K=1: a transaction of
@@ -162,20 +153,6 @@ function checkThrottle(throttle: { rateLimit: number; burstLimit: number }): voi
       `throttle burstLimit must be an integer from 1 to ${MAX_THROTTLE.burstLimit}, got \`${burstLimit}\``,
     );
   }
-}
-
-/** The reserved concurrency of each function, or null for none; refuses what Lambda would. */
-export function reservedConcurrencyOf(
-  setting: Partial<ReservedConcurrency> | false | undefined,
-): ReservedConcurrency | null {
-  if (setting === false) return null;
-  const merged = { ...DEFAULT_RESERVED_CONCURRENCY, ...setting };
-  for (const [name, value] of Object.entries(merged)) {
-    if (!Number.isSafeInteger(value) || value < 1 || value > 10_000) {
-      throw new Error(`reservedConcurrency.${name} must be an integer from 1 to 10000, got \`${value}\``);
-    }
-  }
-  return merged;
 }
 
 /** An IAM role or user ARN: what a resource policy may name as a principal (no wildcard, no account root). */
@@ -250,60 +227,6 @@ export const ROOT_KEY_DELEGATED_ACTIONS = [
   'kms:ScheduleKeyDeletion',
   'kms:CancelKeyDeletion',
 ];
-
-/** The repository root: where `package.json`, `package-lock.json` and `lambdas/` live. */
-export function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'zt-infra') {
-      return dir;
-    }
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('could not find the zt-infra package root above cdk/');
-    dir = parent;
-  }
-}
-
-/**
- * ESM bundles have no `require`, `__filename` or `__dirname`; the Cedar nodejs build (CommonJS) reads its
- * wasm from `__dirname` at load, so the bundle defines them from `import.meta.url` and the wasm is copied
- * next to `index.mjs`.
- */
-export const ESM_BANNER = [
-  "import { createRequire as __ztCreateRequire } from 'node:module';",
-  "import { fileURLToPath as __ztFileURLToPath } from 'node:url';",
-  "import { dirname as __ztDirname } from 'node:path';",
-  'const require = __ztCreateRequire(import.meta.url);',
-  'const __filename = __ztFileURLToPath(import.meta.url);',
-  'const __dirname = __ztDirname(__filename);',
-].join(' ');
-
-export const CEDAR_WASM = 'node_modules/@cedar-policy/cedar-wasm/nodejs/cedar_wasm_bg.wasm';
-
-/** The bundling options every function uses: local esbuild, minified ESM, source maps, Cedar wasm. */
-export function bundlingOptions(): nodejs.BundlingOptions {
-  return {
-    format: nodejs.OutputFormat.ESM,
-    target: 'node22',
-    minify: true,
-    sourceMap: true,
-    sourcesContent: false,
-    mainFields: ['module', 'main'],
-    banner: ESM_BANNER,
-    // The SDK clients the code imports are bundled (tree-shaken, pinned by the lockfile) rather than
-    // taken from the runtime, whose version moves under us.
-    bundleAwsSDK: true,
-    forceDockerBundling: false,
-    commandHooks: {
-      beforeBundling: () => [],
-      beforeInstall: () => [],
-      afterBundling: (inputDir: string, outputDir: string) => [
-        `cp "${join(inputDir, CEDAR_WASM)}" "${join(outputDir, 'cedar_wasm_bg.wasm')}"`,
-      ],
-    },
-  };
-}
 
 /**
  * The authorization gateway: API Gateway REST (`AWS_IAM`) -> one Lambda per route group -> one DynamoDB
@@ -406,22 +329,21 @@ export class ZtInfraStack extends Stack {
     });
 
     // ------------------------------------------------------------------ functions
-    const roleFor = (name: string, description: string) =>
-      new iam.Role(this, `${name}FunctionRole`, {
-        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-        description,
-      });
-    const commonEnv = {
-      TABLE_NAME: this.table.tableName,
-      ROOT_KEY_ARN: this.rootKey.keyArn,
-      CHAIN: chain,
-      CHECKPOINT_ORIGIN: this.checkpointOrigin,
-      SERVICE_NAME: service,
-      METRICS_NAMESPACE: metricsNamespace,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      // stack traces in the logs point into lambdas/ and core/, not into the minified bundle
-      NODE_OPTIONS: '--enable-source-maps',
-    };
+    const functions = new FunctionDefaults(this, {
+      root,
+      logRetention,
+      environment: {
+        TABLE_NAME: this.table.tableName,
+        ROOT_KEY_ARN: this.rootKey.keyArn,
+        CHAIN: chain,
+        CHECKPOINT_ORIGIN: this.checkpointOrigin,
+        SERVICE_NAME: service,
+        METRICS_NAMESPACE: metricsNamespace,
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        // stack traces in the logs point into lambdas/ and core/, not into the minified bundle
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+    });
 
     this.adminRole = new iam.Role(this, 'AdminRole', {
       assumedBy: new iam.AccountRootPrincipal(),
@@ -456,77 +378,39 @@ export class ZtInfraStack extends Stack {
       keeping === null
         ? null
         : { KEEP_REQUESTS: keeping.actions.join(','), KEEP_REQUESTS_DAYS: String(keeping.retentionDays) };
-    const makeFunction = (
-      name: string,
-      entry: string,
-      description: string,
-      env: Record<string, string>,
-      timeout: Duration,
-      concurrency: number | undefined,
-    ) => {
-      const role = roleFor(name, description);
-      const logGroup = new logs.LogGroup(this, `${name}FunctionLogs`, {
-        retention: logRetention,
-        removalPolicy: RemovalPolicy.RETAIN,
-      });
-      logGroup.grantWrite(role);
-      const fn = new nodejs.NodejsFunction(this, `${name}Function`, {
-        entry: join(root, entry),
-        handler: 'handler',
-        projectRoot: root,
-        depsLockFilePath: join(root, 'package-lock.json'),
-        runtime: lambda.Runtime.NODEJS_22_X,
-        architecture: lambda.Architecture.ARM_64,
-        memorySize: 1024,
-        timeout,
-        role,
-        logGroup,
-        description,
-        environment: { ...commonEnv, GATEWAY_PRINCIPAL_ARN: role.roleArn, ...env },
-        bundling: bundlingOptions(),
-        ...(concurrency !== undefined ? { reservedConcurrentExecutions: concurrency } : {}),
-      });
-      acknowledge(
-        fn,
-        'AwsSolutions-L1',
-        'nodejs22.x is the runtime this package is built and tested for (Node 22 in CI, ESM target node22); moving to a newer one is a tested change, not a default',
-      );
-      return { fn, role };
-    };
-
     const groups: Record<RouteGroup, { description: string }> = {
       decisions: { description: 'zt-infra decisions: POST /actions, outcomes, GET /keys, GET /health' },
       admin: { description: 'zt-infra admin routes: agents, policies and approvals' },
       audit: { description: 'zt-infra audit routes: records and checkpoints' },
     };
-    const made = {} as Record<RouteGroup, { fn: nodejs.NodejsFunction; role: iam.Role }>;
+    const made = {} as Record<RouteGroup, MadeFunction>;
     for (const group of Object.keys(groups) as RouteGroup[]) {
-      const name = `${group[0]?.toUpperCase()}${group.slice(1)}`;
-      made[group] = makeFunction(
-        name,
-        'lambdas/api.ts',
-        groups[group].description,
-        {
+      made[group] = functions.make({
+        name: `${group[0]?.toUpperCase()}${group.slice(1)}`,
+        entry: 'lambdas/api.ts',
+        description: groups[group].description,
+        environment: {
           ROUTE_GROUP: group,
           ADMIN_PRINCIPAL_ARNS: adminArns.join(','),
           ...approvalEnv,
           ...(group === 'decisions' && keepRequests !== null ? keepRequests : {}),
         },
-        Duration.seconds(10),
-        reserved?.[group],
-      );
+        timeout: Duration.seconds(10),
+        concurrency: reserved?.[group],
+      });
     }
-    const checkpoint = makeFunction(
-      'Checkpoint',
-      'lambdas/checkpoint.ts',
-      'zt-infra checkpoints: signs a checkpoint every minute and archives it to the Object Lock bucket',
-      {
+    const checkpoint = functions.make({
+      name: 'Checkpoint',
+      entry: 'lambdas/checkpoint.ts',
+      description:
+        'zt-infra checkpoints: signs a checkpoint every minute and archives it to the Object Lock bucket',
+      environment: {
         CHECKPOINT_BUCKET: this.checkpointBucket.bucketName,
         CHECKPOINT_RETENTION_DAYS: String(retentionDays),
       },
-      Duration.seconds(60),
-      reserved?.checkpoint,
-    );
+      timeout: Duration.seconds(60),
+      concurrency: reserved?.checkpoint,
+    });
     this.functions = { decisions: made.decisions.fn, admin: made.admin.fn, audit: made.audit.fn };
     this.checkpointFunction = checkpoint.fn;
 
