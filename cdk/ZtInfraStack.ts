@@ -7,7 +7,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -27,6 +27,7 @@ import {
   type ReservedConcurrency,
   reservedConcurrencyOf,
 } from './constructs/FunctionDefaults.js';
+import { RootSigningKey } from './constructs/RootSigningKey.js';
 import { acknowledge, executeApiFinding, logicalIdOf } from './nag.js';
 
 export {
@@ -38,6 +39,7 @@ export {
   type ReservedConcurrency,
   reservedConcurrencyOf,
 } from './constructs/FunctionDefaults.js';
+export { ROOT_KEY_DELEGATED_ACTIONS } from './constructs/RootSigningKey.js';
 export type { RouteGroup };
 
 /**
@@ -206,28 +208,6 @@ export function agentOutputNames(agentIds: readonly string[]): Map<string, strin
   return names;
 }
 
-/** What the key policy lets the account's IAM policies grant on the root key (no `kms:*`, no grants). */
-export const ROOT_KEY_DELEGATED_ACTIONS = [
-  'kms:Sign',
-  'kms:GetPublicKey',
-  'kms:DescribeKey',
-  'kms:GetKeyPolicy',
-  'kms:PutKeyPolicy',
-  'kms:GetKeyRotationStatus',
-  'kms:ListKeyPolicies',
-  'kms:ListResourceTags',
-  'kms:TagResource',
-  'kms:UntagResource',
-  'kms:EnableKey',
-  'kms:DisableKey',
-  'kms:UpdateKeyDescription',
-  'kms:CreateAlias',
-  'kms:UpdateAlias',
-  'kms:DeleteAlias',
-  'kms:ScheduleKeyDeletion',
-  'kms:CancelKeyDeletion',
-];
-
 /**
  * The authorization gateway: API Gateway REST (`AWS_IAM`) -> one Lambda per route group -> one DynamoDB
  * table + a KMS P-256 root key; a scheduled function signs checkpoints into an Object Lock bucket.
@@ -288,19 +268,8 @@ export class ZtInfraStack extends Stack {
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
-    this.rootKey = new kms.Key(this, 'RootKey', {
-      keySpec: kms.KeySpec.ECC_NIST_P256,
-      keyUsage: kms.KeyUsage.SIGN_VERIFY,
-      alias: `alias/zt-infra/${service}/root`,
-      description: 'zt-infra root signing key: certifies session keys and signs checkpoints',
-      removalPolicy: RemovalPolicy.RETAIN,
-      pendingWindow: Duration.days(30),
-    });
-    acknowledge(
-      this.rootKey,
-      'AwsSolutions-KMS5',
-      'an asymmetric ECC_NIST_P256 SIGN_VERIFY key cannot rotate automatically; rotation is a new key whose public key verifiers add to their trusted roots',
-    );
+    const rootKey = new RootSigningKey(this, { service });
+    this.rootKey = rootKey.key;
 
     const accessLogBucket = new s3.Bucket(this, 'CheckpointAccessLogs', {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
@@ -428,29 +397,10 @@ export class ZtInfraStack extends Stack {
       });
     }
     // Every function signs with the root: API functions certify their session keys (a `kind: key` record),
-    // the audit and checkpoint functions sign checkpoints. Nobody else may (see the key policy below).
-    const signers = [made.decisions.role, made.admin.role, made.audit.role, checkpoint.role];
-    for (const role of signers) {
-      this.rootKey.grantSign(role);
-      this.rootKey.grant(role, 'kms:GetPublicKey');
-    }
-    this.rootKey.grant(this.adminRole, 'kms:GetPublicKey');
-    // The default key policy delegates `kms:*` to the account's IAM policies; narrow it to what IAM may
-    // delegate here: administration and the two key uses, never grants (a grant could hand out kms:Sign).
-    (this.rootKey.node.defaultChild as kms.CfnKey).addPropertyOverride(
-      'KeyPolicy.Statement.0.Action',
-      ROOT_KEY_DELEGATED_ACTIONS,
-    );
-    // INVARIANT: kms:Sign only by the signing functions, whatever IAM policies the account adds later.
-    this.rootKey.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'DenySignExceptGatewayFunctions',
-        effect: iam.Effect.DENY,
-        principals: [new iam.AnyPrincipal()],
-        actions: ['kms:Sign'],
-        resources: ['*'],
-        conditions: { ArnNotEquals: { 'aws:PrincipalArn': signers.map((r) => r.roleArn) } },
-      }),
+    // the audit and checkpoint functions sign checkpoints. Nobody else may; admins read the public key.
+    rootKey.allowSigners(
+      [made.decisions.role, made.admin.role, made.audit.role, checkpoint.role],
+      [this.adminRole],
     );
     checkpoint.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
