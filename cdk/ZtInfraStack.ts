@@ -4,13 +4,11 @@ import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
@@ -20,6 +18,7 @@ import { parseRequestKeeping } from '../core/keptRequests.js';
 import { arnPath, publicRoutes, ROUTE_TABLE, type RouteGroup, routesForRole } from '../core/routes.js';
 import { TABLE_KEY } from '../lambdas/adapters/tableDefinition.js';
 import { AgentRole } from './AgentRole.js';
+import { CheckpointArchive } from './constructs/CheckpointArchive.js';
 import {
   FunctionDefaults,
   type MadeFunction,
@@ -28,7 +27,7 @@ import {
   reservedConcurrencyOf,
 } from './constructs/FunctionDefaults.js';
 import { RootSigningKey } from './constructs/RootSigningKey.js';
-import { acknowledge, executeApiFinding, logicalIdOf } from './nag.js';
+import { acknowledge, executeApiFinding } from './nag.js';
 
 export {
   bundlingOptions,
@@ -271,31 +270,8 @@ export class ZtInfraStack extends Stack {
     const rootKey = new RootSigningKey(this, { service });
     this.rootKey = rootKey.key;
 
-    const accessLogBucket = new s3.Bucket(this, 'CheckpointAccessLogs', {
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-      lifecycleRules: [{ expiration: Duration.days(retentionDays) }],
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    acknowledge(
-      accessLogBucket,
-      'AwsSolutions-S1',
-      'this is the server access log bucket of the checkpoint bucket; logging it into itself would loop',
-    );
-
-    this.checkpointBucket = new s3.Bucket(this, 'CheckpointBucket', {
-      objectLockEnabled: true,
-      objectLockDefaultRetention: s3.ObjectLockRetention.compliance(Duration.days(retentionDays)),
-      versioned: true,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      serverAccessLogsBucket: accessLogBucket,
-      serverAccessLogsPrefix: 'checkpoint-bucket/',
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
+    const archive = new CheckpointArchive(this, { retentionDays });
+    this.checkpointBucket = archive.bucket;
 
     // ------------------------------------------------------------------ functions
     const functions = new FunctionDefaults(this, {
@@ -373,10 +349,7 @@ export class ZtInfraStack extends Stack {
       entry: 'lambdas/checkpoint.ts',
       description:
         'zt-infra checkpoints: signs a checkpoint every minute and archives it to the Object Lock bucket',
-      environment: {
-        CHECKPOINT_BUCKET: this.checkpointBucket.bucketName,
-        CHECKPOINT_RETENTION_DAYS: String(retentionDays),
-      },
+      environment: archive.functionEnvironment,
       timeout: Duration.seconds(60),
       concurrency: reserved?.checkpoint,
     });
@@ -402,18 +375,7 @@ export class ZtInfraStack extends Stack {
       [made.decisions.role, made.admin.role, made.audit.role, checkpoint.role],
       [this.adminRole],
     );
-    checkpoint.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        // PutObjectRetention: the object carries its own COMPLIANCE retain-until date
-        actions: ['s3:PutObject', 's3:PutObjectRetention'],
-        resources: [this.checkpointBucket.arnForObjects('checkpoints/*')],
-      }),
-    );
-    acknowledge(
-      checkpoint.role,
-      `AwsSolutions-IAM5[Resource::<${logicalIdOf(this.checkpointBucket)}.Arn>/checkpoints/*]`,
-      'one object per checkpoint size under checkpoints/ (names are not known at deploy); put only, with Object Lock retention, no read, delete or bypass',
-    );
+    archive.allowWriter(checkpoint.role);
 
     // ------------------------------------------------------------------ API
     const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
@@ -571,12 +533,7 @@ export class ZtInfraStack extends Stack {
     }
 
     // ------------------------------------------------------------------ checkpoints every minute
-    new events.Rule(this, 'CheckpointSchedule', {
-      description: 'zt-infra: sign and archive a checkpoint every minute (a heartbeat when idle)',
-      schedule: events.Schedule.rate(Duration.minutes(1)),
-      // a missed minute is covered by the next one; retries would only pile up behind a KMS outage
-      targets: [new targets.LambdaFunction(checkpoint.fn, { retryAttempts: 0 })],
-    });
+    archive.schedule(checkpoint.fn);
 
     // ------------------------------------------------------------------ operations
     this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
