@@ -1,16 +1,13 @@
 import { createHash } from 'node:crypto';
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as apigw from 'aws-cdk-lib/aws-apigateway';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
-import * as sns from 'aws-cdk-lib/aws-sns';
-import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { checkpointPartition, heartbeatPartition, merklePartition } from '../core/Checkpointer.js';
 import { checkpointOrigin } from '../core/checkpoint.js';
@@ -34,8 +31,8 @@ import {
   type ReservedConcurrency,
   reservedConcurrencyOf,
 } from './constructs/FunctionDefaults.js';
+import { Operations } from './constructs/Operations.js';
 import { RootSigningKey } from './constructs/RootSigningKey.js';
-import { acknowledge } from './nag.js';
 
 export {
   ADMIN_ROUTES,
@@ -359,27 +356,16 @@ export class ZtInfraStack extends Stack {
     archive.schedule(checkpoint.fn);
 
     // ------------------------------------------------------------------ operations
-    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
-      displayName: 'zt-infra alarms',
-      enforceSSL: true,
-    });
-    acknowledge(
-      this.alarmTopic,
-      'AwsSolutions-SNS2',
-      'alarm notifications carry alarm names and states, no secrets or records; CloudWatch cannot publish to a topic encrypted with the AWS managed SNS key, and a customer key would cost more than the topic',
-    );
-    if (props.alarmEmail) {
-      this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
-    }
-    this.#alarms({
+    this.alarmTopic = new Operations(this, {
       service,
       metricsNamespace,
       denyBurstThreshold: props.denyBurstThreshold ?? 20,
       approvalPendingAlarmAfter: props.approvalPendingAlarmAfter ?? Duration.minutes(30),
-      apiFunctionLogs: (Object.keys(made) as RouteGroup[]).map(
-        (g) => (made[g].fn.logGroup as logs.ILogGroup).logGroupName,
-      ),
-    });
+      alarmEmail: props.alarmEmail,
+      api: this.api,
+      functions: this.functions,
+      checkpointFunction: this.checkpointFunction,
+    }).alarmTopic;
 
     // ------------------------------------------------------------------ outputs
     new CfnOutput(this, 'ApiEndpoint', { value: this.api.url, description: 'base URL, stage included' });
@@ -399,159 +385,6 @@ export class ZtInfraStack extends Stack {
     new CfnOutput(this, 'CheckpointOrigin', {
       value: this.checkpointOrigin,
       description: "origin line of this log's checkpoints (and key name of their signatures)",
-    });
-  }
-
-  #alarms(o: {
-    service: string;
-    metricsNamespace: string;
-    denyBurstThreshold: number;
-    approvalPendingAlarmAfter: Duration;
-    apiFunctionLogs: string[];
-  }) {
-    const action = new cwActions.SnsAction(this.alarmTopic);
-    const minute = Duration.minutes(1);
-    const custom = (metricName: string) =>
-      new cloudwatch.Metric({
-        namespace: o.metricsNamespace,
-        metricName,
-        dimensionsMap: { Service: o.service },
-        statistic: cloudwatch.Stats.SUM,
-        period: minute,
-      });
-    const alarm = (id: string, props: cloudwatch.AlarmProps) => {
-      const a = new cloudwatch.Alarm(this, id, {
-        // named after the stack: two stacks in one account never share an alarm name
-        alarmName: `${o.service}-${id.replace(/Alarm$/, '')}`,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        ...props,
-      });
-      a.addAlarmAction(action);
-      return a;
-    };
-
-    // The checkpoint function measures the pending approvals every minute (EMF): an agent waiting on a
-    // human longer than this gets someone's attention. No data (no run) is not a breach; CheckpointFailures
-    // already watches the runs.
-    alarm('ApprovalsPendingTooLongAlarm', {
-      alarmDescription: `an approval_required request has waited for approvers more than ${o.approvalPendingAlarmAfter.toMinutes()} minutes`,
-      metric: new cloudwatch.Metric({
-        namespace: o.metricsNamespace,
-        metricName: 'OldestPendingApprovalSeconds',
-        dimensionsMap: { Service: o.service },
-        statistic: cloudwatch.Stats.MAXIMUM,
-        period: Duration.minutes(5),
-      }),
-      threshold: o.approvalPendingAlarmAfter.toSeconds(),
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-    });
-
-    alarm('Api5xxRateAlarm', {
-      alarmDescription: 'more than 1% of API requests answered 5xx (each is a deny without a record)',
-      metric: new cloudwatch.MathExpression({
-        expression: 'IF(requests > 0, 100 * errors / requests, 0)',
-        usingMetrics: {
-          errors: this.api.metricServerError({ period: minute, statistic: cloudwatch.Stats.SUM }),
-          requests: this.api.metricCount({ period: minute, statistic: cloudwatch.Stats.SUM }),
-        },
-        period: minute,
-        label: '5xx %',
-      }),
-      threshold: 1,
-      evaluationPeriods: 5,
-      datapointsToAlarm: 3,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-    });
-    alarm('SigningFailuresAlarm', {
-      alarmDescription: 'KMS signing failed (session key certification or checkpoint): decisions are denied',
-      metric: custom('SigningFailures'),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    });
-    alarm('AppendFailuresAlarm', {
-      alarmDescription:
-        'chain appends failed (store unavailable or contention exhausted): decisions are denied',
-      metric: custom('AppendFailures'),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    });
-    alarm('AppendConflictsAlarm', {
-      alarmDescription:
-        'sustained chain-append retries: more than 100 lost head races a minute means one chain is near its write ceiling',
-      metric: custom('AppendConflicts'),
-      threshold: 100,
-      evaluationPeriods: 5,
-      datapointsToAlarm: 3,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-    });
-    alarm('CheckpointFailuresAlarm', {
-      alarmDescription: 'no checkpoint signed and archived for 5 minutes: a cut tail would go unnoticed',
-      metric: new cloudwatch.MathExpression({
-        expression: 'failures + errors',
-        usingMetrics: {
-          failures: custom('CheckpointFailures'),
-          errors: this.checkpointFunction.metricErrors({ period: minute, statistic: cloudwatch.Stats.SUM }),
-        },
-        period: minute,
-      }),
-      threshold: 1,
-      evaluationPeriods: 5,
-      datapointsToAlarm: 5,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    });
-    const fns = [...Object.values(this.functions), this.checkpointFunction];
-    const throttleMetrics: Record<string, cloudwatch.IMetric> = {};
-    fns.forEach((fn, i) => {
-      throttleMetrics[`t${i}`] = fn.metricThrottles({ period: minute, statistic: cloudwatch.Stats.SUM });
-    });
-    alarm('ThrottlesAlarm', {
-      alarmDescription: 'Lambda invocations throttled (account concurrency): throttled requests are denied',
-      metric: new cloudwatch.MathExpression({
-        expression: Object.keys(throttleMetrics).join(' + '),
-        usingMetrics: throttleMetrics,
-        period: minute,
-      }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    });
-    alarm('ApiThrottlesAlarm', {
-      alarmDescription: 'API Gateway answered 4xx in bulk (stage throttling answers 429): check the callers',
-      metric: this.api.metricClientError({ period: minute, statistic: cloudwatch.Stats.SUM }),
-      threshold: 500,
-      evaluationPeriods: 3,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-    });
-
-    // A burst of denies for one principal: a Contributor Insights rule over the decision metric lines
-    // (`principal` is the verified caller), alarmed on its top contributor.
-    const rule = new cloudwatch.CfnInsightRule(this, 'DenyBurstRule', {
-      ruleName: `${o.service}-denies-by-principal`,
-      ruleState: 'ENABLED',
-      ruleBody: JSON.stringify({
-        Schema: { Name: 'CloudWatchLogRule', Version: 1 },
-        LogGroupNames: o.apiFunctionLogs,
-        LogFormat: 'JSON',
-        Contribution: {
-          Keys: ['$.principal'],
-          Filters: [{ Match: '$.decision', In: ['deny'] }],
-        },
-        AggregateOn: 'Count',
-      }),
-    });
-    alarm('DenyBurstAlarm', {
-      alarmDescription: `one principal was denied more than ${o.denyBurstThreshold} times in a minute`,
-      metric: new cloudwatch.MathExpression({
-        expression: `INSIGHT_RULE_METRIC('${rule.attrRuleName}', 'MaxContributorValue')`,
-        usingMetrics: {},
-        period: minute,
-      }),
-      threshold: o.denyBurstThreshold,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
     });
   }
 }
