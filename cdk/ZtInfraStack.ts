@@ -34,6 +34,14 @@ import {
 import { Operations } from './constructs/Operations.js';
 import { RootSigningKey } from './constructs/RootSigningKey.js';
 
+/*
+ * The stack composes the parts in cdk/constructs/ (function defaults, root signing key, checkpoint archive,
+ * API, operations), each a plain class that adds its resources to this stack, not a construct of its own:
+ * construct ids are a public contract, and a resource under a new parent construct would get a new logical
+ * id and be replaced. Resources are made in the order they always were, so the template is unchanged too.
+ * This module still exports every name it exported before the parts moved out (the app and tests use them).
+ */
+
 export {
   ADMIN_ROUTES,
   APPROVER_ROUTES,
@@ -218,12 +226,24 @@ export class ZtInfraStack extends Stack {
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-
     const rootKey = new RootSigningKey(this, { service });
     this.rootKey = rootKey.key;
-
     const archive = new CheckpointArchive(this, { retentionDays });
     this.checkpointBucket = archive.bucket;
+
+    // ------------------------------------------------------------------ callers
+    this.adminRole = new iam.Role(this, 'AdminRole', {
+      assumedBy: new iam.AccountRootPrincipal(),
+      description: 'zt-infra admin: registers agents, writes policies, reads the audit log',
+      maxSessionDuration: Duration.hours(1),
+    });
+    const adminArns = [this.adminRole.roleArn, ...(props.adminPrincipalArns ?? [])];
+    this.approverRole = new iam.Role(this, 'ApproverRole', {
+      assumedBy: new iam.AccountRootPrincipal(),
+      description: 'zt-infra approver: lists, approves and rejects approval_required requests',
+      maxSessionDuration: Duration.hours(1),
+    });
+    const approverArns = [this.approverRole.roleArn, ...(props.approverPrincipalArns ?? [])];
 
     // ------------------------------------------------------------------ functions
     const functions = new FunctionDefaults(this, {
@@ -241,40 +261,13 @@ export class ZtInfraStack extends Stack {
         NODE_OPTIONS: '--enable-source-maps',
       },
     });
-
-    this.adminRole = new iam.Role(this, 'AdminRole', {
-      assumedBy: new iam.AccountRootPrincipal(),
-      description: 'zt-infra admin: registers agents, writes policies, reads the audit log',
-      maxSessionDuration: Duration.hours(1),
-    });
-    const adminArns = [this.adminRole.roleArn, ...(props.adminPrincipalArns ?? [])];
-    this.approverRole = new iam.Role(this, 'ApproverRole', {
-      assumedBy: new iam.AccountRootPrincipal(),
-      description: 'zt-infra approver: lists, approves and rejects approval_required requests',
-      maxSessionDuration: Duration.hours(1),
-    });
-    const approverArns = [this.approverRole.roleArn, ...(props.approverPrincipalArns ?? [])];
     const approvalEnv: Record<string, string> = {
       APPROVER_PRINCIPAL_ARNS: approverArns.join(','),
       ...(props.approvalWindow ? { APPROVAL_WINDOW_MS: String(props.approvalWindow.toMilliseconds()) } : {}),
       ...(props.approvalTtl ? { APPROVAL_TTL_MS: String(props.approvalTtl.toMilliseconds()) } : {}),
     };
-
     const reserved = reservedConcurrencyOf(props.reservedConcurrency);
-    // Checked at synth as the function checks it at cold start, so a bad setting never deploys.
-    const keeping =
-      props.keepRequests === undefined
-        ? null
-        : parseRequestKeeping(
-            props.keepRequests.actions.join(','),
-            props.keepRequests.retentionDays === undefined
-              ? undefined
-              : String(props.keepRequests.retentionDays),
-          );
-    const keepRequests =
-      keeping === null
-        ? null
-        : { KEEP_REQUESTS: keeping.actions.join(','), KEEP_REQUESTS_DAYS: String(keeping.retentionDays) };
+    const keepRequests = keepRequestsEnvironment(props.keepRequests);
     const groups: Record<RouteGroup, { description: string }> = {
       decisions: { description: 'zt-infra decisions: POST /actions, outcomes, GET /keys, GET /health' },
       admin: { description: 'zt-infra admin routes: agents, policies and approvals' },
@@ -387,4 +380,21 @@ export class ZtInfraStack extends Stack {
       description: "origin line of this log's checkpoints (and key name of their signatures)",
     });
   }
+}
+
+/**
+ * The decisions function's `KEEP_REQUESTS` and `KEEP_REQUESTS_DAYS`, or null to keep nothing; checked at
+ * synth as the function checks it at cold start, so a bad setting never deploys.
+ */
+function keepRequestsEnvironment(
+  setting: ZtInfraStackProps['keepRequests'],
+): { KEEP_REQUESTS: string; KEEP_REQUESTS_DAYS: string } | null {
+  if (setting === undefined) return null;
+  const keeping = parseRequestKeeping(
+    setting.actions.join(','),
+    setting.retentionDays === undefined ? undefined : String(setting.retentionDays),
+  );
+  // no actions (an empty list) keeps nothing, as if the setting were absent
+  if (keeping === null) return null;
+  return { KEEP_REQUESTS: keeping.actions.join(','), KEEP_REQUESTS_DAYS: String(keeping.retentionDays) };
 }
