@@ -1,22 +1,13 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
-import * as apigw from 'aws-cdk-lib/aws-apigateway';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as s3 from 'aws-cdk-lib/aws-s3';
-import * as sns from 'aws-cdk-lib/aws-sns';
-import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { parseRequestKeeping } from '../core/gateway/index.js';
 import {
@@ -25,34 +16,56 @@ import {
   heartbeatPartition,
   merklePartition,
 } from '../core/log/index.js';
-import { arnPath, publicRoutes, ROUTE_TABLE, type RouteGroup, routesForRole } from '../core/model/index.js';
+import type { RouteGroup } from '../core/model/index.js';
 import { TABLE_KEY } from '../lambdas/adapters/tableDefinition.js';
 import { AgentRole } from './AgentRole.js';
-import { acknowledge, executeApiFinding, logicalIdOf } from './nag.js';
+import {
+  ADMIN_ROUTES,
+  APPROVER_ROUTES,
+  Api,
+  type ApiAccess,
+  DEFAULT_THROTTLE,
+  STAGE,
+} from './constructs/Api.js';
+import { CheckpointArchive } from './constructs/CheckpointArchive.js';
+import {
+  FunctionDefaults,
+  type MadeFunction,
+  projectRoot,
+  type ReservedConcurrency,
+  reservedConcurrencyOf,
+} from './constructs/FunctionDefaults.js';
+import { Operations } from './constructs/Operations.js';
+import { RootSigningKey } from './constructs/RootSigningKey.js';
 
-export type { RouteGroup };
-
-/**
- * The API's routes and the group serving each, from the route table (`core/model/routes.ts`), which the Lambda
- * router's `ROUTE_GROUPS` also comes from.
+/*
+ * The stack composes the parts in cdk/constructs/ (function defaults, root signing key, checkpoint archive,
+ * API, operations), each a plain class that adds its resources to this stack, not a construct of its own:
+ * construct ids are a public contract, and a resource under a new parent construct would get a new logical
+ * id and be replaced. Resources are made in the order they always were, so the template is unchanged too.
+ * This module still exports every name it exported before the parts moved out (the app and tests use them).
  */
-export const ROUTES: ReadonlyArray<{ method: string; path: string; group: RouteGroup }> = ROUTE_TABLE.map(
-  (r) => ({ method: r.method, path: r.path, group: r.group }),
-);
 
-/** The routes without IAM authorization (DESIGN.md: health says only that the service is up). */
-export const OPEN_ROUTES: ReadonlyArray<{ method: string; path: string }> = publicRoutes();
-
-/** Who may reach the API at all, in its resource policy (IAM authorization applies in every case). */
-export type ApiAccess = 'account' | { organizationId: string } | 'any';
-
-/** The routes of the admin principals: every `admin` route (admin and audit groups), and the `signed` `GET /keys`. */
-export const ADMIN_ROUTES: ReadonlyArray<{ method: string; path: string }> = routesForRole('admin');
-
-/** The routes of the approvers (the approver role and `approverPrincipalArns`): the approval routes only. */
-export const APPROVER_ROUTES: ReadonlyArray<{ method: string; path: string }> = ROUTES.filter((r) =>
-  r.path.startsWith('/approvals'),
-);
+export {
+  ADMIN_ROUTES,
+  APPROVER_ROUTES,
+  type ApiAccess,
+  DEFAULT_THROTTLE,
+  OPEN_ROUTES,
+  ROUTES,
+  routeResource,
+} from './constructs/Api.js';
+export {
+  bundlingOptions,
+  CEDAR_WASM,
+  DEFAULT_RESERVED_CONCURRENCY,
+  ESM_BANNER,
+  projectRoot,
+  type ReservedConcurrency,
+  reservedConcurrencyOf,
+} from './constructs/FunctionDefaults.js';
+export { ROOT_KEY_DELEGATED_ACTIONS } from './constructs/RootSigningKey.js';
+export type { RouteGroup };
 
 export interface ZtInfraStackProps extends StackProps {
   /**
@@ -116,72 +129,6 @@ export interface ZtInfraStackProps extends StackProps {
   readonly keepRequests?: { actions: string[]; retentionDays?: number };
 }
 
-const STAGE = 'v1';
-
-/** The functions whose concurrency is reserved: one per route group, and the checkpoint function. */
-export interface ReservedConcurrency {
-  decisions: number;
-  admin: number;
-  audit: number;
-  checkpoint: number;
-}
-
-/**
- * Reserved concurrency by default. Decisions: 32 instances, the largest fleet `npm run bench:cloud`
- * measured scaling linearly (one lane each, no contention, nothing lost); more is a setting, not a redesign
- * (no key of the table is shared by every decision). Admin: 2 (changes are serialised by the configuration
- * version anyway). Audit: 2. Checkpoint: 1, so two scheduled runs never overlap.
- */
-export const DEFAULT_RESERVED_CONCURRENCY: Readonly<ReservedConcurrency> = Object.freeze({
-  decisions: 32,
-  admin: 2,
-  audit: 2,
-  checkpoint: 1,
-});
-
-/**
- * Stage throttling by default, from the measured capacity of the default decisions fleet: 32 instances at
- * the ~60 decisions/s one instance sustains against DynamoDB (`npm run bench:cloud`, K=1: a transaction of
- * 8-12 ms and a read of 2-4 ms per decision), 80% of it: rate 1,500/s. Burst 64: the requests that may arrive
- * at one instant; more than the reserved instances could start would be throttled by Lambda instead (a 5xx
- * deny), here they are answered 429.
- */
-export const DEFAULT_THROTTLE: Readonly<{ rateLimit: number; burstLimit: number }> = Object.freeze({
-  rateLimit: 1_500,
-  burstLimit: 64,
-});
-
-/** API Gateway's own account-level default (10,000 requests/s, burst 5,000): a stage cannot exceed it. */
-const MAX_THROTTLE = { rateLimit: 10_000, burstLimit: 5_000 };
-
-function checkThrottle(throttle: { rateLimit: number; burstLimit: number }): void {
-  const { rateLimit, burstLimit } = throttle;
-  if (!Number.isFinite(rateLimit) || rateLimit <= 0 || rateLimit > MAX_THROTTLE.rateLimit) {
-    throw new Error(
-      `throttle rateLimit must be above 0 and at most ${MAX_THROTTLE.rateLimit} requests/s, got \`${rateLimit}\``,
-    );
-  }
-  if (!Number.isSafeInteger(burstLimit) || burstLimit < 1 || burstLimit > MAX_THROTTLE.burstLimit) {
-    throw new Error(
-      `throttle burstLimit must be an integer from 1 to ${MAX_THROTTLE.burstLimit}, got \`${burstLimit}\``,
-    );
-  }
-}
-
-/** The reserved concurrency of each function, or null for none; refuses what Lambda would. */
-export function reservedConcurrencyOf(
-  setting: Partial<ReservedConcurrency> | false | undefined,
-): ReservedConcurrency | null {
-  if (setting === false) return null;
-  const merged = { ...DEFAULT_RESERVED_CONCURRENCY, ...setting };
-  for (const [name, value] of Object.entries(merged)) {
-    if (!Number.isSafeInteger(value) || value < 1 || value > 10_000) {
-      throw new Error(`reservedConcurrency.${name} must be an integer from 1 to 10000, got \`${value}\``);
-    }
-  }
-  return merged;
-}
-
 /** An IAM role or user ARN: what a resource policy may name as a principal (no wildcard, no account root). */
 const PRINCIPAL_ARN = /^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)\/[\w+=,.@/-]+$/;
 
@@ -193,15 +140,6 @@ function checkPrincipalArns(name: string, arns: readonly string[]): void {
       );
     }
   }
-}
-
-/**
- * The `execute-api` resource of one route in the API's own resource policy (`execute-api:/<stage>/<method>
- * <path>`, a path parameter as `*`). The short form names this API without referring to it, which the
- * policy, a property of the API itself, could not do without a circular reference.
- */
-export function routeResource(method: string, path: string): string {
-  return `execute-api:/${STAGE}/${method}${arnPath(path)}`;
 }
 
 /**
@@ -231,82 +169,6 @@ export function agentOutputNames(agentIds: readonly string[]): Map<string, strin
     seen.add(name);
   }
   return names;
-}
-
-/** What the key policy lets the account's IAM policies grant on the root key (no `kms:*`, no grants). */
-export const ROOT_KEY_DELEGATED_ACTIONS = [
-  'kms:Sign',
-  'kms:GetPublicKey',
-  'kms:DescribeKey',
-  'kms:GetKeyPolicy',
-  'kms:PutKeyPolicy',
-  'kms:GetKeyRotationStatus',
-  'kms:ListKeyPolicies',
-  'kms:ListResourceTags',
-  'kms:TagResource',
-  'kms:UntagResource',
-  'kms:EnableKey',
-  'kms:DisableKey',
-  'kms:UpdateKeyDescription',
-  'kms:CreateAlias',
-  'kms:UpdateAlias',
-  'kms:DeleteAlias',
-  'kms:ScheduleKeyDeletion',
-  'kms:CancelKeyDeletion',
-];
-
-/** The repository root: where `package.json`, `package-lock.json` and `lambdas/` live. */
-export function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'zt-infra') {
-      return dir;
-    }
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('could not find the zt-infra package root above cdk/');
-    dir = parent;
-  }
-}
-
-/**
- * ESM bundles have no `require`, `__filename` or `__dirname`; the Cedar nodejs build (CommonJS) reads its
- * wasm from `__dirname` at load, so the bundle defines them from `import.meta.url` and the wasm is copied
- * next to `index.mjs`.
- */
-export const ESM_BANNER = [
-  "import { createRequire as __ztCreateRequire } from 'node:module';",
-  "import { fileURLToPath as __ztFileURLToPath } from 'node:url';",
-  "import { dirname as __ztDirname } from 'node:path';",
-  'const require = __ztCreateRequire(import.meta.url);',
-  'const __filename = __ztFileURLToPath(import.meta.url);',
-  'const __dirname = __ztDirname(__filename);',
-].join(' ');
-
-export const CEDAR_WASM = 'node_modules/@cedar-policy/cedar-wasm/nodejs/cedar_wasm_bg.wasm';
-
-/** The bundling options every function uses: local esbuild, minified ESM, source maps, Cedar wasm. */
-export function bundlingOptions(): nodejs.BundlingOptions {
-  return {
-    format: nodejs.OutputFormat.ESM,
-    target: 'node22',
-    minify: true,
-    sourceMap: true,
-    sourcesContent: false,
-    mainFields: ['module', 'main'],
-    banner: ESM_BANNER,
-    // The SDK clients the code imports are bundled (tree-shaken, pinned by the lockfile) rather than
-    // taken from the runtime, whose version moves under us.
-    bundleAwsSDK: true,
-    forceDockerBundling: false,
-    commandHooks: {
-      beforeBundling: () => [],
-      beforeInstall: () => [],
-      afterBundling: (inputDir: string, outputDir: string) => [
-        `cp "${join(inputDir, CEDAR_WASM)}" "${join(outputDir, 'cedar_wasm_bg.wasm')}"`,
-      ],
-    },
-  };
 }
 
 /**
@@ -368,65 +230,12 @@ export class ZtInfraStack extends Stack {
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    const rootKey = new RootSigningKey(this, { service });
+    this.rootKey = rootKey.key;
+    const archive = new CheckpointArchive(this, { retentionDays });
+    this.checkpointBucket = archive.bucket;
 
-    this.rootKey = new kms.Key(this, 'RootKey', {
-      keySpec: kms.KeySpec.ECC_NIST_P256,
-      keyUsage: kms.KeyUsage.SIGN_VERIFY,
-      alias: `alias/zt-infra/${service}/root`,
-      description: 'zt-infra root signing key: certifies session keys and signs checkpoints',
-      removalPolicy: RemovalPolicy.RETAIN,
-      pendingWindow: Duration.days(30),
-    });
-    acknowledge(
-      this.rootKey,
-      'AwsSolutions-KMS5',
-      'an asymmetric ECC_NIST_P256 SIGN_VERIFY key cannot rotate automatically; rotation is a new key whose public key verifiers add to their trusted roots',
-    );
-
-    const accessLogBucket = new s3.Bucket(this, 'CheckpointAccessLogs', {
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-      lifecycleRules: [{ expiration: Duration.days(retentionDays) }],
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    acknowledge(
-      accessLogBucket,
-      'AwsSolutions-S1',
-      'this is the server access log bucket of the checkpoint bucket; logging it into itself would loop',
-    );
-
-    this.checkpointBucket = new s3.Bucket(this, 'CheckpointBucket', {
-      objectLockEnabled: true,
-      objectLockDefaultRetention: s3.ObjectLockRetention.compliance(Duration.days(retentionDays)),
-      versioned: true,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      serverAccessLogsBucket: accessLogBucket,
-      serverAccessLogsPrefix: 'checkpoint-bucket/',
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-
-    // ------------------------------------------------------------------ functions
-    const roleFor = (name: string, description: string) =>
-      new iam.Role(this, `${name}FunctionRole`, {
-        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-        description,
-      });
-    const commonEnv = {
-      TABLE_NAME: this.table.tableName,
-      ROOT_KEY_ARN: this.rootKey.keyArn,
-      CHAIN: chain,
-      CHECKPOINT_ORIGIN: this.checkpointOrigin,
-      SERVICE_NAME: service,
-      METRICS_NAMESPACE: metricsNamespace,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      // stack traces in the logs point into lambdas/ and core/, not into the minified bundle
-      NODE_OPTIONS: '--enable-source-maps',
-    };
-
+    // ------------------------------------------------------------------ callers
     this.adminRole = new iam.Role(this, 'AdminRole', {
       assumedBy: new iam.AccountRootPrincipal(),
       description: 'zt-infra admin: registers agents, writes policies, reads the audit log',
@@ -439,98 +248,60 @@ export class ZtInfraStack extends Stack {
       maxSessionDuration: Duration.hours(1),
     });
     const approverArns = [this.approverRole.roleArn, ...(props.approverPrincipalArns ?? [])];
+
+    // ------------------------------------------------------------------ functions
+    const functions = new FunctionDefaults(this, {
+      root,
+      logRetention,
+      environment: {
+        TABLE_NAME: this.table.tableName,
+        ROOT_KEY_ARN: this.rootKey.keyArn,
+        CHAIN: chain,
+        CHECKPOINT_ORIGIN: this.checkpointOrigin,
+        SERVICE_NAME: service,
+        METRICS_NAMESPACE: metricsNamespace,
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        // stack traces in the logs point into lambdas/ and core/, not into the minified bundle
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+    });
     const approvalEnv: Record<string, string> = {
       APPROVER_PRINCIPAL_ARNS: approverArns.join(','),
       ...(props.approvalWindow ? { APPROVAL_WINDOW_MS: String(props.approvalWindow.toMilliseconds()) } : {}),
       ...(props.approvalTtl ? { APPROVAL_TTL_MS: String(props.approvalTtl.toMilliseconds()) } : {}),
     };
-
     const reserved = reservedConcurrencyOf(props.reservedConcurrency);
-    // Checked at synth as the function checks it at cold start, so a bad setting never deploys.
-    const keeping =
-      props.keepRequests === undefined
-        ? null
-        : parseRequestKeeping(
-            props.keepRequests.actions.join(','),
-            props.keepRequests.retentionDays === undefined
-              ? undefined
-              : String(props.keepRequests.retentionDays),
-          );
-    const keepRequests =
-      keeping === null
-        ? null
-        : { KEEP_REQUESTS: keeping.actions.join(','), KEEP_REQUESTS_DAYS: String(keeping.retentionDays) };
-    const makeFunction = (
-      name: string,
-      entry: string,
-      description: string,
-      env: Record<string, string>,
-      timeout: Duration,
-      concurrency: number | undefined,
-    ) => {
-      const role = roleFor(name, description);
-      const logGroup = new logs.LogGroup(this, `${name}FunctionLogs`, {
-        retention: logRetention,
-        removalPolicy: RemovalPolicy.RETAIN,
-      });
-      logGroup.grantWrite(role);
-      const fn = new nodejs.NodejsFunction(this, `${name}Function`, {
-        entry: join(root, entry),
-        handler: 'handler',
-        projectRoot: root,
-        depsLockFilePath: join(root, 'package-lock.json'),
-        runtime: lambda.Runtime.NODEJS_22_X,
-        architecture: lambda.Architecture.ARM_64,
-        memorySize: 1024,
-        timeout,
-        role,
-        logGroup,
-        description,
-        environment: { ...commonEnv, GATEWAY_PRINCIPAL_ARN: role.roleArn, ...env },
-        bundling: bundlingOptions(),
-        ...(concurrency !== undefined ? { reservedConcurrentExecutions: concurrency } : {}),
-      });
-      acknowledge(
-        fn,
-        'AwsSolutions-L1',
-        'nodejs22.x is the runtime this package is built and tested for (Node 22 in CI, ESM target node22); moving to a newer one is a tested change, not a default',
-      );
-      return { fn, role };
-    };
-
+    const keepRequests = keepRequestsEnvironment(props.keepRequests);
     const groups: Record<RouteGroup, { description: string }> = {
       decisions: { description: 'zt-infra decisions: POST /actions, outcomes, GET /keys, GET /health' },
       admin: { description: 'zt-infra admin routes: agents, policies and approvals' },
       audit: { description: 'zt-infra audit routes: records and checkpoints' },
     };
-    const made = {} as Record<RouteGroup, { fn: nodejs.NodejsFunction; role: iam.Role }>;
+    const made = {} as Record<RouteGroup, MadeFunction>;
     for (const group of Object.keys(groups) as RouteGroup[]) {
-      const name = `${group[0]?.toUpperCase()}${group.slice(1)}`;
-      made[group] = makeFunction(
-        name,
-        'lambdas/api.ts',
-        groups[group].description,
-        {
+      made[group] = functions.make({
+        name: `${group[0]?.toUpperCase()}${group.slice(1)}`,
+        entry: 'lambdas/api.ts',
+        description: groups[group].description,
+        environment: {
           ROUTE_GROUP: group,
           ADMIN_PRINCIPAL_ARNS: adminArns.join(','),
           ...approvalEnv,
           ...(group === 'decisions' && keepRequests !== null ? keepRequests : {}),
         },
-        Duration.seconds(10),
-        reserved?.[group],
-      );
+        timeout: Duration.seconds(10),
+        concurrency: reserved?.[group],
+      });
     }
-    const checkpoint = makeFunction(
-      'Checkpoint',
-      'lambdas/checkpoint.ts',
-      'zt-infra checkpoints: signs a checkpoint every minute and archives it to the Object Lock bucket',
-      {
-        CHECKPOINT_BUCKET: this.checkpointBucket.bucketName,
-        CHECKPOINT_RETENTION_DAYS: String(retentionDays),
-      },
-      Duration.seconds(60),
-      reserved?.checkpoint,
-    );
+    const checkpoint = functions.make({
+      name: 'Checkpoint',
+      entry: 'lambdas/checkpoint.ts',
+      description:
+        'zt-infra checkpoints: signs a checkpoint every minute and archives it to the Object Lock bucket',
+      environment: archive.functionEnvironment,
+      timeout: Duration.seconds(60),
+      concurrency: reserved?.checkpoint,
+    });
     this.functions = { decisions: made.decisions.fn, admin: made.admin.fn, audit: made.audit.fn };
     this.checkpointFunction = checkpoint.fn;
 
@@ -548,228 +319,50 @@ export class ZtInfraStack extends Stack {
       });
     }
     // Every function signs with the root: API functions certify their session keys (a `kind: key` record),
-    // the audit and checkpoint functions sign checkpoints. Nobody else may (see the key policy below).
-    const signers = [made.decisions.role, made.admin.role, made.audit.role, checkpoint.role];
-    for (const role of signers) {
-      this.rootKey.grantSign(role);
-      this.rootKey.grant(role, 'kms:GetPublicKey');
-    }
-    this.rootKey.grant(this.adminRole, 'kms:GetPublicKey');
-    // The default key policy delegates `kms:*` to the account's IAM policies; narrow it to what IAM may
-    // delegate here: administration and the two key uses, never grants (a grant could hand out kms:Sign).
-    (this.rootKey.node.defaultChild as kms.CfnKey).addPropertyOverride(
-      'KeyPolicy.Statement.0.Action',
-      ROOT_KEY_DELEGATED_ACTIONS,
+    // the audit and checkpoint functions sign checkpoints. Nobody else may; admins read the public key.
+    rootKey.allowSigners(
+      [made.decisions.role, made.admin.role, made.audit.role, checkpoint.role],
+      [this.adminRole],
     );
-    // INVARIANT: kms:Sign only by the signing functions, whatever IAM policies the account adds later.
-    this.rootKey.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'DenySignExceptGatewayFunctions',
-        effect: iam.Effect.DENY,
-        principals: [new iam.AnyPrincipal()],
-        actions: ['kms:Sign'],
-        resources: ['*'],
-        conditions: { ArnNotEquals: { 'aws:PrincipalArn': signers.map((r) => r.roleArn) } },
-      }),
-    );
-    checkpoint.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        // PutObjectRetention: the object carries its own COMPLIANCE retain-until date
-        actions: ['s3:PutObject', 's3:PutObjectRetention'],
-        resources: [this.checkpointBucket.arnForObjects('checkpoints/*')],
-      }),
-    );
-    acknowledge(
-      checkpoint.role,
-      `AwsSolutions-IAM5[Resource::<${logicalIdOf(this.checkpointBucket)}.Arn>/checkpoints/*]`,
-      'one object per checkpoint size under checkpoints/ (names are not known at deploy); put only, with Object Lock retention, no read, delete or bypass',
-    );
+    archive.allowWriter(checkpoint.role);
 
-    // ------------------------------------------------------------------ API
-    const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
-      retention: logRetention,
-      removalPolicy: RemovalPolicy.RETAIN,
+    // ------------------------------------------------------------------ API and its callers
+    const api = new Api(this, {
+      service,
+      logRetention,
+      throttle: props.throttle ?? DEFAULT_THROTTLE,
+      functions: this.functions,
     });
-    const throttle = props.throttle ?? DEFAULT_THROTTLE;
-    checkThrottle(throttle);
-    this.api = new apigw.RestApi(this, 'Api', {
-      // two stacks in one account and region are told apart by name
-      restApiName: service,
-      description: 'zt-infra authorization gateway (SigV4 / AWS_IAM)',
-      endpointTypes: [apigw.EndpointType.REGIONAL],
-      cloudWatchRole: true,
-      cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
-      defaultMethodOptions: { authorizationType: apigw.AuthorizationType.IAM },
-      deployOptions: {
-        stageName: STAGE,
-        accessLogDestination: new apigw.LogGroupLogDestination(accessLogs),
-        accessLogFormat: apigw.AccessLogFormat.jsonWithStandardFields({
-          caller: true,
-          httpMethod: true,
-          ip: true,
-          protocol: true,
-          requestTime: true,
-          resourcePath: true,
-          responseLength: true,
-          status: true,
-          user: true,
-        }),
-        throttlingRateLimit: throttle.rateLimit,
-        throttlingBurstLimit: throttle.burstLimit,
-        loggingLevel: apigw.MethodLoggingLevel.ERROR,
-        // request and response bodies never go to the logs
-        dataTraceEnabled: false,
-        metricsEnabled: true,
-      },
-    });
-    acknowledge(
-      this.api,
-      'AwsSolutions-APIG3',
-      'callers are authenticated by SigV4 (AWS_IAM) and limited by the resource policy and stage throttling; a WAF web ACL (about $5 a month plus rules) can be attached for IP or rate rules, and bodies over 64 KiB are refused by the handler (413)',
-    );
-    acknowledge(
-      this.api,
-      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
-      'the API Gateway account role needs AmazonAPIGatewayPushToCloudWatchLogs to write access and execution logs; that AWS managed policy is the documented way',
-    );
-
-    const bodyValidator = this.api.addRequestValidator('BodyValidator', {
-      requestValidatorName: 'json-object-body',
-      validateRequestBody: true,
-      // no method declares required parameters, so this checks nothing today; cdk-nag wants both on
-      validateRequestParameters: true,
-    });
-    const jsonObject = this.api.addModel('JsonObject', {
-      contentType: 'application/json',
-      modelName: 'JsonObject',
-      schema: { schema: apigw.JsonSchemaVersion.DRAFT4, type: apigw.JsonSchemaType.OBJECT },
-    });
-    addGatewayResponses(this.api);
-
-    const resourceAt = (path: string): apigw.IResource =>
-      path
-        .split('/')
-        .filter(Boolean)
-        .reduce<apigw.IResource>((r, part) => r.getResource(part) ?? r.addResource(part), this.api.root);
-    const integrations = {} as Record<RouteGroup, apigw.LambdaIntegration>;
-    for (const group of Object.keys(made) as RouteGroup[]) {
-      integrations[group] = new apigw.LambdaIntegration(made[group].fn, { allowTestInvoke: false });
-    }
-    for (const route of ROUTE_TABLE) {
-      const open = route.role === 'public';
-      const hasBody = route.method === 'POST' || route.method === 'PUT';
-      const method = resourceAt(route.path).addMethod(route.method, integrations[route.group], {
-        authorizationType: open ? apigw.AuthorizationType.NONE : apigw.AuthorizationType.IAM,
-        ...(hasBody
-          ? { requestValidator: bodyValidator, requestModels: { 'application/json': jsonObject } }
-          : {}),
-      });
-      if (open) {
-        acknowledge(
-          method,
-          'AwsSolutions-APIG4',
-          `${route.method} ${route.path} is public in the route table by design (DESIGN.md): it says only that the service is up`,
-        );
-      }
-      acknowledge(
-        method,
-        'AwsSolutions-COG4',
-        'callers are AWS workloads and admins authenticated by SigV4 (AWS_IAM), not Cognito users',
-      );
-    }
-    // Unknown routes and wrong methods reach the router, which answers 404/405 in the contract's shape
-    // (API Gateway alone would answer 403 "Missing Authentication Token"). Still AWS_IAM: unsigned is 403.
-    const fallback = new apigw.LambdaIntegration(made.decisions.fn, { scopePermissionToMethod: false });
-    const withRoutes = new Set(ROUTES.map((r) => r.path));
-    for (const path of ['/', ...withRoutes]) {
-      const method = resourceAt(path).addMethod('ANY', fallback);
-      acknowledge(method, 'AwsSolutions-COG4', 'callers are authenticated by SigV4 (AWS_IAM), not Cognito');
-    }
-    const proxy = this.api.root.addProxy({ anyMethod: false });
-    const proxyMethod = proxy.addMethod('ANY', fallback);
-    acknowledge(
-      proxyMethod,
-      'AwsSolutions-COG4',
-      'callers are authenticated by SigV4 (AWS_IAM), not Cognito',
-    );
-
-    // ------------------------------------------------------------------ callers
-    const adminRoutes = ADMIN_ROUTES;
-    this.adminRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['execute-api:Invoke'],
-        resources: adminRoutes.map((r) => this.api.arnForExecuteApi(r.method, arnPath(r.path), STAGE)),
-      }),
-    );
-    for (const r of adminRoutes.filter((r) => r.path.includes('{'))) {
-      acknowledge(
-        this.adminRole,
-        executeApiFinding(this.api, STAGE, r.method, arnPath(r.path)),
-        `the \`*\` is the path parameter of ${r.method} ${r.path}, one route, not a wildcard over routes`,
-      );
-    }
-    this.approverRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['execute-api:Invoke'],
-        resources: APPROVER_ROUTES.map((r) => this.api.arnForExecuteApi(r.method, arnPath(r.path), STAGE)),
-      }),
-    );
-    for (const r of APPROVER_ROUTES.filter((r) => r.path.includes('{'))) {
-      acknowledge(
-        this.approverRole,
-        executeApiFinding(this.api, STAGE, r.method, arnPath(r.path)),
-        `the \`*\` is the path parameter of ${r.method} ${r.path}, one route, not a wildcard over routes`,
-      );
-    }
+    this.api = api.restApi;
+    api.permit(this.adminRole, ADMIN_ROUTES);
+    api.permit(this.approverRole, APPROVER_ROUTES);
     for (const agentId of agentIds) {
       this.agentRoles.push(
         new AgentRole(this, `Agent-${agentId}`, { agentId, api: this.api, stageName: STAGE }),
       );
     }
-    // INVARIANT: the resource policy allows no more than the callers' own IAM policies: each route only to
-    // the principals whose role grants it (plus the configured ARNs, whose policies live elsewhere), and
-    // no principal but `*` on GET /health. Within one account API Gateway allows a call that either policy
-    // allows, so an Allow for `*` here would make every narrow grant above meaningless.
-    for (const statement of apiResourcePolicy({
+    api.restrictTo({
       access: props.apiAccess ?? 'account',
       account: this.account,
       admins: adminArns,
       approvers: approverArns,
       agents: [...this.agentRoles.map((a) => a.roleArn), ...(props.agentPrincipalArns ?? [])],
-    })) {
-      this.api.addToResourcePolicy(statement);
-    }
+    });
 
     // ------------------------------------------------------------------ checkpoints every minute
-    new events.Rule(this, 'CheckpointSchedule', {
-      description: 'zt-infra: sign and archive a checkpoint every minute (a heartbeat when idle)',
-      schedule: events.Schedule.rate(Duration.minutes(1)),
-      // a missed minute is covered by the next one; retries would only pile up behind a KMS outage
-      targets: [new targets.LambdaFunction(checkpoint.fn, { retryAttempts: 0 })],
-    });
+    archive.schedule(checkpoint.fn);
 
     // ------------------------------------------------------------------ operations
-    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
-      displayName: 'zt-infra alarms',
-      enforceSSL: true,
-    });
-    acknowledge(
-      this.alarmTopic,
-      'AwsSolutions-SNS2',
-      'alarm notifications carry alarm names and states, no secrets or records; CloudWatch cannot publish to a topic encrypted with the AWS managed SNS key, and a customer key would cost more than the topic',
-    );
-    if (props.alarmEmail) {
-      this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
-    }
-    this.#alarms({
+    this.alarmTopic = new Operations(this, {
       service,
       metricsNamespace,
       denyBurstThreshold: props.denyBurstThreshold ?? 20,
       approvalPendingAlarmAfter: props.approvalPendingAlarmAfter ?? Duration.minutes(30),
-      apiFunctionLogs: (Object.keys(made) as RouteGroup[]).map(
-        (g) => (made[g].fn.logGroup as logs.ILogGroup).logGroupName,
-      ),
-    });
+      alarmEmail: props.alarmEmail,
+      api: this.api,
+      functions: this.functions,
+      checkpointFunction: this.checkpointFunction,
+    }).alarmTopic;
 
     // ------------------------------------------------------------------ outputs
     new CfnOutput(this, 'ApiEndpoint', { value: this.api.url, description: 'base URL, stage included' });
@@ -791,287 +384,21 @@ export class ZtInfraStack extends Stack {
       description: "origin line of this log's checkpoints (and key name of their signatures)",
     });
   }
-
-  #alarms(o: {
-    service: string;
-    metricsNamespace: string;
-    denyBurstThreshold: number;
-    approvalPendingAlarmAfter: Duration;
-    apiFunctionLogs: string[];
-  }) {
-    const action = new cwActions.SnsAction(this.alarmTopic);
-    const minute = Duration.minutes(1);
-    const custom = (metricName: string) =>
-      new cloudwatch.Metric({
-        namespace: o.metricsNamespace,
-        metricName,
-        dimensionsMap: { Service: o.service },
-        statistic: cloudwatch.Stats.SUM,
-        period: minute,
-      });
-    const alarm = (id: string, props: cloudwatch.AlarmProps) => {
-      const a = new cloudwatch.Alarm(this, id, {
-        // named after the stack: two stacks in one account never share an alarm name
-        alarmName: `${o.service}-${id.replace(/Alarm$/, '')}`,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        ...props,
-      });
-      a.addAlarmAction(action);
-      return a;
-    };
-
-    // The checkpoint function measures the pending approvals every minute (EMF): an agent waiting on a
-    // human longer than this gets someone's attention. No data (no run) is not a breach; CheckpointFailures
-    // already watches the runs.
-    alarm('ApprovalsPendingTooLongAlarm', {
-      alarmDescription: `an approval_required request has waited for approvers more than ${o.approvalPendingAlarmAfter.toMinutes()} minutes`,
-      metric: new cloudwatch.Metric({
-        namespace: o.metricsNamespace,
-        metricName: 'OldestPendingApprovalSeconds',
-        dimensionsMap: { Service: o.service },
-        statistic: cloudwatch.Stats.MAXIMUM,
-        period: Duration.minutes(5),
-      }),
-      threshold: o.approvalPendingAlarmAfter.toSeconds(),
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-    });
-
-    alarm('Api5xxRateAlarm', {
-      alarmDescription: 'more than 1% of API requests answered 5xx (each is a deny without a record)',
-      metric: new cloudwatch.MathExpression({
-        expression: 'IF(requests > 0, 100 * errors / requests, 0)',
-        usingMetrics: {
-          errors: this.api.metricServerError({ period: minute, statistic: cloudwatch.Stats.SUM }),
-          requests: this.api.metricCount({ period: minute, statistic: cloudwatch.Stats.SUM }),
-        },
-        period: minute,
-        label: '5xx %',
-      }),
-      threshold: 1,
-      evaluationPeriods: 5,
-      datapointsToAlarm: 3,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-    });
-    alarm('SigningFailuresAlarm', {
-      alarmDescription: 'KMS signing failed (session key certification or checkpoint): decisions are denied',
-      metric: custom('SigningFailures'),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    });
-    alarm('AppendFailuresAlarm', {
-      alarmDescription:
-        'chain appends failed (store unavailable or contention exhausted): decisions are denied',
-      metric: custom('AppendFailures'),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    });
-    alarm('AppendConflictsAlarm', {
-      alarmDescription:
-        'sustained chain-append retries: more than 100 lost head races a minute means one chain is near its write ceiling',
-      metric: custom('AppendConflicts'),
-      threshold: 100,
-      evaluationPeriods: 5,
-      datapointsToAlarm: 3,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-    });
-    alarm('CheckpointFailuresAlarm', {
-      alarmDescription: 'no checkpoint signed and archived for 5 minutes: a cut tail would go unnoticed',
-      metric: new cloudwatch.MathExpression({
-        expression: 'failures + errors',
-        usingMetrics: {
-          failures: custom('CheckpointFailures'),
-          errors: this.checkpointFunction.metricErrors({ period: minute, statistic: cloudwatch.Stats.SUM }),
-        },
-        period: minute,
-      }),
-      threshold: 1,
-      evaluationPeriods: 5,
-      datapointsToAlarm: 5,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    });
-    const fns = [...Object.values(this.functions), this.checkpointFunction];
-    const throttleMetrics: Record<string, cloudwatch.IMetric> = {};
-    fns.forEach((fn, i) => {
-      throttleMetrics[`t${i}`] = fn.metricThrottles({ period: minute, statistic: cloudwatch.Stats.SUM });
-    });
-    alarm('ThrottlesAlarm', {
-      alarmDescription: 'Lambda invocations throttled (account concurrency): throttled requests are denied',
-      metric: new cloudwatch.MathExpression({
-        expression: Object.keys(throttleMetrics).join(' + '),
-        usingMetrics: throttleMetrics,
-        period: minute,
-      }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    });
-    alarm('ApiThrottlesAlarm', {
-      alarmDescription: 'API Gateway answered 4xx in bulk (stage throttling answers 429): check the callers',
-      metric: this.api.metricClientError({ period: minute, statistic: cloudwatch.Stats.SUM }),
-      threshold: 500,
-      evaluationPeriods: 3,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-    });
-
-    // A burst of denies for one principal: a Contributor Insights rule over the decision metric lines
-    // (`principal` is the verified caller), alarmed on its top contributor.
-    const rule = new cloudwatch.CfnInsightRule(this, 'DenyBurstRule', {
-      ruleName: `${o.service}-denies-by-principal`,
-      ruleState: 'ENABLED',
-      ruleBody: JSON.stringify({
-        Schema: { Name: 'CloudWatchLogRule', Version: 1 },
-        LogGroupNames: o.apiFunctionLogs,
-        LogFormat: 'JSON',
-        Contribution: {
-          Keys: ['$.principal'],
-          Filters: [{ Match: '$.decision', In: ['deny'] }],
-        },
-        AggregateOn: 'Count',
-      }),
-    });
-    alarm('DenyBurstAlarm', {
-      alarmDescription: `one principal was denied more than ${o.denyBurstThreshold} times in a minute`,
-      metric: new cloudwatch.MathExpression({
-        expression: `INSIGHT_RULE_METRIC('${rule.attrRuleName}', 'MaxContributorValue')`,
-        usingMetrics: {},
-        period: minute,
-      }),
-      threshold: o.denyBurstThreshold,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-    });
-  }
 }
 
 /**
- * The API's resource policy, route by route. IAM authorization applies to every method but health whatever
- * this says; within one account a call is allowed when the caller's IAM policy *or* this policy allows it,
- * so this policy allows only what the callers' roles already grant: the admin routes to the admin
- * principals, the agent routes to the agent principals, `GET /health` to anyone. Across accounts both must
- * allow, which is how a configured principal of another account gets in (and nobody else). `access` adds an
- * explicit Deny for principals outside this account or organization, whatever an Allow says.
+ * The decisions function's `KEEP_REQUESTS` and `KEEP_REQUESTS_DAYS`, or null to keep nothing; checked at
+ * synth as the function checks it at cold start, so a bad setting never deploys.
  */
-function apiResourcePolicy(o: {
-  access: ApiAccess;
-  account: string;
-  admins: string[];
-  approvers: string[];
-  agents: string[];
-}): iam.PolicyStatement[] {
-  const invoke = (
-    sid: string,
-    principals: iam.IPrincipal[],
-    routes: ReadonlyArray<{ method: string; path: string }>,
-  ) =>
-    new iam.PolicyStatement({
-      sid,
-      principals,
-      actions: ['execute-api:Invoke'],
-      resources: routes.map((r) => routeResource(r.method, r.path)),
-    });
-  const statements = [
-    // health needs no signature, so it has no principal to name
-    invoke('AllowHealth', [new iam.AnyPrincipal()], OPEN_ROUTES),
-    invoke(
-      'AllowAdminRoutes',
-      o.admins.map((arn) => new iam.ArnPrincipal(arn)),
-      ADMIN_ROUTES,
-    ),
-    invoke(
-      'AllowApproverRoutes',
-      o.approvers.map((arn) => new iam.ArnPrincipal(arn)),
-      APPROVER_ROUTES,
-    ),
-  ];
-  if (o.agents.length > 0) {
-    statements.push(
-      invoke(
-        'AllowAgentRoutes',
-        o.agents.map((arn) => new iam.ArnPrincipal(arn)),
-        routesForRole('agent'),
-      ),
-    );
-  }
-  if (o.access !== 'any') {
-    statements.push(
-      new iam.PolicyStatement({
-        sid: 'DenyOutsiders',
-        effect: iam.Effect.DENY,
-        principals: [new iam.AnyPrincipal()],
-        actions: ['execute-api:Invoke'],
-        // health stays open to anyone (it needs no signature, so it has no principal account)
-        notResources: OPEN_ROUTES.map((r) => routeResource(r.method, r.path)),
-        resources: [],
-        conditions:
-          o.access === 'account'
-            ? { StringNotEquals: { 'aws:PrincipalAccount': o.account } }
-            : { StringNotEquals: { 'aws:PrincipalOrgID': o.access.organizationId } },
-      }),
-    );
-  }
-  return statements;
-}
-
-/** API Gateway's own refusals in the contract's error shape (`{ok: false, error: {code, message}}`). */
-function addGatewayResponses(api: apigw.RestApi) {
-  const body = (code: string, message: string) => ({
-    'application/json': `{"ok":false,"error":{"code":"${code}","message":${message},"trace_id":"$context.requestId"}}`,
-  });
-  // Default5xx keeps API Gateway's own status (502, 504); the others state theirs.
-  const responses: Array<[string, apigw.ResponseType, string | undefined, string, string]> = [
-    ['AccessDenied', apigw.ResponseType.ACCESS_DENIED, '403', 'FORBIDDEN', '$context.error.messageString'],
-    [
-      'MissingToken',
-      apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN,
-      '403',
-      'FORBIDDEN',
-      '"the request is not signed with SigV4 (service execute-api)"',
-    ],
-    [
-      'InvalidSignature',
-      apigw.ResponseType.INVALID_SIGNATURE,
-      '403',
-      'FORBIDDEN',
-      '$context.error.messageString',
-    ],
-    ['ExpiredToken', apigw.ResponseType.EXPIRED_TOKEN, '403', 'FORBIDDEN', '$context.error.messageString'],
-    [
-      'BadRequestBody',
-      apigw.ResponseType.BAD_REQUEST_BODY,
-      '400',
-      'VALIDATION_FAILED',
-      '"request body must be a JSON object"',
-    ],
-    [
-      'TooLarge',
-      apigw.ResponseType.REQUEST_TOO_LARGE,
-      '413',
-      'PAYLOAD_TOO_LARGE',
-      '$context.error.messageString',
-    ],
-    [
-      'Throttled',
-      apigw.ResponseType.THROTTLED,
-      '429',
-      'THROTTLED',
-      '"too many requests; retry with backoff"',
-    ],
-    [
-      'Default5xx',
-      apigw.ResponseType.DEFAULT_5XX,
-      undefined,
-      'SERVICE_UNAVAILABLE',
-      '"the gateway could not complete the request; nothing was allowed"',
-    ],
-  ];
-  for (const [id, type, statusCode, code, message] of responses) {
-    api.addGatewayResponse(id, {
-      type,
-      ...(statusCode ? { statusCode } : {}),
-      templates: body(code, message),
-    });
-  }
+function keepRequestsEnvironment(
+  setting: ZtInfraStackProps['keepRequests'],
+): { KEEP_REQUESTS: string; KEEP_REQUESTS_DAYS: string } | null {
+  if (setting === undefined) return null;
+  const keeping = parseRequestKeeping(
+    setting.actions.join(','),
+    setting.retentionDays === undefined ? undefined : String(setting.retentionDays),
+  );
+  // no actions (an empty list) keeps nothing, as if the setting were absent
+  if (keeping === null) return null;
+  return { KEEP_REQUESTS: keeping.actions.join(','), KEEP_REQUESTS_DAYS: String(keeping.retentionDays) };
 }
