@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -40,10 +40,11 @@ const pct = (sorted: number[], p: number) =>
 try {
   const bundles = synthBundles(join(work, 'cdk.out'));
   console.log(`node ${process.version}, ${runs} fresh processes per figure`);
-  for (const name of ['Decisions', 'Checkpoint']) {
+  for (const name of ['Decisions', 'Admin', 'Audit', 'Checkpoint']) {
     const b = bundles[name];
     if (!b) continue;
-    const files = ['index.mjs', 'index.mjs.map', 'cedar_wasm_bg.wasm'];
+    // every file of the asset: the checkpoint function ships no Cedar wasm
+    const files = readdirSync(b.dir).sort();
     const sizes = files.map((f) => statSync(join(b.dir, f)).size);
     const zipped = files.map((f) => gzipSync(readFileSync(join(b.dir, f))).length);
     console.log(`\n${name} function (${b.logicalId})`);

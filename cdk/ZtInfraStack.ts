@@ -301,6 +301,8 @@ export class ZtInfraStack extends Stack {
       environment: archive.functionEnvironment,
       timeout: Duration.seconds(60),
       concurrency: reserved?.checkpoint,
+      // its composition root (lambdas/checkpoint.ts) builds no policy engine: no wasm in its bundle
+      cedar: false,
     });
     this.functions = { decisions: made.decisions.fn, admin: made.admin.fn, audit: made.audit.fn };
     this.checkpointFunction = checkpoint.fn;

@@ -45,8 +45,13 @@ export const ESM_BANNER = [
 
 export const CEDAR_WASM = 'node_modules/@cedar-policy/cedar-wasm/nodejs/cedar_wasm_bg.wasm';
 
-/** The bundling options every function uses: local esbuild, minified ESM, source maps, Cedar wasm. */
-export function bundlingOptions(): nodejs.BundlingOptions {
+/**
+ * The bundling options every function uses: local esbuild, minified ESM, source maps, and the Cedar wasm
+ * copied beside `index.mjs` for a function that evaluates policy (`cedarWasm`, default true). The checkpoint
+ * function imports nothing of the policy engine, so it ships without the wasm (4.2 MiB).
+ */
+export function bundlingOptions(options: { cedarWasm?: boolean } = {}): nodejs.BundlingOptions {
+  const cedarWasm = options.cedarWasm ?? true;
   return {
     format: nodejs.OutputFormat.ESM,
     target: 'node22',
@@ -62,9 +67,8 @@ export function bundlingOptions(): nodejs.BundlingOptions {
     commandHooks: {
       beforeBundling: () => [],
       beforeInstall: () => [],
-      afterBundling: (inputDir: string, outputDir: string) => [
-        `cp "${join(inputDir, CEDAR_WASM)}" "${join(outputDir, 'cedar_wasm_bg.wasm')}"`,
-      ],
+      afterBundling: (inputDir: string, outputDir: string) =>
+        cedarWasm ? [`cp "${join(inputDir, CEDAR_WASM)}" "${join(outputDir, 'cedar_wasm_bg.wasm')}"`] : [],
     },
   };
 }
@@ -122,6 +126,8 @@ export interface FunctionSpec {
   readonly timeout: Duration;
   /** Reserved concurrency, or undefined for none. */
   readonly concurrency: number | undefined;
+  /** Whether the function evaluates Cedar policy, so its bundle needs the wasm (default true). */
+  readonly cedar?: boolean;
 }
 
 /**
@@ -169,7 +175,7 @@ export class FunctionDefaults {
       logGroup,
       description,
       environment: { ...this.#environment, GATEWAY_PRINCIPAL_ARN: role.roleArn, ...spec.environment },
-      bundling: bundlingOptions(),
+      bundling: bundlingOptions({ cedarWasm: spec.cedar ?? true }),
       ...(spec.concurrency !== undefined ? { reservedConcurrentExecutions: spec.concurrency } : {}),
     });
     acknowledge(

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -42,12 +42,31 @@ describe('when the functions are bundled for real (local esbuild, as cdk synth d
   }, 120_000);
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-  it('builds minified ESM with a source map and the Cedar wasm next to it', () => {
+  it('builds minified ESM with a source map, and the Cedar wasm next to each API function', () => {
     expect(Object.keys(bundles).sort()).toEqual(['Admin', 'Audit', 'Checkpoint', 'Decisions']);
-    for (const b of Object.values(bundles)) {
-      expect(existsSync(join(b.dir, 'index.mjs.map'))).toBe(true);
+    for (const b of Object.values(bundles)) expect(existsSync(join(b.dir, 'index.mjs.map'))).toBe(true);
+    for (const name of ['Admin', 'Audit', 'Decisions']) {
+      const b = bundles[name] as BuiltBundle;
       expect(statSync(join(b.dir, 'cedar_wasm_bg.wasm')).size).toBeGreaterThan(1_000_000);
+      expect(readFileSync(b.entry, 'utf8')).toContain('cedar_wasm_bg.wasm');
     }
+  });
+
+  it('ships the checkpoint function without the policy engine: no Cedar wasm, no wasm glue, no use cases', () => {
+    const b = bundles['Checkpoint'] as BuiltBundle;
+    expect(readdirSync(b.dir).sort()).toEqual(['index.mjs', 'index.mjs.map']);
+    const code = readFileSync(b.entry, 'utf8');
+    // the wasm-bindgen glue and the file it loads, and texts of the policy engine and the decision service
+    for (const mark of [
+      'cedar_wasm_bg.wasm',
+      '__wbindgen',
+      'policy evaluation failed',
+      'the recorded decision could not be read',
+    ]) {
+      expect(code).not.toContain(mark);
+    }
+    // what it is made of is there (so the absence above is not an empty file's)
+    expect(code).toContain('CHECKPOINT_CONTENTION');
   });
 
   it('loads the decision bundle in a fresh node process (Cedar wasm found)', async () => {
