@@ -7,14 +7,7 @@ import {
   type KeyValueStore,
   type Signer,
 } from '../ports/ports.js';
-import {
-  chainPartition,
-  checkpointPartition,
-  EPOCH_PARTITION,
-  listLanes,
-  merklePartition,
-  seqKey,
-} from '../ports/storageLayout.js';
+import { checkpointPartition, EPOCH_PARTITION, listLanes, seqKey } from '../ports/storageLayout.js';
 import {
   type Checkpoint,
   defaultCheckpointOrigin,
@@ -23,7 +16,8 @@ import {
   signCheckpoint,
 } from './checkpoint.js';
 import { compareLanes, type Epoch, signEpoch } from './epoch.js';
-import { CompactRange, leafHash } from './merkle.js';
+import { advanceLaneFrontier, storeFailure } from './laneFrontier.js';
+import type { CompactRange } from './merkle.js';
 
 /**
  * A checkpoint of the whole log, the body of `GET /audit/checkpoint`: the top-level fields are one lane's
@@ -59,24 +53,10 @@ export interface CheckpointerDeps {
 
 export { checkpointPartition, heartbeatPartition, merklePartition } from '../ports/storageLayout.js';
 
-const STATE_SK = 'state';
-const PAGE_SIZE = 1000;
-/** During a long catch-up the state is saved this often, so a crash or timeout keeps the progress. */
-const SAVE_EVERY_RECORDS = 50_000;
 const MAX_ATTEMPTS = 20;
 /** Lanes advanced at once during an epoch. */
 const LANE_CONCURRENCY = 8;
 const CHECKPOINT_SK = /^[0-9]{20}$/;
-
-interface MerkleState {
-  size: number;
-  range: ReturnType<CompactRange['toJSON']>;
-}
-
-function storeFailure(what: string, cause: unknown): never {
-  if (cause instanceof InfrastructureError) throw cause;
-  throw new InfrastructureError('STORE_UNAVAILABLE', `could not ${what}`, { cause });
-}
 
 /** The served shape: origin, size, root, time (when the note has one), note. */
 function publicCheckpoint(stored: Checkpoint): Checkpoint {
@@ -148,7 +128,7 @@ interface LaneHead {
  * statement over all of them.
  *
  * Per lane (each lane is one hash chain, `chain#<lane>`): the RFC 6962 frontier (`CompactRange`) of the
- * records already covered is kept at `merkle#<lane>`/`state` as `{size, range}`, so a checkpoint reads and
+ * records already covered is kept at `merkle#<lane>`/`state` as `{size, range}` (laneFrontier.ts), so a checkpoint reads and
  * hashes only the records after it: O(new records) time, O(log n) memory. The state is advanced with
  * `putIfAbsent`/`replaceIf` against the exact text read, so two processes never corrupt it. Each lane
  * checkpoint is stored once at `checkpoint#<lane>`/<20-digit size> with `putIfAbsent`, never overwritten,
@@ -344,7 +324,7 @@ export class Checkpointer {
   /** One lane at its head, with its checkpoint at exactly that size (signed now unless stored). */
   async #laneHead(lane: string): Promise<LaneHead> {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const range = await this.#advance(lane);
+      const range = await advanceLaneFrontier(this.deps.store, lane, this.deps.events);
       const rootB64 = range.root().toString('base64');
       const latest = await this.#latestStored(lane);
       if (latest !== null && latest.size > range.size) {
@@ -398,97 +378,5 @@ export class Checkpointer {
         `the stored checkpoint of size ${stored.size} does not match the records`,
       );
     }
-  }
-
-  async #readState(lane: string): Promise<{ text: string | null; range: CompactRange }> {
-    let text: string | null;
-    try {
-      text = await this.deps.store.get(merklePartition(lane), STATE_SK);
-    } catch (cause) {
-      storeFailure('read the merkle state', cause);
-    }
-    if (text === null) return { text, range: new CompactRange() };
-    try {
-      const state = JSON.parse(text) as MerkleState;
-      const range = CompactRange.fromJSON(state.range);
-      if (state.size !== range.size) throw new TypeError('state size differs from its range size');
-      return { text, range };
-    } catch (cause) {
-      throw new InfrastructureError('CHECKPOINT_STATE_CORRUPT', 'the stored merkle state is malformed', {
-        cause,
-      });
-    }
-  }
-
-  /** Appends up to `max` records of `lane` after `range.size`; true when it reached the head (a short page). */
-  async #extend(lane: string, range: CompactRange, max: number): Promise<boolean> {
-    let added = 0;
-    while (added < max) {
-      let page: Array<{ sk: string; data: string }>;
-      try {
-        page = await this.deps.store.query(chainPartition(lane), {
-          after: range.size > 0 ? seqKey(range.size) : undefined,
-          limit: PAGE_SIZE,
-        });
-      } catch (cause) {
-        storeFailure('read the audit records', cause);
-      }
-      for (const { data: text } of page) {
-        // INVARIANT: leaf i is record seq i + 1 of this lane; a gap or a reordering must not be hashed over.
-        let record: { seq?: unknown; chain?: unknown };
-        try {
-          record = JSON.parse(text) as { seq?: unknown; chain?: unknown };
-        } catch (cause) {
-          throw new InfrastructureError('CHAIN_CORRUPT', `record ${lane}-${range.size + 1} is not JSON`, {
-            cause,
-          });
-        }
-        if (record.seq !== range.size + 1 || record.chain !== lane) {
-          throw new InfrastructureError(
-            'CHAIN_GAP',
-            `expected record ${lane}-${range.size + 1} after ${lane}-${range.size}, read \`${String(record.chain)}-${String(record.seq)}\``,
-          );
-        }
-        range.append(leafHash(text));
-      }
-      added += page.length;
-      if (page.length < PAGE_SIZE) return true;
-    }
-    return false;
-  }
-
-  /** Brings the stored frontier of `lane` up to its head and returns it. */
-  async #advance(lane: string): Promise<CompactRange> {
-    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      let { text, range } = await this.#readState(lane);
-      let lost = false;
-      for (;;) {
-        const before = range.size;
-        const atHead = await this.#extend(lane, range, SAVE_EVERY_RECORDS);
-        if (range.size > before) {
-          const next = JSON.stringify({ size: range.size, range: range.toJSON() } satisfies MerkleState);
-          let saved: boolean;
-          try {
-            saved =
-              text === null
-                ? await this.deps.store.putIfAbsent(merklePartition(lane), STATE_SK, next)
-                : await this.deps.store.replaceIf(merklePartition(lane), STATE_SK, text, next);
-          } catch (cause) {
-            storeFailure('write the merkle state', cause);
-          }
-          if (!saved) {
-            lost = true;
-            break;
-          }
-          text = next;
-        }
-        if (atHead) return range;
-      }
-      if (lost) emitEvent(this.deps.events, 'appendConflict');
-    }
-    throw new InfrastructureError(
-      'CHECKPOINT_CONTENTION',
-      `could not update the merkle state of lane \`${lane}\` after ${MAX_ATTEMPTS} attempts`,
-    );
   }
 }

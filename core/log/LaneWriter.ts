@@ -4,7 +4,6 @@ import { signRecord } from '../keys/signing.js';
 import { canonicalize } from '../model/canonical.js';
 import {
   type AuditRecord,
-  GENESIS_HASH,
   type KindFields,
   MAIN_LANE,
   RECORD_SCHEMA,
@@ -24,16 +23,22 @@ import { emitEvent, MAX_TRANSACTION_OPS } from '../ports/ports.js';
 import {
   chainPartition,
   LANE_STATE_SK,
-  LANES_PARTITION,
   type LaneState,
   lanePartition,
   listLanes,
-  META_CONFIG_SK,
   META_LANES_SK,
-  META_VERSION_SK,
   P_META,
   seqKey,
 } from '../ports/storageLayout.js';
+import {
+  fenceLane,
+  type Held,
+  laneCandidates,
+  laneStateText,
+  parseLaneState,
+  readLaneHead,
+  takeLane,
+} from './laneLease.js';
 
 /**
  * The writer of one lane. The log is a set of hash chains ("lanes"); each writer (a Lambda instance,
@@ -50,6 +55,10 @@ import {
  * - **Fences.** An admin change raises the `fence` of every lane before it is answered
  *   ({@link LaneWriter.fenceAll}); the next append of each lane then fails its check, re-reads the state,
  *   and the record is rebuilt (a decision re-evaluated) for the new configuration version.
+ *
+ * Taking a lane, reading its head and raising its fence are in laneLease.ts. What stays here (about 500
+ * lines) is one job, the batched append: the queue, and `#writeBatch`, one transaction's build, commit and
+ * recovery loop, whose steps share the batch's state and read best as one piece.
  */
 
 /** Where and under which fence a record is being built. */
@@ -105,14 +114,6 @@ export interface LaneWriterOptions {
   events?: GatewayEvents;
 }
 
-interface Held {
-  lane: string;
-  state: LaneState;
-  /** The state item's exact text, as the transaction checks it. */
-  stateText: string;
-  head: { seq: number; hash: string };
-}
-
 interface Pending {
   /** Null for {@link LaneWriter.ready}: nothing to append but the certificate, when one is due. */
   request: AppendRequest | null;
@@ -132,9 +133,6 @@ interface Built {
 
 const MAX_ATTEMPTS = 12;
 const DEFAULT_LEASE_MS = 5 * 60_000;
-
-const stateText = (state: LaneState): string => JSON.stringify(state);
-const parseState = (text: string): LaneState => JSON.parse(text) as LaneState;
 
 export class LaneWriter {
   readonly writerId: string;
@@ -338,7 +336,7 @@ export class LaneWriter {
       const nextState: LaneState = renew
         ? { ...held.state, expiresAt: now.getTime() + this.#leaseMs }
         : held.state;
-      const nextText = renew ? stateText(nextState) : held.stateText;
+      const nextText = renew ? laneStateText(nextState) : held.stateText;
       const stateIndex = ops.length;
       ops.push(
         renew
@@ -427,19 +425,19 @@ export class LaneWriter {
   /** Re-reads the held lane's state: kept when this writer still holds it (a new fence), dropped otherwise. */
   async #refresh(held: Held): Promise<void> {
     const text = await this.store.get(lanePartition(held.lane), LANE_STATE_SK);
-    const state = text === null ? null : parseState(text);
+    const state = text === null ? null : parseLaneState(text);
     if (!state || text === null || state.holder !== this.writerId) {
       this.#held = null;
       return;
     }
-    this.#held = { ...held, state, stateText: text, head: await this.#readHead(held.lane) };
+    this.#held = { ...held, state, stateText: text, head: await readLaneHead(this.store, held.lane) };
   }
 
   /** The lane this writer holds, taking one first when it holds none. */
   async #hold(): Promise<Held> {
     if (this.#held) return this.#held;
     const fixed = this.options.lane;
-    const candidates = fixed ? [fixed] : await this.#candidates();
+    const candidates = fixed ? [fixed] : await laneCandidates(this.store);
     for (const lane of candidates) {
       const held = await this.#take(lane, fixed !== undefined);
       if (held) {
@@ -459,72 +457,6 @@ export class LaneWriter {
     throw new InfrastructureError('LANE_UNAVAILABLE', 'could not make a new lane');
   }
 
-  /** `main` first, then every registered lane, in a random order so writers spread over free lanes. */
-  async #candidates(): Promise<string[]> {
-    const lanes = (await listLanes(this.store)).filter((lane) => lane !== MAIN_LANE);
-    for (let i = lanes.length - 1; i > 0; i--) {
-      const j = Math.floor(Math.random() * (i + 1));
-      [lanes[i], lanes[j]] = [lanes[j] as string, lanes[i] as string];
-    }
-    return [MAIN_LANE, ...lanes];
-  }
-
-  /**
-   * Takes `lane` when it is free (no state, or an expired lease), or whatever its lease says when
-   * `force`. The lane's fence becomes at least the configuration version read here, and the take is
-   * conditional on that version still being current: a lane made or taken while an admin change commits
-   * is either fenced by it or refused, never appended to under the older configuration.
-   */
-  async #take(lane: string, force: boolean): Promise<Held | null> {
-    const now = this.clock.now().getTime();
-    const [text, versionText] = await Promise.all([
-      this.store.get(lanePartition(lane), LANE_STATE_SK),
-      this.store.get(P_META, META_VERSION_SK),
-    ]);
-    const old = text === null ? null : parseState(text);
-    if (old && !force && old.holder !== this.writerId && old.expiresAt > now) return null;
-    const version = versionText === null ? await this.#legacyVersion() : Number(versionText);
-    const state: LaneState = {
-      holder: this.writerId,
-      expiresAt: now + this.#leaseMs,
-      fence: Math.max(old?.fence ?? 0, version),
-    };
-    const next = stateText(state);
-    const ops: TransactOp[] = [
-      text === null
-        ? { op: 'putIfAbsent', pk: lanePartition(lane), sk: LANE_STATE_SK, data: next }
-        : { op: 'replaceIf', pk: lanePartition(lane), sk: LANE_STATE_SK, expected: text, data: next },
-      versionText === null
-        ? { op: 'check', pk: P_META, sk: META_VERSION_SK, expected: null }
-        : { op: 'check', pk: P_META, sk: META_VERSION_SK, expected: versionText },
-    ];
-    const registered = await this.store.get(LANES_PARTITION, lane);
-    if (registered === null) {
-      ops.push({
-        op: 'putIfAbsent',
-        pk: LANES_PARTITION,
-        sk: lane,
-        data: JSON.stringify({ lane, createdAt: new Date(now).toISOString() }),
-      });
-    }
-    const result = await this.store.transact(ops);
-    if (!result.ok) return null;
-    return { lane, state, stateText: next, head: await this.#readHead(lane) };
-  }
-
-  /** Before configuration versions, the `meta/config` counter counted changes: versions continue from it. */
-  async #legacyVersion(): Promise<number> {
-    const raw = await this.store.get(P_META, META_CONFIG_SK);
-    return raw === null ? 0 : Number(raw);
-  }
-
-  async #readHead(lane: string): Promise<{ seq: number; hash: string }> {
-    const [newest] = await this.store.query(chainPartition(lane), { limit: 1, descending: true });
-    if (!newest) return { seq: 0, hash: GENESIS_HASH };
-    const parsed = JSON.parse(newest.data) as { seq: number; current_hash: string };
-    return { seq: parsed.seq, hash: parsed.current_hash };
-  }
-
   /**
    * Raises the fence of every lane to `version`, so no lane appends a record built under an older
    * configuration from now on; resolves when every lane is fenced. This writer's own lane is fenced
@@ -535,23 +467,21 @@ export class LaneWriter {
     await Promise.all(lanes.map((lane) => this.#fence(lane, version)));
   }
 
+  #take(lane: string, force: boolean): Promise<Held | null> {
+    return takeLane(this.store, lane, {
+      writerId: this.writerId,
+      now: this.clock.now().getTime(),
+      leaseMs: this.#leaseMs,
+      force,
+    });
+  }
+
   async #fence(lane: string, version: number): Promise<void> {
-    for (let i = 0; i < MAX_ATTEMPTS * 4; i++) {
-      const text = await this.store.get(lanePartition(lane), LANE_STATE_SK);
-      // A lane with no state was never held: whoever takes it first reads the current version.
-      if (text === null) return;
-      const state = parseState(text);
-      if (state.fence >= version) return;
-      const next = stateText({ ...state, fence: version });
-      if (await this.store.replaceIf(lanePartition(lane), LANE_STATE_SK, text, next)) {
-        const held = this.#held;
-        if (held && held.lane === lane && held.stateText === text) {
-          this.#held = { ...held, state: { ...state, fence: version }, stateText: next };
-        }
-        return;
-      }
+    const fenced = await fenceLane(this.store, lane, version);
+    const held = this.#held;
+    if (fenced && held && held.lane === lane && held.stateText === fenced.before) {
+      this.#held = { ...held, state: fenced.state, stateText: fenced.text };
     }
-    throw new InfrastructureError('FENCE_FAILED', `could not fence lane \`${lane}\` at version ${version}`);
   }
 
   /** Records of the held lane with `seq > after`, in order, as stored. */
