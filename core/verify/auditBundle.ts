@@ -6,16 +6,14 @@ import { inspectAuditRecord } from '../model/recordParser.js';
 import type { AuditRecord } from '../model/records.js';
 import { LANE_NAME_PATTERN, MAIN_LANE } from '../model/records.js';
 import { type ApprovalFinding, ApprovalReferences } from './approvalReferences.js';
+import { ChainVerifier } from './ChainVerifier.js';
 import {
-  ChainVerifier,
   type ChainVerifierOptions,
   ChainVerifierOptionsError,
   type DeferredSignatureCheck,
-  type VERIFICATION_CODES,
-  type VerificationFinding,
-  verificationStep,
-} from './ChainVerifier.js';
+} from './chainVerifierOptions.js';
 import { ConfigReferences, LaneReferences, type ReferenceFinding } from './configReferences.js';
+import { type VERIFICATION_CODES, type VerificationFinding, verificationStep } from './verificationCodes.js';
 import { type RememberedLog, readVerifierState } from './verifierState.js';
 
 /**

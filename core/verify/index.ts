@@ -20,19 +20,12 @@ export {
   formatDuration,
   parseDuration,
 } from './auditBundle.js';
-export type {
-  ChainVerifierOptions,
-  VerificationCode,
-  VerificationFinding,
-  VerificationReport,
-} from './ChainVerifier.js';
-export {
-  ChainVerifier,
-  ChainVerifierOptionsError,
-  prepareLine,
-  VERIFICATION_CODES,
-  verifyChain,
-} from './ChainVerifier.js';
+export { ChainVerifier, verifyChain } from './ChainVerifier.js';
+export type { ChainVerifierOptions } from './chainVerifierOptions.js';
+export { ChainVerifierOptionsError } from './chainVerifierOptions.js';
+export { prepareLine } from './prepareLine.js';
 export type { AuditReceipt, ReceiptCode, ReceiptVerification } from './receipt.js';
 export { InclusionProofBuilder, RECEIPT_CODES, RECEIPT_FORMAT, verifyReceipt } from './receipt.js';
+export type { VerificationCode, VerificationFinding, VerificationReport } from './verificationCodes.js';
+export { VERIFICATION_CODES } from './verificationCodes.js';
 export { formatVerifierState } from './verifierState.js';
