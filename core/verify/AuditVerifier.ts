@@ -35,7 +35,7 @@ import { type RememberedLog, readVerifierState } from './verifierState.js';
  *   7. keys file: its root must be one of the trusted roots (`KEYS_ROOT_MISMATCH`), its session keys
  *      count only through their root-signed certificates (`KEYS_CERTIFICATE_INVALID`), each in its own lane;
  *   8. checkpoints: each lane checkpoint and each epoch statement signed by a trusted root (`CHECKPOINT_*`
- *      of core/log/checkpoint.ts); every lane's root at each signed size equal to the RFC 6962 root of its first
+ *      of core/log/signedNote.ts); every lane's root at each signed size equal to the RFC 6962 root of its first
  *      `size` records (`CHECKPOINT_ROOT_MISMATCH`; an earlier statement that disagrees while a later one
  *      matches, or two statements that disagree, `CHECKPOINT_INCONSISTENT`), no lane shorter than signed
  *      (`LOG_TRUNCATED`), no lane the newest epoch names missing from the input (`LANE_MISSING`), every
