@@ -1,5 +1,6 @@
 import { LANE_NAME_PATTERN } from '../model/records.js';
 import type { Signer } from '../ports/ports.js';
+import { HASH_SIZE } from './merkle.js';
 import {
   type CheckpointFailureCode,
   CheckpointMalformedError,
@@ -10,8 +11,7 @@ import {
   splitSignedNote,
   strictBase64,
   verifyNoteSignatures,
-} from './checkpoint.js';
-import { HASH_SIZE } from './merkle.js';
+} from './signedNote.js';
 
 /**
  * The epoch statement: one signed note per checkpoint epoch, by the root key, naming every lane of the log

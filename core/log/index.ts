@@ -6,16 +6,14 @@
 
 export type { LogCheckpoint } from './Checkpointer.js';
 export { Checkpointer, checkpointPartition, heartbeatPartition, merklePartition } from './Checkpointer.js';
-export type { Checkpoint, CheckpointFailureCode, CheckpointVerification } from './checkpoint.js';
+export type { Checkpoint, CheckpointVerification } from './checkpoint.js';
 export {
-  CheckpointMalformedError,
   checkpointOrigin,
   laneOfOrigin,
   logOriginOf,
   parseCheckpointNote,
   signCheckpoint,
   verifyCheckpoint,
-  verifyNoteSignatures,
 } from './checkpoint.js';
 export type { ParsedEpochNote } from './epoch.js';
 export { compareLanes, isEpochBody, parseEpochNote, signEpoch, verifyEpoch } from './epoch.js';
@@ -29,3 +27,5 @@ export {
   verifyConsistency,
   verifyInclusion,
 } from './merkle.js';
+export type { CheckpointFailureCode } from './signedNote.js';
+export { CheckpointMalformedError, verifyNoteSignatures } from './signedNote.js';

@@ -1,12 +1,7 @@
 import { CodedError } from '../errors/CodedError.js';
-import {
-  CheckpointMalformedError,
-  laneOfOrigin,
-  logOriginOf,
-  parseCheckpointNote,
-  verifyNoteSignatures,
-} from '../log/checkpoint.js';
+import { laneOfOrigin, logOriginOf, parseCheckpointNote } from '../log/checkpoint.js';
 import { parseEpochNote } from '../log/epoch.js';
+import { CheckpointMalformedError, verifyNoteSignatures } from '../log/signedNote.js';
 
 /**
  * The verifier's memory (`zt-audit verify --state FILE`): the newest signed statement it accepted for one log,

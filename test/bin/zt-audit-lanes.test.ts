@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InMemoryP256Signer } from '../../core/keys/signing.js';
-import type { AuditReport } from '../../core/verify/auditBundle.js';
+import type { AuditReport } from '../../core/verify/auditReport.js';
 import {
   buildLane,
   decision,

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InMemoryP256Signer, signRecord } from '../../core/keys/signing.js';
 import { leafHash, rootFromLeaves } from '../../core/log/merkle.js';
 import type { AuditRecord, KeyRecord } from '../../core/model/records.js';
-import type { AuditReport } from '../../core/verify/auditBundle.js';
+import type { AuditReport } from '../../core/verify/auditReport.js';
 import type { AuditReceipt } from '../../core/verify/receipt.js';
 import { ChainBuilder, cloneRecord, type MadeChain, makeChain, toLine } from '../helpers/chainFactory.js';
 import { checkpointOver, type Run, run } from '../helpers/ztAudit.js';

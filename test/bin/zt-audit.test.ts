@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InMemoryP256Signer } from '../../core/keys/signing.js';
 import type { AuditRecord } from '../../core/model/records.js';
-import type { AuditReport } from '../../core/verify/auditBundle.js';
+import type { AuditReport } from '../../core/verify/auditReport.js';
 import { cloneRecord, type MadeChain, makeChain, toLine } from '../helpers/chainFactory.js';
 import { checkpointOver, run } from '../helpers/ztAudit.js';
 

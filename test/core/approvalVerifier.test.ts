@@ -6,8 +6,9 @@ import { leafHash } from '../../core/log/merkle.js';
 import { canonicalSha256, sha256Hex } from '../../core/model/canonical.js';
 import type { AuditRecord, DecisionFields, DecisionRecord } from '../../core/model/records.js';
 import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
-import { AuditVerifier, INCOMPLETE_CODES } from '../../core/verify/auditBundle.js';
-import { prepareLine } from '../../core/verify/ChainVerifier.js';
+import { AuditVerifier } from '../../core/verify/AuditVerifier.js';
+import { INCOMPLETE_CODES } from '../../core/verify/auditReport.js';
+import { prepareLine } from '../../core/verify/prepareLine.js';
 import { wireGateway } from '../../lambdas/wiring.js';
 import { AGENT_ARN, ChainBuilder, rehashFrom, toLine } from '../helpers/chainFactory.js';
 

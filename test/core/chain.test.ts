@@ -15,15 +15,13 @@ import {
   type KeyRecord,
   SIGNATURE_ALGORITHM,
 } from '../../core/model/records.js';
+import { ChainVerifier, verifyChain } from '../../core/verify/ChainVerifier.js';
 import {
-  ChainVerifier,
   type ChainVerifierOptions,
   ChainVerifierOptionsError,
-  prepareLine,
-  VERIFICATION_CODES,
-  type VerificationReport,
-  verifyChain,
-} from '../../core/verify/ChainVerifier.js';
+} from '../../core/verify/chainVerifierOptions.js';
+import { prepareLine } from '../../core/verify/prepareLine.js';
+import { VERIFICATION_CODES, type VerificationReport } from '../../core/verify/verificationCodes.js';
 import {
   ChainBuilder,
   cloneRecord,

@@ -8,9 +8,7 @@ import { InMemoryP256Signer } from '../../core/keys/signing.js';
 import { Checkpointer, checkpointPartition, merklePartition } from '../../core/log/Checkpointer.js';
 import {
   type Checkpoint,
-  CheckpointMalformedError,
   formatCheckpointBody,
-  noteKeyIdOf,
   parseCheckpointNote,
   signCheckpoint,
   verifyCheckpoint,
@@ -18,6 +16,7 @@ import {
 import { verifyEpoch } from '../../core/log/epoch.js';
 import { LaneWriter } from '../../core/log/LaneWriter.js';
 import { consistencyProof, leafHash, rootFromLeaves, verifyConsistency } from '../../core/log/merkle.js';
+import { CheckpointMalformedError, noteKeyIdOf } from '../../core/log/signedNote.js';
 import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
 import type { Clock, Signer } from '../../core/ports/ports.js';
 import { EPOCH_PARTITION, LANES_PARTITION } from '../../core/ports/storageLayout.js';

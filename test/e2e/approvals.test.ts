@@ -6,7 +6,7 @@ import { runZtAudit } from '../../bin/audit/runZtAudit.js';
 import { localRootPublicKey } from '../../bin/cli/rootPublicKey.js';
 import { runZt } from '../../bin/cli/runZt.js';
 import { canonicalSha256 } from '../../core/model/canonical.js';
-import type { AuditReport } from '../../core/verify/auditBundle.js';
+import type { AuditReport } from '../../core/verify/auditReport.js';
 import { type Emulator, startEmulator } from '../../local/emulator.js';
 import { GatewayClient, ZeroTrustClient, type ZeroTrustError } from '../../sdk/index.js';
 import { validateResponse } from '../contract/openapiValidator.js';

@@ -7,7 +7,7 @@ import { runZtAudit } from '../../bin/audit/runZtAudit.js';
 import type { Checkpoint } from '../../core/log/checkpoint.js';
 import { parseCheckpointNote } from '../../core/log/checkpoint.js';
 import type { AuditRecord } from '../../core/model/records.js';
-import type { AuditReport } from '../../core/verify/auditBundle.js';
+import type { AuditReport } from '../../core/verify/auditReport.js';
 import { type Emulator, startEmulator } from '../../local/emulator.js';
 import type { AwsCredentials } from '../../sdk/signer.js';
 import { ztAsAdmin } from '../helpers/emulator.js';
