@@ -81,6 +81,10 @@ function isLegacyClaim(text: string): boolean {
  * the lane is fenced at (or later), and its record is written in the same transaction as the item that
  * makes its request id idempotent: no claim to expire, and no allow chained after the admin change that
  * should have denied it.
+ *
+ * The file (~440 lines) is this one use case, `POST /actions`: its early denials, evaluation, the
+ * idempotent answer to a repeated request id and the claim of an approved request all build or check the
+ * one append, inside the same retry loop, so they stay together.
  */
 export class DecisionService {
   constructor(
