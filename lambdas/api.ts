@@ -3,11 +3,11 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { AuditReader, parseRequestKeeping } from '../core/gateway/index.js';
 import { ROUTE_GROUP_NAMES, type RouteGroup, routeKey, routesOfGroup } from '../core/model/index.js';
-import { systemClock } from '../core/ports/index.js';
+import { type Clock, type KeyValueStore, type Signer, systemClock } from '../core/ports/index.js';
 import { DynamoDbKeyValueStore } from './adapters/DynamoDbKeyValueStore.js';
 import { KmsSigner } from './adapters/KmsSigner.js';
 import type { ApiGatewayProxyEvent, ApiGatewayProxyResult } from './apigw.js';
-import { readApiEnv } from './env.js';
+import { type ApiEnv, readApiEnv } from './env.js';
 import { createApiHandler } from './http.js';
 import { Metrics } from './metrics.js';
 import { wireGateway } from './wiring.js';
@@ -51,46 +51,55 @@ function logLine(line: unknown): void {
 }
 
 /**
- * The composition root of an API function: the store and root signer from the environment, the use cases
- * over them ({@link wireGateway}), the audit reader, and the HTTP edge. Metrics listen on the one events
- * port (decisions, failed appends, lost lane races).
+ * The composition root of an API function: the use cases over the store and root signer
+ * ({@link wireGateway}), the audit reader, and the HTTP edge, configured from `env`. Metrics listen on the
+ * one events port (decisions, failed appends, lost lane races). Exported so tests compose it over an
+ * in-memory store and key; {@link handler} gives it DynamoDB and KMS.
  */
-async function init() {
-  const env = readApiEnv(process.env);
-  const store = new DynamoDbKeyValueStore({
-    client: new DynamoDBClient(env.region ? { region: env.region } : {}),
-    tableName: env.tableName,
-  });
-  const rootSigner = await KmsSigner.create(
-    new KMSClient(env.region ? { region: env.region } : {}),
-    env.rootKeyArn,
-  );
-  const metrics = new Metrics({
-    service: env.serviceName,
-    ...(env.metricsNamespace ? { namespace: env.metricsNamespace } : {}),
-  });
+export function composeApi(
+  env: ApiEnv,
+  ports: { store: KeyValueStore; rootSigner: Signer; clock?: Clock; metrics?: Metrics },
+): (event: ApiGatewayProxyEvent) => Promise<ApiGatewayProxyResult> {
+  const { store, rootSigner } = ports;
+  const clock = ports.clock ?? systemClock;
+  const metrics =
+    ports.metrics ??
+    new Metrics({
+      service: env.serviceName,
+      ...(env.metricsNamespace ? { namespace: env.metricsNamespace } : {}),
+    });
   const parts = wireGateway({
     store,
     rootSigner,
-    clock: systemClock,
+    clock,
     gatewayPrincipal: env.gatewayPrincipal,
     origin: env.checkpointOrigin,
     rootArn: env.rootKeyArn,
     events: metrics.gatewayEvents(),
     ...(env.startWindowMs !== undefined ? { startWindowMs: env.startWindowMs } : {}),
+    ...(env.approvalWindowMs !== undefined ? { approvalWindowMs: env.approvalWindowMs } : {}),
+    ...(env.approvalTtlMs !== undefined ? { approvalTtlMs: env.approvalTtlMs } : {}),
     keepRequests: parseRequestKeeping(env.keepRequests, env.keepRequestsDays),
   });
   const api = createApiHandler({
     gateway: parts.gateway,
-    audit: new AuditReader({ store, checkpoints: parts.checkpointer, clock: systemClock }),
+    audit: new AuditReader({ store, checkpoints: parts.checkpointer, clock }),
     adminPrincipalArns: env.adminPrincipalArns,
+    approverPrincipalArns: env.approverPrincipalArns,
     log: logLine,
     logError: (traceId, error) =>
       logLine({ level: 'error', msg: 'internal error', trace_id: traceId, error: String(error) }),
   });
   const group = env.routeGroup;
-  return async (event: ApiGatewayProxyEvent): Promise<ApiGatewayProxyResult> =>
-    servesRoute(group, event) ? api(event) : notServed(event);
+  return async (event) => (servesRoute(group, event) ? api(event) : notServed(event));
+}
+
+async function init() {
+  const env = readApiEnv(process.env);
+  const client = { ...(env.region ? { region: env.region } : {}) };
+  const store = new DynamoDbKeyValueStore({ client: new DynamoDBClient(client), tableName: env.tableName });
+  const rootSigner = await KmsSigner.create(new KMSClient(client), env.rootKeyArn);
+  return composeApi(env, { store, rootSigner });
 }
 
 function jsonReply(statusCode: number, traceId: string, body: unknown): ApiGatewayProxyResult {

@@ -33,6 +33,12 @@ export interface ApiEnv extends CommonEnv {
   routeGroup: RouteGroup | undefined;
   /** `ADMIN_PRINCIPAL_ARNS`: comma-separated principal ARNs of the admins. */
   adminPrincipalArns: string[];
+  /** `APPROVER_PRINCIPAL_ARNS`: comma-separated principal ARNs that list and answer approvals (default none). */
+  approverPrincipalArns: string[];
+  /** `APPROVAL_WINDOW_MS`: how long an `approval_required` request waits (default: the gateway's, 1 hour). */
+  approvalWindowMs: number | undefined;
+  /** `APPROVAL_TTL_MS`: how long one approve counts (default: the gateway's, 15 minutes). */
+  approvalTtlMs: number | undefined;
   /** `START_WINDOW_MS`: how long an allow waits for `started` (default: the gateway's, 60 s). */
   startWindowMs: number | undefined;
   /**
@@ -94,6 +100,18 @@ function readCommon(env: Env): CommonEnv {
   };
 }
 
+/** A comma-separated list of ARNs (blanks dropped); `required` refuses an unset or empty variable. */
+function arnList(env: Env, name: string, required_ = false): string[] {
+  return (required_ ? required(env, name) : (env[name] ?? ''))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+function optionalPositiveInteger(env: Env, name: string): number | undefined {
+  return env[name] ? positiveInteger(env, name) : undefined;
+}
+
 function routeGroup(env: Env): RouteGroup | undefined {
   const group = env['ROUTE_GROUP'];
   if (group === undefined || group === '') return undefined;
@@ -109,11 +127,11 @@ export function readApiEnv(env: Env): ApiEnv {
     ...readCommon(env),
     gatewayPrincipal: env['GATEWAY_PRINCIPAL_ARN'] || `lambda:${env['AWS_LAMBDA_FUNCTION_NAME'] || 'zt'}`,
     routeGroup: routeGroup(env),
-    adminPrincipalArns: required(env, 'ADMIN_PRINCIPAL_ARNS')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-    startWindowMs: env['START_WINDOW_MS'] ? positiveInteger(env, 'START_WINDOW_MS') : undefined,
+    adminPrincipalArns: arnList(env, 'ADMIN_PRINCIPAL_ARNS', true),
+    approverPrincipalArns: arnList(env, 'APPROVER_PRINCIPAL_ARNS'),
+    startWindowMs: optionalPositiveInteger(env, 'START_WINDOW_MS'),
+    approvalWindowMs: optionalPositiveInteger(env, 'APPROVAL_WINDOW_MS'),
+    approvalTtlMs: optionalPositiveInteger(env, 'APPROVAL_TTL_MS'),
     keepRequests: env['KEEP_REQUESTS'],
     keepRequestsDays: env['KEEP_REQUESTS_DAYS'],
   };

@@ -43,13 +43,28 @@ describe('when an API function reads its environment at cold start', () => {
       gatewayPrincipal: 'lambda:Decisions',
       routeGroup: undefined,
       adminPrincipalArns: ['arn:aws:iam::111122223333:role/A', 'arn:aws:iam::111122223333:role/B'],
+      approverPrincipalArns: [],
       startWindowMs: undefined,
+      approvalWindowMs: undefined,
+      approvalTtlMs: undefined,
       keepRequests: undefined,
       keepRequestsDays: undefined,
     });
-    expect(readApiEnv({ ...API, ROUTE_GROUP: 'audit', START_WINDOW_MS: '5000' })).toMatchObject({
+    expect(
+      readApiEnv({
+        ...API,
+        ROUTE_GROUP: 'audit',
+        START_WINDOW_MS: '5000',
+        APPROVER_PRINCIPAL_ARNS: 'arn:aws:iam::111122223333:role/Approver',
+        APPROVAL_WINDOW_MS: '1800000',
+        APPROVAL_TTL_MS: '300000',
+      }),
+    ).toMatchObject({
       routeGroup: 'audit',
       startWindowMs: 5000,
+      approverPrincipalArns: ['arn:aws:iam::111122223333:role/Approver'],
+      approvalWindowMs: 1_800_000,
+      approvalTtlMs: 300_000,
     });
   });
 
@@ -60,6 +75,8 @@ describe('when an API function reads its environment at cold start', () => {
     ['CHECKPOINT_ORIGIN', { CHECKPOINT_ORIGIN: undefined }, /CHECKPOINT_ORIGIN is required/],
     ['ROUTE_GROUP', { ROUTE_GROUP: 'everything' }, /ROUTE_GROUP must be one of .*`everything`/],
     ['START_WINDOW_MS', { START_WINDOW_MS: '-1' }, /START_WINDOW_MS must be a positive integer, got `-1`/],
+    ['APPROVAL_WINDOW_MS', { APPROVAL_WINDOW_MS: '1h' }, /APPROVAL_WINDOW_MS must be a positive integer/],
+    ['APPROVAL_TTL_MS', { APPROVAL_TTL_MS: '0' }, /APPROVAL_TTL_MS must be a positive integer/],
   ])('fails the cold start naming %s when it is missing or malformed', (_, change, message) => {
     expect(() => readApiEnv({ ...API, ...change })).toThrow(message);
   });
