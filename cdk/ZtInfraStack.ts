@@ -119,7 +119,10 @@ export interface ZtInfraStackProps extends StackProps {
   readonly denyBurstThreshold?: number;
   /** An e-mail address subscribed to the alarm topic (confirm the subscription mail). */
   readonly alarmEmail?: string;
-  /** Chain name written into records. Default `main`. */
+  /**
+   * The lane named last in the checkpoint origin: only `main` (the default) is accepted. Kept from before
+   * lanes, when it named the one chain; records now carry the lane their writer holds.
+   */
   readonly chain?: string;
   /**
    * Keep the request data (params, context, agent attributes) of these actions' decisions for
@@ -206,6 +209,13 @@ export class ZtInfraStack extends Stack {
       throw new Error(`checkpointRetentionDays must be a positive integer, got \`${retentionDays}\``);
     }
     const chain = props.chain ?? 'main';
+    if (chain !== 'main') {
+      // The functions check the origin's last segment against the lane they checkpoint first, `main`:
+      // any other name would fail every cold start, so it is refused here, at synth.
+      throw new Error(
+        `chain must be \`main\`, got \`${chain}\`: lanes are named by their writers; a deployment's log is told apart by its checkpoint origin (account, region, stack)`,
+      );
+    }
     const metricsNamespace = 'ZtInfra';
     const service = this.stackName;
     checkPrincipalArns('adminPrincipalArns', props.adminPrincipalArns ?? []);

@@ -766,6 +766,17 @@ describe('when agent ids differ only in `.` or `-`', () => {
     }
   });
 
+  it('refuses a chain other than main at synth, which would fail every cold start', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    expect(() => new ZtInfraStack(app, 'OtherChain', { chain: 'audit' })).toThrow(
+      /chain must be `main`, got `audit`/,
+    );
+    expect(
+      () =>
+        new ZtInfraStack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Main', { chain: 'main' }),
+    ).not.toThrow();
+  });
+
   it('names each agent the same whatever the order of the list, and refuses an id listed twice', () => {
     const one = agentOutputNames(['a.b', 'a-b', 'ab', 'x']);
     const two = agentOutputNames(['x', 'ab', 'a-b', 'a.b']);
