@@ -179,6 +179,38 @@ describe('when the source tree is checked against the layout table', () => {
   });
 });
 
+describe("when README's architecture section is read beside the folders", () => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const section = readme.slice(
+    readme.indexOf('## Architecture'),
+    readme.indexOf('\n## ', readme.indexOf('## Architecture') + 1),
+  );
+  const rows = [...section.matchAll(/^\| `([a-z]+)\/` \|/gm)].map((m) => m[1] as string);
+
+  it('names every top-level folder of the layout table once, and no other', () => {
+    const top = Object.keys(ALLOWED).sort();
+    expect(rows.filter((r) => top.includes(r)).sort()).toEqual(top);
+  });
+
+  it('names every concern folder of core/ once, and no other', () => {
+    const concerns = readdirSync(join(root, 'core')).filter((n) =>
+      statSync(join(root, 'core', n)).isDirectory(),
+    );
+    expect(concerns.sort()).toEqual(Object.keys(CORE_CONCERNS).sort());
+    expect(rows.filter((r) => !(r in ALLOWED)).sort()).toEqual(concerns.sort());
+  });
+
+  it("says what each concern may import exactly as the test's table does", () => {
+    const said = Object.fromEntries(
+      [...section.matchAll(/^\| `([a-z]+)\/` \|[^\n]*\| ([a-z, ]+) \|$/gm)]
+        .filter((m) => (m[1] as string) in CORE_CONCERNS)
+        .map((m) => [m[1], m[2] === 'nothing' ? [] : (m[2] as string).split(', ').sort()]),
+    );
+    const table = Object.fromEntries(Object.entries(CORE_CONCERNS).map(([k, v]) => [k, [...v].sort()]));
+    expect(said).toEqual(table);
+  });
+});
+
 describe('when a violation is planted in a copy of the tree', () => {
   const copy = mkdtempSync(join(tmpdir(), 'zt-layout-'));
   for (const folder of Object.keys(ALLOWED)) {
