@@ -13,7 +13,7 @@ const UNIT_FILES = [
   'test/sdk/signer.test.ts',
   'test/sdk/zeroTrust.test.ts',
   'test/local/sigv4.test.ts',
-  'test/lambdas/checkpointOrigin.test.ts',
+  'test/lambdas/env.test.ts',
   'test/store/sqliteKeyValueStore.test.ts',
   'test/contract/openapi.test.ts',
   'test/contract/routeTable.test.ts',

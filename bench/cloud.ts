@@ -6,7 +6,7 @@
  * 32, today's design (lanes) and the single-chain design it replaced (vendored in bench/cloud/baseline/),
  * side by side, without and with partition limits modelled.
  *
- * After every run the table is checked: every lane verifies on its own (core/ChainVerifier: hashes, links,
+ * After every run the table is checked: every lane verifies on its own (core/verify/ChainVerifier: hashes, links,
  * seqs, signatures from the root key), every answered decision has its record (lost), no request id has
  * two records (duplicated), no lane has a gap or fork (forked).
  *

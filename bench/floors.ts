@@ -149,7 +149,7 @@ export interface CedarFloor {
   engine: string;
   points: CedarPoint[];
   /**
-   * `core/PolicyEngine` called directly with the same array each time (as `Gateway` caches its policy
+   * `core/policy/PolicyEngine` called directly with the same array each time (as `Gateway` caches its policy
    * list), so its per-array memo holds: the engine's own cost, without the adapter in front of it.
    */
   engineDirect: CedarPoint[];
@@ -184,7 +184,7 @@ type CedarModule = typeof import('@cedar-policy/cedar-wasm/nodejs');
 
 /**
  * One Cedar evaluation with 10 and with 1,000 policies. Through the gateway's own evaluator
- * (`core/PolicyEngine`, which slices the set by principal and action); the
+ * (`core/policy/PolicyEngine`, which slices the set by principal and action); the
  * unsliced raw-Cedar figures are measured beside it so the effect of slicing shows.
  */
 export async function measureCedarFloor(sizes: number[] = [10, 1_000]): Promise<CedarFloor> {
@@ -202,7 +202,7 @@ export async function measureCedarFloor(sizes: number[] = [10, 1_000]): Promise<
     resource: 'arn:aws:ec2:us-east-1:123456789012:instance/i-0abcd1234ef567890',
     context: { environment: 'dev', region: 'us-east-1' },
   };
-  floor.engine = 'core/PolicyEngine, as the gateway calls it (sliced by principal and action)';
+  floor.engine = 'core/policy/PolicyEngine, as the gateway calls it (sliced by principal and action)';
   for (const n of sizes) {
     const evaluator = new PolicyEngine();
     const policies = syntheticPolicies(n);

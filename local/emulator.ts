@@ -158,8 +158,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   // The one events port: the checkpoint scheduler counts appended records; the caller's listener hears all.
   let scheduler: CheckpointScheduler | null = null;
   const listener = options.events;
+  // Each event is passed on by name (a listener may be a class instance, whose methods a spread would
+  // miss) and through emitEvent, so a listener that throws never reaches the gateway or the scheduler.
   const events: GatewayEvents = {
-    ...listener,
+    decision: (record) => emitEvent(listener, 'decision', record),
+    appendFailed: (error) => emitEvent(listener, 'appendFailed', error),
+    appendConflict: () => emitEvent(listener, 'appendConflict'),
     appended: (record) => {
       scheduler?.notifyAppended(record);
       emitEvent(listener, 'appended', record);

@@ -35,7 +35,7 @@ export interface Verification {
 
 /**
  * Checks the table after a run: every lane (the `lanes` registry and `main`) is verified as its own chain
- * from the root key alone (core/ChainVerifier: every hash, link, seq, signature and certificate); every
+ * from the root key alone (core/verify/ChainVerifier: every hash, link, seq, signature and certificate); every
  * answered decision has its record at the lane and seq it was answered with, with the same request id and
  * decision; no request id has two records.
  */

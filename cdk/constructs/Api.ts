@@ -14,7 +14,7 @@ import { acknowledge, executeApiFinding } from '../nag.js';
 
 /*
  * The API: API Gateway REST with AWS_IAM on every method but health, one method per row of the route table
- * (`core/routes.ts`) on the function of its group, the stage's throttling and access logs, the callers'
+ * (`core/model/routes.ts`) on the function of its group, the stage's throttling and access logs, the callers'
  * `execute-api:Invoke` grants and the API's resource policy. A plain class, not a construct: everything is
  * added to the stack itself (`Api`, `ApiAccessLogs`), so construct paths and logical ids stay the stack's as
  * before (construct ids are a public contract; a new id would replace a method or the API).
@@ -24,7 +24,7 @@ import { acknowledge, executeApiFinding } from '../nag.js';
 export const STAGE = 'v1';
 
 /**
- * The API's routes and the group serving each, from the route table (`core/routes.ts`), which the Lambda
+ * The API's routes and the group serving each, from the route table (`core/model/routes.ts`), which the Lambda
  * router's `ROUTE_GROUPS` also comes from.
  */
 export const ROUTES: ReadonlyArray<{ method: string; path: string; group: RouteGroup }> = ROUTE_TABLE.map(

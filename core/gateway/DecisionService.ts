@@ -13,7 +13,14 @@ import {
   signatureRequestId,
 } from '../model/requests.js';
 import { DEFAULT_APPROVAL_WINDOW_MS } from '../policy/approval.js';
-import type { Clock, GatewayEvents, KeyValueStore, PolicyEvaluator, TransactOp } from '../ports/ports.js';
+import {
+  type Clock,
+  emitEvent,
+  type GatewayEvents,
+  type KeyValueStore,
+  type PolicyEvaluator,
+  type TransactOp,
+} from '../ports/ports.js';
 import { approvalPartition, idemPartition, P_APPROVALS, seqKey } from '../ports/storageLayout.js';
 import { evaluateAgain } from './ApprovalService.js';
 import type { Configuration } from './Configuration.js';
@@ -190,14 +197,14 @@ export class DecisionService {
           },
         });
         const record = appended.record as DecisionRecord;
-        this.deps.events?.decision?.(record);
+        emitEvent(this.deps.events, 'decision', record);
         return {
           decision: record.decision,
           record: JSON.parse(appended.text) as AuditRecord,
           replayed: false,
         };
       } catch (error) {
-        if (error instanceof InfrastructureError) this.deps.events?.appendFailed?.(error);
+        if (error instanceof InfrastructureError) emitEvent(this.deps.events, 'appendFailed', error);
         if (error instanceof AppendRefusedError && claim !== null && error.extraIndex >= (idem ? 1 : 0)) {
           throw claimRefused(claim.approvalId, error.extraIndex - (idem ? 1 : 0));
         }

@@ -4,7 +4,13 @@ import type { Caller } from '../model/caller.js';
 import { declarationFor } from '../model/declarations.js';
 import type { AuditRecord, DecisionRecord } from '../model/records.js';
 import { type OutcomeRequest, parseOutcomeRequest } from '../model/requests.js';
-import type { Clock, GatewayEvents, PolicyEvaluator, TransactOp } from '../ports/ports.js';
+import {
+  type Clock,
+  emitEvent,
+  type GatewayEvents,
+  type PolicyEvaluator,
+  type TransactOp,
+} from '../ports/ports.js';
 import { P_OUTCOME } from '../ports/storageLayout.js';
 import type { ConfigSnapshot, Configuration } from './Configuration.js';
 import type { DecisionService } from './DecisionService.js';
@@ -73,7 +79,7 @@ export class OutcomeService {
       });
       return JSON.parse(appended.text) as AuditRecord;
     } catch (error) {
-      if (error instanceof InfrastructureError) this.deps.events?.appendFailed?.(error);
+      if (error instanceof InfrastructureError) emitEvent(this.deps.events, 'appendFailed', error);
       if (!(error instanceof AppendRefusedError)) throw error;
       if (started) {
         throw new ConflictError(

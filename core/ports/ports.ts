@@ -157,7 +157,7 @@ export interface CredentialIssuer {
 
 /**
  * The one events port: what happens in the gateway and its log, told as it happens, to whoever composed
- * the process (Lambda metrics, the emulator's checkpoint scheduler and console, benchmarks). Every member
+ * the process (Lambda metrics, the emulator's checkpoint scheduler, benchmarks). Every member
  * is optional and the default listens to nothing. A listener must not throw; if one does, the error is
  * dropped ({@link emitEvent}), since an event is told after the fact it reports on and cannot undo it.
  */

@@ -12,7 +12,7 @@ locals {
   stage   = "v1"
   chain   = "main"
 
-  # Must agree with the route table, core/routes.ts (test/contract/routeTable.test.ts checks both ways).
+  # Must agree with the route table, core/model/routes.ts (test/contract/routeTable.test.ts checks both ways).
   routes = {
     "GET /health"                  = "decisions"
     "POST /actions"                = "decisions"
