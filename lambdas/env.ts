@@ -100,9 +100,9 @@ function readCommon(env: Env): CommonEnv {
   };
 }
 
-/** A comma-separated list of ARNs (blanks dropped); `required` refuses an unset or empty variable. */
-function arnList(env: Env, name: string, required_ = false): string[] {
-  return (required_ ? required(env, name) : (env[name] ?? ''))
+/** A comma-separated list of ARNs (blanks dropped); `mandatory` refuses an unset or empty variable. */
+function arnList(env: Env, name: string, mandatory = false): string[] {
+  return (mandatory ? required(env, name) : (env[name] ?? ''))
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
