@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runZtAudit } from '../../bin/audit/runZtAudit.js';
 import { localRootPublicKey } from '../../bin/cli/rootPublicKey.js';
-import { runZt } from '../../bin/cli/runZt.js';
 import { canonicalSha256 } from '../../core/model/canonical.js';
 import type { AuditReport } from '../../core/verify/auditReport.js';
 import { type Emulator, startEmulator } from '../../local/emulator.js';
 import { GatewayClient, ZeroTrustClient, type ZeroTrustError } from '../../sdk/index.js';
 import { validateResponse } from '../contract/openapiValidator.js';
+import { ztAs } from '../helpers/emulator.js';
 import { send } from '../helpers/http.js';
 
 /**
@@ -28,28 +28,8 @@ let admin: GatewayClient;
 let agentCredentials: { accessKeyId: string; secretAccessKey: string };
 let zt: ZeroTrustClient;
 
-async function cli(argv: string[], profile: string) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runZt(
-    [
-      ...argv,
-      '--endpoint',
-      emulator.url,
-      '--credentials-file',
-      emulator.credentialsFile,
-      '--profile',
-      profile,
-    ],
-    {
-      stdout: { write: (s: string) => (stdout += s) },
-      stderr: { write: (s: string) => (stderr += s) },
-      env: {},
-      cwd: dir,
-    },
-  );
-  return { code, stdout, stderr };
-}
+/** `zt` in-process under `profile` (the admin's or an approver's), in the test's data dir. */
+const cli = (argv: string[], profile: string) => ztAs(emulator, profile, argv, dir);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'zt-approvals-e2e-'));

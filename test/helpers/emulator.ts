@@ -45,8 +45,18 @@ export interface ZtRun {
 }
 
 /** Runs `zt` in-process against `emulator` as its admin, in `cwd` (default the emulator's data dir). */
-export async function ztAsAdmin(
+export function ztAsAdmin(
   emulator: Pick<Emulator, 'url' | 'credentialsFile' | 'adminProfile' | 'dataDir'>,
+  argv: string[],
+  cwd = emulator.dataDir,
+): Promise<ZtRun> {
+  return ztAs(emulator, emulator.adminProfile, argv, cwd);
+}
+
+/** Runs `zt` in-process against `emulator` under `profile` of its credentials file, in `cwd`. */
+export async function ztAs(
+  emulator: Pick<Emulator, 'url' | 'credentialsFile' | 'dataDir'>,
+  profile: string,
   argv: string[],
   cwd = emulator.dataDir,
 ): Promise<ZtRun> {
@@ -60,7 +70,7 @@ export async function ztAsAdmin(
       '--credentials-file',
       emulator.credentialsFile,
       '--profile',
-      emulator.adminProfile,
+      profile,
     ],
     {
       stdout: { write: (s: string) => (stdout += s) },
