@@ -1,8 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AuditReader } from '../../core/gateway/AuditReader.js';
-import { InMemoryP256Signer } from '../../core/keys/signing.js';
 import {
   arnPath,
   isPublicRoute,
@@ -13,13 +11,9 @@ import {
   routeRequest,
   routesForRole,
 } from '../../core/model/routes.js';
-import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
-import { systemClock } from '../../core/ports/ports.js';
-import { createApiHandler, type RequestLogLine } from '../../lambdas/http.js';
-import { wireGateway } from '../../lambdas/wiring.js';
 import { GatewayClient } from '../../sdk/GatewayClient.js';
 import { loadOpenApiDocument } from './openapiValidator.js';
-import { apiGatewayEvent, arnOf } from './targets.js';
+import { apiGatewayEvent, inMemoryRouter } from './targets.js';
 
 type JsonObject = Record<string, unknown>;
 
@@ -192,27 +186,9 @@ describe('when the route table is checked against the Terraform example', () => 
 });
 
 describe('when the Lambda router is built from the table', () => {
-  function router() {
-    const store = new InMemoryKeyValueStore();
-    const parts = wireGateway({
-      store,
-      rootSigner: InMemoryP256Signer.generate(),
-      clock: systemClock,
-      gatewayPrincipal: 'gw',
-    });
-    const lines: RequestLogLine[] = [];
-    const handler = createApiHandler({
-      gateway: parts.gateway,
-      audit: new AuditReader({ store, checkpoints: parts.checkpointer }),
-      adminPrincipalArns: [arnOf('admin')],
-      log: (line) => lines.push(line),
-    });
-    return { handler, lines };
-  }
-
   it('dispatches every route, and answers none but the public ones without a verified identity', async () => {
     // Prepare: each route as an attacker sends it with no IAM identity (as if API Gateway let it through)
-    const { handler, lines } = router();
+    const { handler, lines } = inMemoryRouter();
     // Act
     const answers = [];
     for (const [i, r] of ROUTE_TABLE.entries()) {
@@ -231,7 +207,7 @@ describe('when the Lambda router is built from the table', () => {
   });
 
   it('refuses a method the table does not list on a path it does, naming the allowed ones in table order', async () => {
-    const { handler } = router();
+    const { handler } = inMemoryRouter();
     const answer = await handler(apiGatewayEvent('PATCH', '/policies/allow', undefined, null, 'admin', 'p'));
     expect(answer.statusCode).toBe(405);
     expect(answer.headers?.['allow']).toBe('POST, PUT, GET, DELETE');

@@ -13,7 +13,7 @@ import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js
 import type { Clock, KeyValueStore } from '../../core/ports/ports.js';
 import { systemClock } from '../../core/ports/ports.js';
 import type { ApiGatewayProxyEvent } from '../../lambdas/apigw.js';
-import { createApiHandler } from '../../lambdas/http.js';
+import { createApiHandler, type RequestLogLine } from '../../lambdas/http.js';
 import { type GatewayParts, wireGateway } from '../../lambdas/wiring.js';
 import type { Emulator } from '../../local/emulator.js';
 import type { AwsCredentials } from '../../sdk/signer.js';
@@ -158,6 +158,28 @@ export function coreTarget(
 function pick(record: unknown): Record<string, unknown> {
   const r = record as Record<string, unknown>;
   return { actor: r['actor'], action: r['action'], resource: r['resource'], reason: r['reason'] };
+}
+
+/**
+ * The Lambda router over a fresh in-memory store and key, with `admin` as its admin, and every request log
+ * line it writes: for tests that send it events themselves.
+ */
+export function inMemoryRouter(): { handler: ReturnType<typeof createApiHandler>; lines: RequestLogLine[] } {
+  const store = new InMemoryKeyValueStore();
+  const parts = wireGateway({
+    store,
+    rootSigner: InMemoryP256Signer.generate(),
+    clock: systemClock,
+    gatewayPrincipal: 'gw',
+  });
+  const lines: RequestLogLine[] = [];
+  const handler = createApiHandler({
+    gateway: parts.gateway,
+    audit: new AuditReader({ store, checkpoints: parts.checkpointer }),
+    adminPrincipalArns: [arnOf('admin')],
+    log: (line) => lines.push(line),
+  });
+  return { handler, lines };
 }
 
 /** The Lambda handler fed API Gateway REST proxy events shaped like real ones (assumed-role sessions). */

@@ -1,29 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { AuditReader } from '../../core/gateway/AuditReader.js';
-import { InMemoryP256Signer } from '../../core/keys/signing.js';
-import { InMemoryKeyValueStore } from '../../core/ports/InMemoryKeyValueStore.js';
-import { systemClock } from '../../core/ports/ports.js';
-import { createApiHandler, type RequestLogLine } from '../../lambdas/http.js';
-import { wireGateway } from '../../lambdas/wiring.js';
-import { apiGatewayEvent, arnOf } from '../contract/targets.js';
+import { apiGatewayEvent, inMemoryRouter } from '../contract/targets.js';
 
 describe('when a path carries empty, `.` or `..` segments', () => {
   it('matches no route, so a signature over the normalised path cannot reach another route', async () => {
     // Prepare: SigV4 signs `/agents` for `/agents/.` (dot segments are normalised away before signing).
-    const store = new InMemoryKeyValueStore();
-    const parts = wireGateway({
-      store,
-      rootSigner: InMemoryP256Signer.generate(),
-      clock: systemClock,
-      gatewayPrincipal: 'gw',
-    });
-    const lines: RequestLogLine[] = [];
-    const handler = createApiHandler({
-      gateway: parts.gateway,
-      audit: new AuditReader({ store, checkpoints: parts.checkpointer }),
-      adminPrincipalArns: [arnOf('admin')],
-      log: (line) => lines.push(line),
-    });
+    const { handler, lines } = inMemoryRouter();
     // Act
     const paths = ['/agents/.', '/agents/%2E', '/agents/x/..', '/agents//x', '//agents', '/agents/'];
     const answers = await Promise.all(
