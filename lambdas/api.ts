@@ -62,12 +62,7 @@ export function composeApi(
 ): (event: ApiGatewayProxyEvent) => Promise<ApiGatewayProxyResult> {
   const { store, rootSigner } = ports;
   const clock = ports.clock ?? systemClock;
-  const metrics =
-    ports.metrics ??
-    new Metrics({
-      service: env.serviceName,
-      ...(env.metricsNamespace ? { namespace: env.metricsNamespace } : {}),
-    });
+  const metrics = ports.metrics ?? new Metrics({ service: env.serviceName, namespace: env.metricsNamespace });
   const parts = wireGateway({
     store,
     rootSigner,

@@ -85,10 +85,7 @@ async function init(): Promise<CheckpointRunDeps> {
   const client = { ...(env.region ? { region: env.region } : {}) };
   const store = new DynamoDbKeyValueStore({ client: new DynamoDBClient(client), tableName: env.tableName });
   const rootSigner = await KmsSigner.create(new KMSClient(client), env.rootKeyArn);
-  const metrics = new Metrics({
-    service: env.serviceName,
-    ...(env.metricsNamespace ? { namespace: env.metricsNamespace } : {}),
-  });
+  const metrics = new Metrics({ service: env.serviceName, namespace: env.metricsNamespace });
   return {
     checkpointer: new Checkpointer({
       store,

@@ -23,7 +23,6 @@ function apiFunction(env: Record<string, string>) {
   const api = composeApi(readApiEnv(env), {
     store: new InMemoryKeyValueStore(),
     rootSigner: InMemoryP256Signer.generate(),
-    metrics: undefined,
   });
   let n = 0;
   return async (role: string) => {
