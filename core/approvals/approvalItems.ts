@@ -68,7 +68,11 @@ export interface PendingApprovalAges {
   pending: number;
 }
 
-/** Reads up to `limit` pending approvals and measures them at the clock's now. */
+/**
+ * How many approvals are pending and how long the oldest has waited, at the clock's now: the figures the
+ * "pending too long" alarm watches. Reads at most `limit` items (they are few: each is removed when claimed
+ * or rejected, and expires within its window).
+ */
 export async function pendingApprovalAges(
   store: KeyValueStore,
   clock: Clock,

@@ -1,10 +1,4 @@
-import {
-  type ApproveItem,
-  type PendingApproval,
-  type PendingApprovalAges,
-  pendingApprovalAges,
-  readApprovalState,
-} from '../approvals/approvalItems.js';
+import { type ApproveItem, type PendingApproval, readApprovalState } from '../approvals/approvalItems.js';
 import { ConflictError, ForbiddenError, InfrastructureError, NotFoundError } from '../errors/errors.js';
 import { AppendRefusedError, type LaneWriter } from '../log/LaneWriter.js';
 import { type Caller, requireApprover } from '../model/caller.js';
@@ -103,15 +97,6 @@ export class ApprovalService {
     requireApprover(caller);
     const pending = await this.#pending(approvalId);
     return this.#view(pending, this.deps.clock.now().getTime());
-  }
-
-  /**
-   * How long the oldest pending approval has waited (ms), or null when none waits: the figure the "pending
-   * too long" alarm watches. Reads at most `limit` items (they are few: each is removed when claimed or
-   * rejected, and expires within its window).
-   */
-  async oldestPendingMs(limit = 1000): Promise<PendingApprovalAges> {
-    return pendingApprovalAges(this.deps.store, this.deps.clock, limit);
   }
 
   async #view(pending: PendingApproval, now: number): Promise<ApprovalView> {

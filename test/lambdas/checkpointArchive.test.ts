@@ -1,6 +1,7 @@
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { pendingApprovalAges } from '../../core/approvals/approvalItems.js';
 import type { LogCheckpoint } from '../../core/log/Checkpointer.js';
 import { verifyCheckpoint } from '../../core/log/checkpoint.js';
 import { verifyEpoch } from '../../core/log/epoch.js';
@@ -172,10 +173,12 @@ describe('when approvals are pending at a scheduled run', () => {
     const bucket = s3();
     bucket.mock.on(PutObjectCommand).resolves({});
     let now = NOW.getTime();
+    const store = new InMemoryKeyValueStore();
+    const clock = { now: () => new Date(now) };
     const parts = wireGateway({
-      store: new InMemoryKeyValueStore(),
+      store,
       rootSigner: await KmsSigner.create(kms.client, kms.keyArn),
-      clock: { now: () => new Date(now) },
+      clock,
       gatewayPrincipal: 'lambda:test',
     });
     const admin = { principalArn: 'arn:aws:iam::111122223333:role/admin', isAdmin: true };
@@ -192,7 +195,8 @@ describe('when approvals are pending at a scheduled run', () => {
       checkpointer: parts.checkpointer,
       archive: new S3CheckpointArchive({ client: bucket.client, bucket: 'b', retentionDays: 7 }),
       metrics: new Metrics({ service: 'ZtInfra', write: (l) => lines.push(l), now: () => now }),
-      approvals: parts.gateway.approvals,
+      // as the checkpoint function's composition root measures them: from the stored items
+      approvals: { oldestPendingMs: () => pendingApprovalAges(store, clock) },
     });
     const doc = lines.map((l) => JSON.parse(l) as EmfDocument).find((d) => 'ApprovalsPending' in d);
     expect(doc).toMatchObject({ ApprovalsPending: 2, OldestPendingApprovalSeconds: 2700 });
